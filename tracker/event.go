@@ -1,0 +1,308 @@
+package tracker
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is one thing a user did. Only UserID and Type are required; the
+// zero value of every other field means "use the default".
+type Event struct {
+	// UserID identifies the user (required; numeric IDs are strings).
+	UserID string
+	// Type is what happened; it must be in the tracker's allowlist.
+	Type string
+	// At is when it happened. The zero time means now; any other time is
+	// stored in UTC, truncated to the millisecond.
+	At time.Time
+	// ID identifies the event. Empty means generate a UUIDv7. A caller that
+	// supplies IDs (to make retries idempotent) must keep them unique per user
+	// and millisecond; they may hold letters, digits, '-' and '_'.
+	ID string
+	// UserAgent is the client's User-Agent header. Invalid UTF-8 is replaced
+	// and a longer value is truncated to MaxUserAgentBytes, never rejected:
+	// the header is client controlled and the event still matters.
+	UserAgent string
+	// IP is the client's address, IPv4 or IPv6 without a zone or port.
+	IP string
+	// Attributes are free-form strings (url, referrer, campaign, fingerprint).
+	// Keys start with a letter and hold letters, digits, '_', '-' and '.'.
+	Attributes map[string]string
+}
+
+// ErrInvalidEvent is matched by every validation error:
+// errors.Is(err, ErrInvalidEvent) holds for a *ValidationError.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// ErrDuplicateEvent reports that an event with the same user, time and ID is
+// already stored with different content. Nothing was overwritten.
+var ErrDuplicateEvent = errors.New("duplicate event")
+
+// FieldError is one problem with one field.
+type FieldError struct {
+	// Field is the schema field name (for attributes, "attributes.<key>").
+	Field string
+	// Problem says what is wrong, for people.
+	Problem string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// ValidationError lists every bad field of one event. Nothing of an event
+// that fails validation is written.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid event: ")
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Error())
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalidEvent) hold.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidEvent }
+
+// Has reports whether the error names field.
+func (e *ValidationError) Has(field string) bool {
+	for _, f := range e.Fields {
+		if f.Field == field || strings.HasPrefix(f.Field, field+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+// DefaultEventTypes is the allowlist used when Config.EventTypes is nil.
+var DefaultEventTypes = []string{
+	"login", "logout", "login_failed", "signup", "trial_started", "subscribed", "unsubscribed",
+	"page_view", "click", "impression", "search", "purchase", "password_reset", "profile_update",
+}
+
+// IPPolicy says what happens to IP addresses at write time.
+type IPPolicy int
+
+const (
+	// IPKeep stores the address as given (normalized).
+	IPKeep IPPolicy = iota
+	// IPAnonymize zeroes the last octet of IPv4 and the last 80 bits of IPv6.
+	IPAnonymize
+	// IPDrop stores no address.
+	IPDrop
+)
+
+// minEventTime rejects zero-ish timestamps such as time.Unix(0, 0).
+var minEventTime = time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC)
+
+// maxEventTime keeps the year at four digits so event keys sort lexically.
+var maxEventTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// validator checks and normalizes events. It is immutable after creation and
+// safe for concurrent use.
+type validator struct {
+	types  map[string]struct{}
+	skew   time.Duration
+	ip     IPPolicy
+	now    func() time.Time
+	maxAge time.Duration
+}
+
+// normalize validates e and returns the event as it will be stored: time in
+// UTC at millisecond precision, IP normalized by the IP policy, user agent
+// cleaned. It allocates nothing for a valid event without attributes to clean.
+// The event ID is not generated here.
+func (v *validator) normalize(e Event) (Event, error) {
+	var verr *ValidationError
+	fail := func(field, format string, args ...any) {
+		if verr == nil {
+			verr = &ValidationError{}
+		}
+		verr.add(field, format, args...)
+	}
+
+	switch {
+	case e.UserID == "":
+		fail(FieldUserID, "is empty")
+	case len(e.UserID) > MaxUserIDBytes:
+		fail(FieldUserID, "is %d bytes, the limit is %d", len(e.UserID), MaxUserIDBytes)
+	case !utf8.ValidString(e.UserID):
+		fail(FieldUserID, "is not valid UTF-8")
+	case strings.TrimSpace(e.UserID) != e.UserID:
+		fail(FieldUserID, "has leading or trailing white space")
+	}
+
+	switch _, ok := v.types[e.Type]; {
+	case e.Type == "":
+		fail(FieldEventType, "is empty")
+	case !ok:
+		if len(e.Type) > MaxEventTypeBytes {
+			fail(FieldEventType, "is %d bytes and not an allowed type", len(e.Type))
+		} else {
+			fail(FieldEventType, "%q is not an allowed type", e.Type)
+		}
+	}
+
+	now := v.now()
+	if e.At.IsZero() {
+		e.At = now
+	}
+	e.At = e.At.UTC().Truncate(time.Millisecond)
+	switch {
+	case e.At.Before(minEventTime):
+		fail(FieldEventAt, "%s is a zero or pre-1970 time", e.At.Format(time.RFC3339))
+	case e.At.After(maxEventTime):
+		fail(FieldEventAt, "is after year 9999")
+	case e.At.After(now.Add(v.skew)):
+		fail(FieldEventAt, "%s is more than %s in the future", e.At.Format(TimeLayout), v.skew)
+	case v.maxAge > 0 && e.At.Before(now.Add(-v.maxAge)):
+		fail(FieldEventAt, "%s is older than %s", e.At.Format(TimeLayout), v.maxAge)
+	}
+
+	if e.ID != "" {
+		if len(e.ID) > MaxEventIDBytes {
+			fail(FieldEventID, "is %d bytes, the limit is %d", len(e.ID), MaxEventIDBytes)
+		} else if !validID(e.ID) {
+			fail(FieldEventID, "may hold only letters, digits, '-' and '_'")
+		}
+	}
+
+	if e.UserAgent != "" {
+		e.UserAgent = cleanUserAgent(e.UserAgent)
+	}
+
+	if e.IP != "" {
+		addr, err := netip.ParseAddr(e.IP)
+		switch {
+		case err != nil:
+			fail(FieldIPAddress, "%q is not an IPv4 or IPv6 address", truncateForError(e.IP))
+		case addr.Zone() != "":
+			fail(FieldIPAddress, "has a zone")
+		default:
+			addr = addr.Unmap()
+			switch v.ip {
+			case IPDrop:
+				e.IP = ""
+			case IPAnonymize:
+				e.IP = AnonymizeIP(addr).String()
+			default:
+				if s := addr.String(); s != e.IP {
+					e.IP = s
+				}
+			}
+		}
+	} else if v.ip == IPDrop {
+		e.IP = ""
+	}
+
+	if len(e.Attributes) > 0 {
+		if len(e.Attributes) > MaxAttributes {
+			fail(FieldAttributes, "has %d entries, the limit is %d", len(e.Attributes), MaxAttributes)
+		}
+		total := 0
+		for k, val := range e.Attributes {
+			total += len(k) + len(val)
+			switch {
+			case !validAttributeKey(k):
+				fail(FieldAttributes, "key %q must start with a letter, hold letters, digits, '_', '-', '.' and be at most %d bytes",
+					truncateForError(k), MaxAttributeKeyBytes)
+			case len(val) > MaxAttributeValueBytes:
+				fail(FieldAttributes+"."+k, "is %d bytes, the limit is %d", len(val), MaxAttributeValueBytes)
+			case !utf8.ValidString(val):
+				fail(FieldAttributes+"."+k, "is not valid UTF-8")
+			}
+		}
+		if total > MaxAttributesBytes {
+			fail(FieldAttributes, "total %d bytes, the limit is %d", total, MaxAttributesBytes)
+		}
+	}
+
+	if verr != nil {
+		return Event{}, verr
+	}
+	return e, nil
+}
+
+func validID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validAttributeKey(s string) bool {
+	if s == "" || len(s) > MaxAttributeKeyBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !(letter || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanUserAgent replaces invalid UTF-8 and truncates to MaxUserAgentBytes at
+// a rune boundary. It allocates only when it changes something.
+func cleanUserAgent(ua string) string {
+	if !utf8.ValidString(ua) {
+		ua = strings.ToValidUTF8(ua, "\uFFFD")
+	}
+	if len(ua) > MaxUserAgentBytes {
+		cut := MaxUserAgentBytes
+		for cut > 0 && !utf8.RuneStart(ua[cut]) {
+			cut--
+		}
+		ua = ua[:cut]
+	}
+	return ua
+}
+
+func truncateForError(s string) string {
+	if len(s) > 64 {
+		return strings.ToValidUTF8(s[:64], "") + "..."
+	}
+	return s
+}
+
+// AnonymizeIP zeroes the last octet of an IPv4 address and the last 80 bits
+// of an IPv6 address, as Google Analytics' IP anonymization does.
+func AnonymizeIP(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		b := addr.As4()
+		b[3] = 0
+		return netip.AddrFrom4(b)
+	}
+	b := addr.As16()
+	for i := 6; i < 16; i++ {
+		b[i] = 0
+	}
+	return netip.AddrFrom16(b)
+}
+
+// EventKey returns the sort key of an event stored at t with the given ID.
+func EventKey(t time.Time, id string) string {
+	return t.UTC().Format(TimeLayout) + "#" + id
+}

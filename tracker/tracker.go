@@ -1,0 +1,224 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoDB is the part of the DynamoDB API the tracker uses. The real
+// *dynamodb.Client satisfies it; tests hand in DynamoDB Local's client or a
+// wrapper around it that injects faults.
+type DynamoDB interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+// Config configures a Tracker. The zero value means defaults everywhere.
+type Config struct {
+	// EventsTable is the events table's name; default EventsTable.DefaultName.
+	EventsTable string
+	// SummaryTable is the per-user summary table's name; default
+	// SummaryTable.DefaultName.
+	SummaryTable string
+	// EventTypes is the allowlist of event types; nil means DefaultEventTypes.
+	EventTypes []string
+	// MaxFutureSkew is how far in the future an event may be; zero means
+	// DefaultMaxFutureSkew.
+	MaxFutureSkew time.Duration
+	// MaxAge, when positive, rejects events older than now minus MaxAge.
+	MaxAge time.Duration
+	// Retention, when positive, sets expires_at (DynamoDB TTL) to the event
+	// time plus Retention, so the table prunes itself; the lake keeps history.
+	Retention time.Duration
+	// IPPolicy keeps, anonymizes or drops IP addresses at write time.
+	IPPolicy IPPolicy
+	// Now returns the current time; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// Tracker validates events and writes them to DynamoDB. It is safe for
+// concurrent use. Create one per process with New and share it.
+type Tracker struct {
+	db           DynamoDB
+	eventsTable  string
+	summaryTable string
+	retention    time.Duration
+	v            validator
+	ids          *idSource
+	condition    expression.Expression
+}
+
+// New returns a Tracker that writes with db. It fails when the configuration
+// is invalid (an empty event type in the allowlist, a negative duration).
+func New(db DynamoDB, cfg Config) (*Tracker, error) {
+	if db == nil {
+		return nil, errors.New("tracker: nil DynamoDB client")
+	}
+	if cfg.MaxFutureSkew < 0 || cfg.Retention < 0 || cfg.MaxAge < 0 {
+		return nil, errors.New("tracker: negative duration in Config")
+	}
+	types := cfg.EventTypes
+	if types == nil {
+		types = DefaultEventTypes
+	}
+	allowed := make(map[string]struct{}, len(types))
+	for _, t := range types {
+		if t == "" || len(t) > MaxEventTypeBytes || !validAttributeKey(t) {
+			return nil, fmt.Errorf("tracker: event type %q must be 1-%d letters, digits, '_', '-' or '.' starting with a letter",
+				t, MaxEventTypeBytes)
+		}
+		allowed[t] = struct{}{}
+	}
+	t := &Tracker{
+		db:           db,
+		eventsTable:  cmpOr(cfg.EventsTable, EventsTable.DefaultName),
+		summaryTable: cmpOr(cfg.SummaryTable, SummaryTable.DefaultName),
+		retention:    cfg.Retention,
+		v: validator{
+			types:  allowed,
+			skew:   cfg.MaxFutureSkew,
+			ip:     cfg.IPPolicy,
+			now:    cfg.Now,
+			maxAge: cfg.MaxAge,
+		},
+		ids: newIDSource(),
+	}
+	if t.v.skew == 0 {
+		t.v.skew = DefaultMaxFutureSkew
+	}
+	if t.v.now == nil {
+		t.v.now = time.Now
+	}
+	cond, err := expression.NewBuilder().
+		WithCondition(expression.AttributeNotExists(expression.Name(EventsTable.PartitionKey))).
+		Build()
+	if err != nil {
+		return nil, fmt.Errorf("tracker: build condition: %w", err)
+	}
+	t.condition = cond
+	return t, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// EventsTableName returns the name of the events table.
+func (t *Tracker) EventsTableName() string { return t.eventsTable }
+
+// SummaryTableName returns the name of the per-user summary table.
+func (t *Tracker) SummaryTableName() string { return t.summaryTable }
+
+// Validate checks e without writing it and returns the event as it would be
+// stored (time defaulted and truncated, IP normalized, ID generated). The
+// error is a *ValidationError that lists every bad field.
+func (t *Tracker) Validate(e Event) (Event, error) {
+	n, err := t.v.normalize(e)
+	if err != nil {
+		return Event{}, err
+	}
+	if n.ID == "" {
+		n.ID = t.ids.New(n.At)
+	}
+	return n, nil
+}
+
+// item is the DynamoDB item of an event.
+type item struct {
+	UserID     string            `dynamodbav:"user_id"`
+	EventKey   string            `dynamodbav:"event_key"`
+	EventAt    string            `dynamodbav:"event_at"`
+	EventID    string            `dynamodbav:"event_id"`
+	EventType  string            `dynamodbav:"event_type"`
+	UserAgent  string            `dynamodbav:"user_agent,omitempty"`
+	IPAddress  string            `dynamodbav:"ip_address,omitempty"`
+	Attributes map[string]string `dynamodbav:"attributes,omitempty"`
+	ExpiresAt  int64             `dynamodbav:"expires_at,omitempty"`
+}
+
+// marshal returns the item of a normalized event with its ID set.
+func (t *Tracker) marshal(e Event) (map[string]types.AttributeValue, error) {
+	at := e.At.Format(TimeLayout)
+	it := item{
+		UserID:     e.UserID,
+		EventKey:   at + "#" + e.ID,
+		EventAt:    at,
+		EventID:    e.ID,
+		EventType:  e.Type,
+		UserAgent:  e.UserAgent,
+		IPAddress:  e.IP,
+		Attributes: e.Attributes,
+	}
+	if t.retention > 0 {
+		it.ExpiresAt = e.At.Add(t.retention).Unix()
+	}
+	av, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event %s: %w", e.ID, err)
+	}
+	return av, nil
+}
+
+// Put validates e and writes it synchronously with a conditional PutItem, so
+// an existing event is never overwritten. It returns a *ValidationError
+// (errors.Is(err, ErrInvalidEvent)) without writing anything when e is
+// invalid, and ErrDuplicateEvent when a different event with the same user,
+// time and ID is already stored. Writing the identical event twice (for
+// example when the SDK retries after a lost response) succeeds.
+func (t *Tracker) Put(ctx context.Context, e Event) error {
+	n, err := t.Validate(e)
+	if err != nil {
+		return err
+	}
+	av, err := t.marshal(n)
+	if err != nil {
+		return err
+	}
+	_, err = t.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(t.eventsTable),
+		Item:                                av,
+		ConditionExpression:                 t.condition.Condition(),
+		ExpressionAttributeNames:            t.condition.Names(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if sameItem(ccf.Item, av) {
+			return nil
+		}
+		return fmt.Errorf("put event %s of user %q: %w", n.ID, n.UserID, ErrDuplicateEvent)
+	}
+	if err != nil {
+		return fmt.Errorf("put event %s of user %q: %w", n.ID, n.UserID, err)
+	}
+	return nil
+}
+
+// sameItem reports whether two event items hold the same values.
+func sameItem(a, b map[string]types.AttributeValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var x, y item
+	if attributevalue.UnmarshalMap(a, &x) != nil || attributevalue.UnmarshalMap(b, &y) != nil {
+		return false
+	}
+	return x.UserID == y.UserID && x.EventKey == y.EventKey && x.EventType == y.EventType &&
+		x.UserAgent == y.UserAgent && x.IPAddress == y.IPAddress && x.ExpiresAt == y.ExpiresAt &&
+		maps.Equal(x.Attributes, y.Attributes)
+}

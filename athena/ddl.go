@@ -1,0 +1,272 @@
+package athena
+
+import (
+	"bytes"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/eventlake/eventlake/tracker"
+)
+
+//go:embed ddl/*.sql
+var ddlFiles embed.FS
+
+// Names of the catalog objects. The queries of athena/queries read ViewName;
+// the infra's Glue table is TableName.
+const (
+	DefaultDatabase = "eventlake"
+	TableName       = "events"
+	ViewName        = "events_dedup"
+	// DefaultProjectionStart is the first day partition projection offers.
+	DefaultProjectionStart = "2020-01-01"
+)
+
+// Format is the storage format of the lake's objects.
+type Format string
+
+const (
+	// FormatParquet is the default: Firehose record format conversion writes
+	// SNAPPY Parquet, and Athena reads only the columns a query uses.
+	FormatParquet Format = "parquet"
+	// FormatJSON is gzip newline-delimited JSON, as the stream Lambda writes
+	// it: readable with zcat, no conversion charge, but every query reads
+	// whole objects.
+	FormatJSON Format = "json"
+)
+
+// DDLConfig fills the placeholders of the DDL templates in athena/ddl. The
+// templates are text/template files; these fields are the only things they
+// leave open. The zero value of every field but Location means the default.
+type DDLConfig struct {
+	// Database is the Glue database ({{.Database}}); default "eventlake".
+	// Lower-case letters, digits and underscores.
+	Database string
+	// Location is the S3 prefix of the events ({{.Location}}), for example
+	// "s3://my-lake/events/". A missing trailing slash is added. Required.
+	Location string
+	// Format picks the table DDL; default FormatParquet.
+	Format Format
+	// ProjectionStart is the first projected day ({{.ProjectionStart}}),
+	// YYYY-MM-DD; default DefaultProjectionStart.
+	ProjectionStart string
+}
+
+// Statement is one DDL statement, ready for StartQueryExecution (which runs
+// one statement at a time).
+type Statement struct {
+	// Name is the template file name without .sql.
+	Name string
+	// SQL is the rendered statement without the template's comment header.
+	SQL string
+}
+
+var (
+	databaseRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,254}$`)
+	locationRE = regexp.MustCompile(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*()/=-]*)?/$`)
+)
+
+func (c DDLConfig) withDefaults() (DDLConfig, error) {
+	if c.Database == "" {
+		c.Database = DefaultDatabase
+	}
+	if c.Format == "" {
+		c.Format = FormatParquet
+	}
+	if c.ProjectionStart == "" {
+		c.ProjectionStart = DefaultProjectionStart
+	}
+	if c.Location != "" && !strings.HasSuffix(c.Location, "/") {
+		c.Location += "/"
+	}
+	var problems []string
+	if !databaseRE.MatchString(c.Database) {
+		problems = append(problems, fmt.Sprintf("Database %q: want lower-case letters, digits and _", c.Database))
+	}
+	if !locationRE.MatchString(c.Location) {
+		problems = append(problems, fmt.Sprintf("Location %q: want s3://bucket/prefix/ without quotes or spaces", c.Location))
+	}
+	if c.Format != FormatParquet && c.Format != FormatJSON {
+		problems = append(problems, fmt.Sprintf("Format %q: want parquet or json", c.Format))
+	}
+	if _, err := time.Parse(tracker.DateLayout, c.ProjectionStart); err != nil {
+		problems = append(problems, fmt.Sprintf("ProjectionStart %q: want YYYY-MM-DD", c.ProjectionStart))
+	}
+	if len(problems) > 0 {
+		return c, fmt.Errorf("athena DDL config: %s", strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// DDL renders the statements that create the catalog objects, in order: the
+// database, the events table in cfg.Format with partition projection on dt,
+// and the events_dedup view. Every statement is idempotent (IF NOT EXISTS,
+// OR REPLACE). The error names every bad field of cfg.
+func DDL(cfg DDLConfig) ([]Statement, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	table := "create_table_parquet"
+	if cfg.Format == FormatJSON {
+		table = "create_table_json"
+	}
+	var out []Statement
+	for _, name := range []string{"create_database", table, "create_view_events_dedup"} {
+		sql, err := renderDDL(name, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Statement{Name: name, SQL: sql})
+	}
+	return out, nil
+}
+
+// ViewDDL renders the CREATE OR REPLACE VIEW statement of events_dedup over
+// database.events. The local runner runs it on DuckDB with database "main".
+func ViewDDL(database string) (string, error) {
+	if !databaseRE.MatchString(database) {
+		return "", fmt.Errorf("view DDL: database %q: want lower-case letters, digits and _", database)
+	}
+	return renderDDL("create_view_events_dedup", DDLConfig{Database: database})
+}
+
+func renderDDL(name string, cfg DDLConfig) (string, error) {
+	text, err := ddlFiles.ReadFile("ddl/" + name + ".sql")
+	if err != nil {
+		return "", fmt.Errorf("read DDL %s: %w", name, err)
+	}
+	t, err := template.New(name).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return "", fmt.Errorf("parse DDL %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, cfg); err != nil {
+		return "", fmt.Errorf("render DDL %s: %w", name, err)
+	}
+	return strings.TrimSpace(stripHeader(b.String())), nil
+}
+
+// stripHeader drops the leading "--" comment lines: Athena routes DDL by the
+// statement's first keyword.
+func stripHeader(sql string) string {
+	lines := strings.Split(sql, "\n")
+	i := 0
+	for i < len(lines) && (strings.HasPrefix(strings.TrimSpace(lines[i]), "--") || strings.TrimSpace(lines[i]) == "") {
+		i++
+	}
+	return strings.Join(lines[i:], "\n")
+}
+
+// ViewColumn is a column of the events_dedup view.
+type ViewColumn struct {
+	Name string
+	// HiveType is the Glue column type ("string", "map<string,string>").
+	HiveType string
+	// TrinoType is the type as Trino spells it ("varchar", "map(varchar,varchar)").
+	TrinoType string
+}
+
+// DedupView describes the events_dedup view for a database: its columns
+// (tracker.EventFields and dt) and the SELECT that defines it. The infra can
+// declare the view as a Glue table from this (see PrestoViewOriginalText)
+// instead of running the CREATE VIEW statement through Athena.
+type DedupView struct {
+	Database string
+	Name     string
+	Columns  []ViewColumn
+	// SQL is the view's SELECT (the text after "AS" in the DDL).
+	SQL string
+}
+
+// NewDedupView describes events_dedup in database. It fails if a field of
+// tracker.EventFields has a type it cannot spell in Trino.
+func NewDedupView(database string) (DedupView, error) {
+	ddl, err := ViewDDL(database)
+	if err != nil {
+		return DedupView{}, err
+	}
+	_, body, ok := strings.Cut(ddl, " AS\n")
+	if !ok {
+		return DedupView{}, fmt.Errorf("view DDL: no AS in %q", ddl)
+	}
+	v := DedupView{Database: database, Name: ViewName, SQL: strings.TrimSpace(body)}
+	for _, f := range tracker.EventFields {
+		tt, err := TrinoType(f.AthenaType)
+		if err != nil {
+			return DedupView{}, fmt.Errorf("view column %s: %w", f.Name, err)
+		}
+		v.Columns = append(v.Columns, ViewColumn{Name: f.Name, HiveType: f.AthenaType, TrinoType: tt})
+	}
+	v.Columns = append(v.Columns, ViewColumn{Name: tracker.PartitionColumn, HiveType: "string", TrinoType: "varchar"})
+	return v, nil
+}
+
+// PrestoViewOriginalText returns the ViewOriginalText of a Glue table of type
+// VIRTUAL_VIEW that Athena reads as this view: "/* Presto View: " + base64 of
+// the view definition JSON + " */" (ViewExpandedText is "/* Presto View */",
+// and the table parameter presto_view is "true"). catalog is the data
+// catalog, "awsdatacatalog" for Glue.
+func (v DedupView) PrestoViewOriginalText(catalog string) (string, error) {
+	type col struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	def := struct {
+		OriginalSQL string `json:"originalSql"`
+		Catalog     string `json:"catalog"`
+		Schema      string `json:"schema"`
+		Columns     []col  `json:"columns"`
+	}{OriginalSQL: v.SQL, Catalog: catalog, Schema: v.Database}
+	for _, c := range v.Columns {
+		def.Columns = append(def.Columns, col{Name: c.Name, Type: c.TrinoType})
+	}
+	b, err := json.Marshal(def)
+	if err != nil {
+		return "", fmt.Errorf("encode view %s: %w", v.Name, err)
+	}
+	return "/* Presto View: " + base64.StdEncoding.EncodeToString(b) + " */", nil
+}
+
+// TrinoType spells a Hive DDL type (as tracker.Field.AthenaType holds it) the
+// way Trino does: string -> varchar, map<string,string> -> map(varchar,varchar).
+func TrinoType(hive string) (string, error) {
+	t := strings.ReplaceAll(strings.TrimSpace(hive), " ", "")
+	switch t {
+	case "string":
+		return "varchar", nil
+	case "bigint", "integer", "smallint", "tinyint", "double", "boolean", "date", "timestamp":
+		return t, nil
+	case "int":
+		return "integer", nil
+	case "float":
+		return "real", nil
+	}
+	if strings.HasPrefix(t, "map<") && strings.HasSuffix(t, ">") {
+		k, v, ok := strings.Cut(t[4:len(t)-1], ",")
+		if ok && !strings.ContainsAny(v, "<>,") {
+			kt, err := TrinoType(k)
+			if err != nil {
+				return "", err
+			}
+			vt, err := TrinoType(v)
+			if err != nil {
+				return "", err
+			}
+			return "map(" + kt + "," + vt + ")", nil
+		}
+	}
+	if strings.HasPrefix(t, "array<") && strings.HasSuffix(t, ">") {
+		et, err := TrinoType(t[6 : len(t)-1])
+		if err != nil {
+			return "", err
+		}
+		return "array(" + et + ")", nil
+	}
+	return "", fmt.Errorf("type %q has no Trino spelling here", hive)
+}

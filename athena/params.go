@@ -1,0 +1,212 @@
+package athena
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/eventlake/eventlake/tracker"
+)
+
+// Kind is the kind of a query parameter. Athena receives every execution
+// parameter as the text of an SQL literal; the kind says which literal and
+// what the value must look like.
+type Kind string
+
+// Parameter kinds. Date, Timestamp and Varchar values are passed to Athena as
+// single-quoted varchar literals ('2026-11-22'); Bigint values as integer
+// literals (7). The SQL converts them where it needs another type, so a value
+// typed into the Athena console works the same way.
+const (
+	// Date is a UTC day, YYYY-MM-DD: '2026-11-22'.
+	Date Kind = "date"
+	// Timestamp is an ISO 8601 time with a zone, as from_iso8601_timestamp
+	// reads it: '2026-11-22T10:00:00.000Z', '2026-11-22T11:00:00+01:00', or a
+	// day ('2026-11-22', midnight UTC).
+	Timestamp Kind = "timestamp"
+	// Varchar is any text: '42'.
+	Varchar Kind = "varchar"
+	// Bigint is a 64-bit integer: 7.
+	Bigint Kind = "bigint"
+)
+
+// SQLType is the type of the literal Athena receives for a value of this kind.
+func (k Kind) SQLType() string {
+	if k == Bigint {
+		return "bigint"
+	}
+	return "varchar"
+}
+
+func (k Kind) valid() bool {
+	switch k {
+	case Date, Timestamp, Varchar, Bigint:
+		return true
+	}
+	return false
+}
+
+// Param is one "?" of a query, in order.
+type Param struct {
+	// Name identifies the parameter; a name that appears at several "?"
+	// takes the same value at each.
+	Name string
+	// Kind says what the value looks like and which literal Athena receives.
+	Kind Kind
+	// Doc says what the parameter means.
+	Doc string
+}
+
+// Arg is a checked value for one "?" of a query.
+type Arg struct {
+	Param Param
+	// Text is the value as given (for Date, Timestamp and Varchar) or in
+	// canonical decimal form (for Bigint).
+	Text string
+	n    int64
+}
+
+// Literal returns the SQL literal Athena receives as the execution parameter:
+// a single-quoted string with quotes doubled, or a decimal integer.
+func (a Arg) Literal() string {
+	if a.Param.Kind == Bigint {
+		return a.Text
+	}
+	return "'" + strings.ReplaceAll(a.Text, "'", "''") + "'"
+}
+
+// Value returns the value to bind to the "?" with database/sql: int64 for
+// Bigint, string otherwise.
+func (a Arg) Value() any {
+	if a.Param.Kind == Bigint {
+		return a.n
+	}
+	return a.Text
+}
+
+// ErrInvalidArgs is matched (errors.Is) by every *ArgError.
+var ErrInvalidArgs = errors.New("invalid query arguments")
+
+// ArgError reports arguments that do not fit a query's parameters. Problems
+// names each bad parameter.
+type ArgError struct {
+	Query    string
+	Problems []string
+}
+
+func (e *ArgError) Error() string {
+	return fmt.Sprintf("query %s: %s", e.Query, strings.Join(e.Problems, "; "))
+}
+
+// Is makes errors.Is(err, ErrInvalidArgs) hold.
+func (e *ArgError) Is(target error) bool { return target == ErrInvalidArgs }
+
+// Inputs returns the query's distinct parameters in order of first
+// appearance: the values Args expects.
+func (q Query) Inputs() []Param {
+	var out []Param
+	seen := map[string]bool{}
+	for _, p := range q.Params {
+		if !seen[p.Name] {
+			seen[p.Name] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Usage returns the inputs as "<name:kind> ..." for command-line help.
+func (q Query) Usage() string {
+	var b strings.Builder
+	for i, p := range q.Inputs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "<%s:%s>", p.Name, p.Kind)
+	}
+	return b.String()
+}
+
+// Args checks values, one per input (see Inputs) in order, and returns one
+// Arg per "?" of the query. The error is an *ArgError naming every bad
+// parameter.
+func (q Query) Args(values ...string) ([]Arg, error) {
+	inputs := q.Inputs()
+	verr := &ArgError{Query: q.Name}
+	if len(values) != len(inputs) {
+		verr.Problems = append(verr.Problems, fmt.Sprintf("takes %d argument(s) %s, got %d", len(inputs), q.Usage(), len(values)))
+		return nil, verr
+	}
+	byName := make(map[string]Arg, len(inputs))
+	for i, p := range inputs {
+		a, err := checkArg(p, values[i])
+		if err != nil {
+			verr.Problems = append(verr.Problems, fmt.Sprintf("%s (%s): %v", p.Name, p.Kind, err))
+			continue
+		}
+		byName[p.Name] = a
+	}
+	if len(verr.Problems) > 0 {
+		return nil, verr
+	}
+	out := make([]Arg, len(q.Params))
+	for i, p := range q.Params {
+		out[i] = byName[p.Name]
+	}
+	return out, nil
+}
+
+// maxArgBytes bounds a varchar argument; Athena's limit for one execution
+// parameter is 1024 characters.
+const maxArgBytes = 1024
+
+func checkArg(p Param, v string) (Arg, error) {
+	a := Arg{Param: p, Text: v}
+	if !utf8.ValidString(v) {
+		return a, errors.New("is not valid UTF-8")
+	}
+	if len(v) > maxArgBytes {
+		return a, fmt.Errorf("is %d bytes, the limit is %d", len(v), maxArgBytes)
+	}
+	if strings.ContainsRune(v, 0) {
+		return a, errors.New("contains a NUL character")
+	}
+	switch p.Kind {
+	case Bigint:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return a, fmt.Errorf("%q is not an integer", v)
+		}
+		a.n, a.Text = n, strconv.FormatInt(n, 10)
+	case Date:
+		if _, err := time.Parse(tracker.DateLayout, v); err != nil {
+			return a, fmt.Errorf("%q is not a day YYYY-MM-DD", v)
+		}
+	case Timestamp:
+		if _, err := ParseTimestamp(v); err != nil {
+			return a, err
+		}
+	case Varchar:
+	default:
+		return a, fmt.Errorf("unknown kind %q", p.Kind)
+	}
+	return a, nil
+}
+
+// ParseTimestamp parses a Timestamp argument: RFC 3339 with a zone
+// ("2026-11-22T10:00:00Z", fractions allowed) or a day "2026-11-22"
+// (midnight UTC). These are the forms that Athena's from_iso8601_timestamp and
+// the local runner read alike.
+func ParseTimestamp(v string) (time.Time, error) {
+	if t, err := time.Parse(tracker.DateLayout, v); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time with a zone (2026-11-22T10:00:00Z) or a day", v)
+	}
+	return t, nil
+}

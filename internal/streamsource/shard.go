@@ -1,0 +1,536 @@
+package streamsource
+
+import (
+	"bytes"
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// shardStart is where a worker starts reading.
+type shardStart struct {
+	typ types.ShardIteratorType
+	seq string // for AFTER_SEQUENCE_NUMBER
+}
+
+// shardWorker reads one shard and invokes the handler with its records. A
+// reader goroutine fetches pages ahead (bounded) while the invoker works.
+type shardWorker struct {
+	s       *Source
+	shardID string
+	start   shardStart
+	cp      Checkpoint
+	log     *slog.Logger
+}
+
+// pagesAhead bounds the pages read ahead of the invoker.
+const pagesAhead = 4
+
+// run processes the shard until it ends (nil), ctx is done (ctx.Err()), or a
+// fatal error.
+func (w *shardWorker) run(ctx context.Context) error {
+	rctx, rcancel := context.WithCancel(ctx)
+	pages := make(chan []record, pagesAhead)
+	readErr := make(chan error, 1)
+	go func() {
+		readErr <- w.read(rctx, pages)
+		close(pages)
+	}()
+	err := w.dispatch(ctx, pages, readErr)
+	rcancel()
+	for range pages { // let the reader finish
+	}
+	if err == nil {
+		w.s.shardsEnded.Add(1)
+		w.log.InfoContext(ctx, "shard read to its end", "checkpoint", w.cp.SequenceNumber)
+	}
+	return err
+}
+
+// read follows the shard's iterators and sends non-empty pages, in order,
+// until the shard ends (nil) or ctx is done.
+func (w *shardWorker) read(ctx context.Context, pages chan<- []record) error {
+	cfg := &w.s.cfg
+	iter, err := w.iterator(ctx, w.start)
+	if err != nil {
+		return err
+	}
+	lastRead := ""
+	failures := 0
+	capture := &rawBody{}
+	limit := aws.Int32(int32(cfg.GetRecordsLimit))
+	for {
+		capture.b = nil
+		out, err := w.s.api.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: limit}, capture.option())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var expired *types.ExpiredIteratorException
+			var trimmed *types.TrimmedDataAccessException
+			var notFound *types.ResourceNotFoundException
+			switch {
+			case errors.As(err, &expired):
+				// Iterators live 15 minutes; renew after the last record read.
+				pos := w.start
+				if lastRead != "" {
+					pos = shardStart{typ: types.ShardIteratorTypeAfterSequenceNumber, seq: lastRead}
+				}
+				w.log.InfoContext(ctx, "shard iterator expired; renewing", "after", lastRead)
+				if iter, err = w.iterator(ctx, pos); err != nil {
+					return err
+				}
+				continue
+			case errors.As(err, &trimmed):
+				// The records after lastRead are older than the stream keeps:
+				// they are lost, as they would be for the ESM.
+				w.log.ErrorContext(ctx, "records trimmed from the stream before they were read; continuing at the trim horizon",
+					"after", lastRead, "error", err)
+				if iter, err = w.iterator(ctx, shardStart{typ: types.ShardIteratorTypeTrimHorizon}); err != nil {
+					return err
+				}
+				continue
+			case errors.As(err, &notFound):
+				return fmt.Errorf("get records: %w: %v", ErrStreamNotFound, err)
+			}
+			failures++
+			w.log.WarnContext(ctx, "get records failed; retrying", "error", err, "attempt", failures)
+			if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, failures)) {
+				return ctx.Err()
+			}
+			continue
+		}
+		failures = 0
+		recs, err := parseRecords(capture.b, cfg.StreamARN, cfg.Region, w.s.filters)
+		if err != nil {
+			return fmt.Errorf("get records of shard %s: %w", w.shardID, err)
+		}
+		if len(recs) != len(out.Records) {
+			return fmt.Errorf("get records of shard %s: raw body has %d records, the SDK decoded %d", w.shardID, len(recs), len(out.Records))
+		}
+		if len(recs) > 0 {
+			w.s.read.Add(int64(len(recs)))
+			lastRead = recs[len(recs)-1].seq
+			select {
+			case pages <- recs:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if out.NextShardIterator == nil {
+			return nil // the shard is closed and read to its end
+		}
+		iter = out.NextShardIterator
+		if len(recs) == 0 && !sleep(ctx, cfg.PollInterval) {
+			return ctx.Err()
+		}
+	}
+}
+
+// iterator gets a shard iterator, retrying transient errors.
+func (w *shardWorker) iterator(ctx context.Context, pos shardStart) (*string, error) {
+	in := &dynamodbstreams.GetShardIteratorInput{
+		StreamArn: aws.String(w.s.cfg.StreamARN), ShardId: aws.String(w.shardID), ShardIteratorType: pos.typ,
+	}
+	if pos.seq != "" {
+		in.SequenceNumber = aws.String(pos.seq)
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := w.s.api.GetShardIterator(ctx, in)
+		if err == nil {
+			return out.ShardIterator, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var notFound *types.ResourceNotFoundException
+		if errors.As(err, &notFound) {
+			return nil, fmt.Errorf("get shard iterator: %w: %v", ErrStreamNotFound, err)
+		}
+		w.log.WarnContext(ctx, "get shard iterator failed; retrying", "error", err, "attempt", attempt, "type", pos.typ)
+		if !sleep(ctx, backoff(w.s.cfg.RetryBaseDelay, w.s.cfg.RetryMaxDelay, attempt)) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// dispatch batches the pages' records and invokes the handler, one batch at
+// a time, checkpointing as records are processed. It returns nil when the
+// reader reached the shard's end and every record was processed.
+func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readErr <-chan error) error {
+	cfg := &w.s.cfg
+	var pending []record // kept records not yet processed, in order
+	done := w.cp.SequenceNumber
+	saved := done
+	eof := false
+	attempts := 0  // failed attempts of the records at the head
+	retryN := 0    // when > 0, the next batch is the first retryN records
+	groupLeft := 0 // records left of a failing batch being retried or bisected
+	var lastErr error
+
+	add := func(page []record) {
+		now := time.Now()
+		for _, r := range page {
+			if !r.keep {
+				w.s.filtered.Add(1)
+				if len(pending) > 0 {
+					pending[len(pending)-1].advance = r.seq
+				} else {
+					done = r.seq
+				}
+				continue
+			}
+			r.recvAt = now
+			pending = append(pending, r)
+		}
+	}
+	// receive handles one receive from pages; it returns false at the end.
+	receive := func(page []record, ok bool) error {
+		if !ok {
+			eof = true
+			return <-readErr
+		}
+		add(page)
+		return nil
+	}
+	complete := func(k int) {
+		if k == 0 {
+			return
+		}
+		done = pending[k-1].advance
+		pending = pending[k:]
+		attempts = 0
+		if groupLeft -= k; groupLeft > 0 {
+			retryN = groupLeft
+		} else {
+			retryN, groupLeft = 0, 0
+		}
+	}
+	save := func(ended bool) error {
+		if done == saved && !ended {
+			return nil
+		}
+		cp := Checkpoint{SequenceNumber: done, ShardEnded: ended}
+		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.StreamARN, w.shardID, cp); err != nil {
+			return fmt.Errorf("store checkpoint %s: %w", done, err)
+		}
+		saved, w.cp = done, cp
+		return nil
+	}
+
+	for {
+		if len(pending) == 0 {
+			if err := save(false); err != nil {
+				return err
+			}
+			if eof {
+				return save(true)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case page, ok := <-pages:
+				if err := receive(page, ok); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+
+		limit := cfg.BatchSize
+		if retryN > 0 {
+			limit = min(retryN, limit)
+		} else if err := w.fill(ctx, &pending, &eof, limit, pages, receive); err != nil {
+			return err
+		}
+		k := batchLen(pending, limit, cfg.MaxPayloadBytes)
+		batch := pending[:k]
+		failedAt, err := w.invoke(ctx, batch)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch {
+		case err == nil && failedAt < 0:
+			w.s.delivered.Add(int64(k))
+			complete(k)
+		case err == nil: // partial batch failure
+			w.s.partial.Add(1)
+			w.s.delivered.Add(int64(failedAt))
+			complete(failedAt)
+			remaining := k - failedAt
+			lastErr = fmt.Errorf("batch item failure reported for sequence number %s", pending[0].seq)
+			attempts++
+			if w.exhausted(attempts) {
+				if err := w.fail(ctx, pending[:remaining], lastErr, attempts); err != nil {
+					return err
+				}
+				complete(remaining)
+				break
+			}
+			retryN, groupLeft = remaining, remaining
+			w.log.WarnContext(ctx, "batch item failure; retrying from the reported record",
+				"sequence_number", pending[0].seq, "records", remaining, "attempt", attempts)
+			if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, attempts)) {
+				return ctx.Err()
+			}
+		default: // function error
+			w.s.functionErrors.Add(1)
+			lastErr = err
+			if groupLeft == 0 {
+				groupLeft = k
+			}
+			if cfg.BisectBatchOnFunctionError && k > 1 {
+				retryN = (k + 1) / 2
+				w.log.WarnContext(ctx, "function error; bisecting the batch", "error", err, "records", k, "next", retryN)
+				break
+			}
+			attempts++
+			if w.exhausted(attempts) {
+				if err := w.fail(ctx, batch, lastErr, attempts); err != nil {
+					return err
+				}
+				complete(k)
+				break
+			}
+			retryN = k
+			w.log.WarnContext(ctx, "function error; retrying the batch", "error", err,
+				"first_sequence_number", batch[0].seq, "records", k, "attempt", attempts)
+			if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, attempts)) {
+				return ctx.Err()
+			}
+		}
+		if err := save(false); err != nil {
+			return err
+		}
+	}
+}
+
+// fill waits for more records until the batch is full (count or bytes), the
+// batching window of its first record has passed, or the shard has ended.
+// Without a window it takes only what has already been read.
+func (w *shardWorker) fill(ctx context.Context, pending *[]record, eof *bool, limit int,
+	pages <-chan []record, receive func([]record, bool) error,
+) error {
+	cfg := &w.s.cfg
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for !*eof && len(*pending) < limit && batchLen(*pending, limit, cfg.MaxPayloadBytes) == len(*pending) {
+		wait := cfg.MaximumBatchingWindow - time.Since((*pending)[0].recvAt)
+		if wait <= 0 {
+			select {
+			case page, ok := <-pages:
+				if err := receive(page, ok); err != nil {
+					return err
+				}
+				continue
+			default:
+				return nil
+			}
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		}
+		select {
+		case page, ok := <-pages:
+			if err := receive(page, ok); err != nil {
+				return err
+			}
+		case <-timer.C:
+			timer = nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// batchLen is how many records from the head fit one invocation: at most
+// limit, and within maxBytes of payload (always at least one).
+func batchLen(pending []record, limit, maxBytes int) int {
+	n := payloadOverhead
+	for i, r := range pending {
+		if i == limit {
+			return i
+		}
+		n += len(r.json) + 1
+		if n > maxBytes && i > 0 {
+			return i
+		}
+	}
+	return len(pending)
+}
+
+// exhausted reports whether a batch that failed attempts times goes to
+// OnFailure.
+func (w *shardWorker) exhausted(attempts int) bool {
+	switch m := w.s.cfg.MaxRetries; {
+	case m == RetryUntilSuccess:
+		return false
+	case m < 0:
+		return true
+	default:
+		return attempts > m
+	}
+}
+
+// functionError is a function error the source detected itself.
+type functionError struct{ msg string }
+
+func (e *functionError) Error() string { return e.msg }
+
+// invoke sends one batch. It returns failedAt < 0 for success, the index of
+// the earliest record reported failed for a partial batch failure, or an
+// error for a function error (the handler's error, a panic, a timeout or an
+// invalid response).
+func (w *shardWorker) invoke(ctx context.Context, batch []record) (failedAt int, err error) {
+	cfg := &w.s.cfg
+	w.s.invocations.Add(1)
+	payload := buildPayload(batch)
+	ictx, cancel := context.WithTimeout(ctx, cfg.FunctionTimeout)
+	defer cancel()
+	ictx = lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{
+		AwsRequestID: requestID(), InvokedFunctionArn: cfg.FunctionARN,
+	})
+	resp, err := w.safeInvoke(ictx, payload)
+	if ctx.Err() != nil {
+		return -1, ctx.Err()
+	}
+	if ictx.Err() != nil {
+		return -1, &functionError{fmt.Sprintf("Task timed out after %v", cfg.FunctionTimeout)}
+	}
+	if err != nil {
+		return -1, err
+	}
+	if !cfg.ReportBatchItemFailures {
+		return -1, nil
+	}
+	resp = bytes.TrimSpace(resp)
+	if len(resp) == 0 || bytes.Equal(resp, []byte("null")) {
+		return -1, nil
+	}
+	var r events.DynamoDBEventResponse
+	if err := json.Unmarshal(resp, &r); err != nil {
+		return -1, &functionError{fmt.Sprintf("invalid function response %.200q: %v", resp, err)}
+	}
+	failedAt = -1
+	for _, f := range r.BatchItemFailures {
+		i := indexOfSeq(batch, f.ItemIdentifier)
+		if i < 0 {
+			// An empty or unknown itemIdentifier fails the whole batch, as in Lambda.
+			w.log.WarnContext(ctx, "batch item failure names no record of the batch; retrying the whole batch",
+				"item_identifier", f.ItemIdentifier)
+			return 0, nil
+		}
+		if failedAt < 0 || i < failedAt {
+			failedAt = i
+		}
+	}
+	return failedAt, nil
+}
+
+func (w *shardWorker) safeInvoke(ctx context.Context, payload []byte) (resp []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &functionError{fmt.Sprintf("function panicked: %v", p)}
+		}
+	}()
+	return w.s.fn.Invoke(ctx, payload)
+}
+
+func indexOfSeq(batch []record, seq string) int {
+	if seq == "" {
+		return -1
+	}
+	for i, r := range batch {
+		if compareSeq(r.seq, seq) == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// fail hands records to OnFailure (retrying its errors) or logs them.
+func (w *shardWorker) fail(ctx context.Context, recs []record, cause error, attempts int) error {
+	cfg := &w.s.cfg
+	f := Failure{
+		Condition:                       "RetryAttemptsExhausted",
+		FunctionError:                   cause,
+		StreamARN:                       cfg.StreamARN,
+		ShardID:                         w.shardID,
+		StartSequenceNumber:             recs[0].seq,
+		EndSequenceNumber:               recs[len(recs)-1].seq,
+		ApproximateArrivalOfFirstRecord: recs[0].created,
+		ApproximateArrivalOfLastRecord:  recs[len(recs)-1].created,
+		BatchSize:                       len(recs),
+		Payload:                         buildPayload(recs),
+		Attempts:                        attempts,
+	}
+	w.s.failed.Add(int64(len(recs)))
+	if cfg.OnFailure == nil {
+		w.log.ErrorContext(ctx, "records failed every retry; discarding them (no OnFailure)",
+			"start_sequence_number", f.StartSequenceNumber, "end_sequence_number", f.EndSequenceNumber,
+			"batch_size", f.BatchSize, "error", cause)
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		err := cfg.OnFailure(ctx, f)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.log.WarnContext(ctx, "on-failure destination failed; retrying", "error", err, "attempt", attempt)
+		if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, attempt)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// backoff is the delay before retry number attempt (1-based): capped
+// exponential, with jitter in [d/2, d].
+func backoff(base, max time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits for d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// requestID returns a random UUID (version 4), as Lambda's request IDs.
+func requestID() string {
+	var b [16]byte
+	_, _ = cryptorand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -44,7 +44,7 @@ vet:
 	$(GO) vet ./...
 
 ## test: every test, against DynamoDB Local, DuckDB, the CDK synthesizer and Chromium.
-test: deps vet
+test: deps chromium vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## bench: every benchmark with -benchmem (BENCH=regexp, BENCHTIME=...).

@@ -1,0 +1,513 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/tracker"
+)
+
+//go:embed macros.sql
+var macrosSQL string
+
+// MacrosSQL returns the CREATE MACRO statements that give DuckDB the Trino
+// functions the queries use (see macros.sql for the list and semantics).
+func MacrosSQL() string { return macrosSQL }
+
+// sessionSQL runs on every new DuckDB connection: Athena's session time zone
+// and Trino's integer division; no in-memory cache of file contents (Athena
+// reads the footers and column chunks a query needs every time, and so the
+// bytes read here stay comparable); and the profiling that reports the
+// number of files each scan read.
+const sessionSQL = `SET TimeZone = 'UTC';
+SET integer_division = true;
+SET enable_external_file_cache = false;
+PRAGMA enable_profiling = 'no_output';
+SET custom_profiling_settings = '{"EXTRA_INFO": "true"}';`
+
+// Config configures Open. The zero value of every field but Root means the
+// default.
+type Config struct {
+	// Root is the folder laid out like the lake bucket:
+	// <Root>/events/dt=YYYY-MM-DD/*.gz (gzip NDJSON) and/or *.parquet.
+	// Required. It must not contain glob characters (* ? [ ]).
+	Root string
+	// Format restricts the events to one storage format. Empty reads both:
+	// the events view is the union of the gzip NDJSON and the Parquet objects
+	// present when a query starts.
+	Format athena.Format
+	// Threads caps DuckDB's worker threads; 0 means one per CPU.
+	Threads int
+
+	// unpartitioned reads <Root>/*.json (plain NDJSON, no dt folders) and
+	// derives dt from event_at, so every query reads every file. Only the
+	// benchmark's baseline layout uses it.
+	unpartitioned bool
+}
+
+// DB runs the Athena queries on DuckDB over a local folder. It is safe for
+// concurrent use; each Run uses its own DuckDB connection.
+type DB struct {
+	cfg  Config
+	conn *duckdb.Connector
+	db   *sql.DB
+
+	mu      sync.Mutex // guards formats
+	formats string     // the formats the events view reads now
+	run     sync.Mutex // one query at a time, for the bytes-read figure
+}
+
+// Open starts an in-memory DuckDB, loads the Trino macros, and defines the
+// events view over cfg.Root and the events_dedup view (the same DDL as on
+// Athena). Close releases it.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("local athena: Config.Root is empty")
+	}
+	if strings.ContainsAny(cfg.Root, "*?[]{}'") {
+		return nil, fmt.Errorf("local athena: Config.Root %q contains a glob or quote character", cfg.Root)
+	}
+	if cfg.Format != "" && cfg.Format != athena.FormatJSON && cfg.Format != athena.FormatParquet {
+		return nil, fmt.Errorf("local athena: Config.Format %q: want json, parquet or empty", cfg.Format)
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("local athena: root %s: %w", cfg.Root, err)
+	}
+	cfg.Root = filepath.ToSlash(root)
+	threads := cfg.Threads
+	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+		stmts := sessionSQL
+		if threads > 0 {
+			stmts += fmt.Sprintf("\nSET threads = %d;", threads)
+		}
+		for _, s := range strings.Split(stmts, "\n") {
+			if _, err := execer.ExecContext(context.Background(), s, nil); err != nil {
+				return fmt.Errorf("duckdb session setting %q: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local athena: open duckdb: %w", err)
+	}
+	d := &DB{cfg: cfg, conn: connector, db: sql.OpenDB(connector)}
+	if err := d.init(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) init(ctx context.Context) error {
+	if err := registerUDFs(ctx, d.db); err != nil {
+		return fmt.Errorf("local athena: %w", err)
+	}
+	if _, err := d.db.ExecContext(ctx, macrosSQL); err != nil {
+		return fmt.Errorf("local athena: load macros: %w", err)
+	}
+	if err := d.refreshEvents(ctx); err != nil {
+		return err
+	}
+	view, err := athena.ViewDDL("main")
+	if err != nil {
+		return err
+	}
+	if _, err := d.db.ExecContext(ctx, view); err != nil {
+		return fmt.Errorf("local athena: create view %s: %w", athena.ViewName, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error {
+	err := d.db.Close()
+	if cerr := d.conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// duckType maps a Hive DDL type of tracker.EventFields to DuckDB.
+func duckType(hive string) (string, error) {
+	t := strings.ReplaceAll(strings.TrimSpace(hive), " ", "")
+	switch t {
+	case "string":
+		return "VARCHAR", nil
+	case "bigint":
+		return "BIGINT", nil
+	case "int", "integer":
+		return "INTEGER", nil
+	case "double":
+		return "DOUBLE", nil
+	case "boolean":
+		return "BOOLEAN", nil
+	case "map<string,string>":
+		return "MAP(VARCHAR, VARCHAR)", nil
+	}
+	return "", fmt.Errorf("type %q has no DuckDB mapping here", hive)
+}
+
+// ColumnsSpec returns the read_json columns struct for tracker.EventFields:
+// {'user_id': 'VARCHAR', ..., 'attributes': 'MAP(VARCHAR, VARCHAR)'}.
+func ColumnsSpec() (string, error) {
+	parts := make([]string, 0, len(tracker.EventFields))
+	for _, f := range tracker.EventFields {
+		t, err := duckType(f.AthenaType)
+		if err != nil {
+			return "", fmt.Errorf("column %s: %w", f.Name, err)
+		}
+		parts = append(parts, fmt.Sprintf("'%s': '%s'", f.Name, t))
+	}
+	return "{" + strings.Join(parts, ", ") + "}", nil
+}
+
+func columnList() string {
+	return strings.Join(tracker.FieldNames(), ", ")
+}
+
+// present reports which formats have at least one object under the root.
+func (d *DB) present() (json, parquet bool, err error) {
+	if d.cfg.unpartitioned {
+		m, err := filepath.Glob(filepath.Join(d.cfg.Root, "*.json"))
+		return len(m) > 0, false, err
+	}
+	dirs, err := filepath.Glob(filepath.Join(d.cfg.Root, "events", tracker.PartitionColumn+"=*"))
+	if err != nil {
+		return false, false, err
+	}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return false, false, err
+		}
+		for _, e := range entries {
+			switch {
+			case e.IsDir():
+			case strings.HasSuffix(e.Name(), ".gz"):
+				json = true
+			case strings.HasSuffix(e.Name(), ".parquet"):
+				parquet = true
+			}
+		}
+		if json && parquet {
+			break
+		}
+	}
+	switch d.cfg.Format {
+	case athena.FormatJSON:
+		parquet = false
+	case athena.FormatParquet:
+		json = false
+	}
+	return json, parquet, nil
+}
+
+// refreshEvents (re)defines the events view over the formats present now.
+func (d *DB) refreshEvents(ctx context.Context) error {
+	hasJSON, hasParquet, err := d.present()
+	if err != nil {
+		return fmt.Errorf("local athena: list %s: %w", d.cfg.Root, err)
+	}
+	key := fmt.Sprintf("json=%t parquet=%t", hasJSON, hasParquet)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.formats == key {
+		return nil
+	}
+	spec, err := ColumnsSpec()
+	if err != nil {
+		return err
+	}
+	cols := columnList()
+	dt := tracker.PartitionColumn
+	var parts []string
+	switch {
+	case d.cfg.unpartitioned:
+		if hasJSON {
+			parts = append(parts, fmt.Sprintf(
+				"SELECT %s, substr(event_at, 1, 10) AS %s FROM read_json('%s/*.json', format = 'newline_delimited', records = true, compression = 'none', columns = %s)",
+				cols, dt, d.cfg.Root, spec))
+		}
+	default:
+		if hasJSON {
+			parts = append(parts, fmt.Sprintf(
+				"SELECT %s, %s FROM read_json('%s/events/%s=*/*.gz', format = 'newline_delimited', records = true, compression = 'gzip', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, columns = %s)",
+				cols, dt, d.cfg.Root, dt, dt, spec))
+		}
+		if hasParquet {
+			parts = append(parts, fmt.Sprintf(
+				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, union_by_name = true)",
+				cols, dt, d.cfg.Root, dt, dt))
+		}
+	}
+	if len(parts) == 0 {
+		// No objects yet: an empty view with the schema, so queries return
+		// no rows instead of failing.
+		var sel []string
+		for _, f := range tracker.EventFields {
+			t, _ := duckType(f.AthenaType)
+			sel = append(sel, fmt.Sprintf("CAST(NULL AS %s) AS %s", t, f.Name))
+		}
+		sel = append(sel, "CAST(NULL AS VARCHAR) AS "+dt)
+		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" WHERE false")
+	}
+	view := "CREATE OR REPLACE VIEW main." + athena.TableName + " AS\n" + strings.Join(parts, "\nUNION ALL\n")
+	if _, err := d.db.ExecContext(ctx, view); err != nil {
+		return fmt.Errorf("local athena: create view %s: %w", athena.TableName, err)
+	}
+	d.formats = key
+	return nil
+}
+
+// Run runs a query of the library with its checked arguments, unchanged. It
+// implements athena.Runner.
+func (d *DB) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athena.Result, error) {
+	if len(args) != len(q.Params) {
+		return nil, fmt.Errorf("local athena: query %s takes %d argument(s), got %d", q.Name, len(q.Params), len(args))
+	}
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = a.Value()
+	}
+	res, err := d.Query(ctx, q.SQL, vals...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+	}
+	return res, nil
+}
+
+// Query runs any SQL with "?" arguments (string, int64, ...) after refreshing
+// the events view, and returns the rows as Athena renders them as text (see
+// Render). Queries run one at a time, so that Stats.BytesScanned can be the
+// bytes the process read from files while this query ran (rchar of
+// /proc/self/io; -1 where that does not exist): the whole gzip objects DuckDB
+// opened and the Parquet footers and column chunks it read, which is what
+// Athena bills. Stats.FilesRead is the number of objects the scans opened.
+func (d *DB) Query(ctx context.Context, query string, args ...any) (*athena.Result, error) {
+	if err := d.refreshEvents(ctx); err != nil {
+		return nil, err
+	}
+	d.run.Lock()
+	defer d.run.Unlock()
+	start := time.Now()
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb connection: %w", err)
+	}
+	defer conn.Close()
+	before := readBytes()
+	rows, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: %w", err)
+	}
+	res, err := collect(rows)
+	if err != nil {
+		return nil, err
+	}
+	after := readBytes()
+	res.Stats = athena.Stats{Engine: "duckdb", Elapsed: time.Since(start), BytesScanned: -1}
+	if before >= 0 && after >= before {
+		res.Stats.BytesScanned = after - before
+	}
+	info, err := duckdb.GetProfilingInfo(conn)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb profiling info: %w", err)
+	}
+	res.Stats.FilesRead = filesRead(info)
+	return res, nil
+}
+
+var filesReadRE = regexp.MustCompile(`Total Files Read=(\d+)`)
+
+// filesRead adds up the "Total Files Read" that DuckDB's scans report.
+func filesRead(p duckdb.ProfilingInfo) int {
+	n := 0
+	for _, m := range filesReadRE.FindAllStringSubmatch(p.Metrics["EXTRA_INFO"], -1) {
+		v, _ := strconv.Atoi(m[1])
+		n += v
+	}
+	for _, c := range p.Children {
+		n += filesRead(c)
+	}
+	return n
+}
+
+// Exec runs SQL that returns no rows, for example a COPY.
+func (d *DB) Exec(ctx context.Context, query string, args ...any) error {
+	if err := d.refreshEvents(ctx); err != nil {
+		return err
+	}
+	if _, err := d.db.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	return nil
+}
+
+func collect(rows *sql.Rows) (*athena.Result, error) {
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("duckdb columns: %w", err)
+	}
+	res := &athena.Result{Columns: make([]athena.Column, len(types))}
+	for i, t := range types {
+		res.Columns[i] = athena.Column{Name: t.Name(), Type: trinoTypeName(t.DatabaseTypeName())}
+	}
+	vals := make([]any, len(types))
+	ptrs := make([]any, len(types))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("duckdb scan: %w", err)
+		}
+		row := make([]sql.NullString, len(vals))
+		for i, v := range vals {
+			row[i] = Render(v, res.Columns[i].Type)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: %w", err)
+	}
+	return res, nil
+}
+
+// trinoTypeName turns a DuckDB type name into the name Athena reports.
+func trinoTypeName(t string) string {
+	switch t {
+	case "VARCHAR":
+		return "varchar"
+	case "BIGINT", "HUGEINT", "UBIGINT":
+		return "bigint"
+	case "INTEGER", "UINTEGER":
+		return "integer"
+	case "SMALLINT", "USMALLINT":
+		return "smallint"
+	case "TINYINT", "UTINYINT":
+		return "tinyint"
+	case "DOUBLE":
+		return "double"
+	case "FLOAT":
+		return "real"
+	case "BOOLEAN":
+		return "boolean"
+	case "DATE":
+		return "date"
+	case "TIMESTAMP":
+		return "timestamp"
+	case "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE":
+		return "timestamp with time zone"
+	}
+	if strings.HasPrefix(t, "MAP(") {
+		return "map"
+	}
+	if strings.HasSuffix(t, "[]") {
+		return "array"
+	}
+	return strings.ToLower(t)
+}
+
+// Render turns a value scanned from DuckDB into the text Athena returns for
+// it: integers in decimal, dates as 2006-01-02, timestamps as
+// 2006-01-02 15:04:05.000 (with " UTC" for a timestamp with time zone), maps
+// as {k1=v1, k2=v2} sorted by key, arrays as [a, b], NULL as invalid.
+func Render(v any, typ string) sql.NullString {
+	if v == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: renderValue(v, typ), Valid: true}
+}
+
+func renderValue(v any, typ string) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case int8, int16, int32, int64, int, uint8, uint16, uint32, uint64:
+		return fmt.Sprint(x)
+	case *big.Int:
+		return x.String()
+	case float32:
+		return strconv.FormatFloat(float64(x), 'g', -1, 32)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case time.Time:
+		switch typ {
+		case "date":
+			return x.UTC().Format("2006-01-02")
+		case "timestamp with time zone":
+			return x.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
+		default:
+			return x.UTC().Format("2006-01-02 15:04:05.000")
+		}
+	case duckdb.OrderedMap:
+		m := duckdb.Map{}
+		keys, vals := x.Keys(), x.Values()
+		for i := range keys {
+			m[keys[i]] = vals[i]
+		}
+		return renderValue(m, typ)
+	case *duckdb.OrderedMap:
+		return renderValue(*x, typ)
+	case duckdb.Map:
+		type kv struct{ k, v string }
+		pairs := make([]kv, 0, len(x))
+		for k, val := range x {
+			pairs = append(pairs, kv{renderValue(k, ""), renderNullable(val)})
+		}
+		slices.SortFunc(pairs, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+		parts := make([]string, len(pairs))
+		for i, p := range pairs {
+			parts[i] = p.k + "=" + p.v
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = renderNullable(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Map {
+		m := duckdb.Map{}
+		for _, k := range rv.MapKeys() {
+			m[k.Interface()] = rv.MapIndex(k).Interface()
+		}
+		return renderValue(m, typ)
+	}
+	return fmt.Sprint(v)
+}
+
+func renderNullable(v any) string {
+	if v == nil {
+		return "null"
+	}
+	return renderValue(v, "")
+}

@@ -19,9 +19,9 @@ import (
 // converted with ParquetWriter), and mixed (days before the midpoint as
 // Parquet, the rest as NDJSON, as after switching the Firehose format).
 type testLake struct {
-	ds                  *lakegen.Dataset
+	ds                   *lakegen.Dataset
 	json, parquet, mixed string
-	objects             map[string][]string // NDJSON objects per dt
+	objects              map[string][]string // NDJSON objects per dt
 }
 
 var (

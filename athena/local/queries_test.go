@@ -38,9 +38,9 @@ func cases(l *testLake, today string) []queryCase {
 		c = append(c, queryCase{"user_recent_activity", a, func(ev []lakegen.Event) table { return expectRecentActivity(ev, a[0], a[1]) }})
 	}
 	for _, at := range []string{
-		mid + "T10:00:00Z",               // boundary events at 09:59:59.999 and 10:00:00.000
-		mid + "T00:00:00Z",               // the hour crosses midnight
-		mid + "T00:30:00.000+01:00",      // 23:30 the day before, in UTC
+		mid + "T10:00:00Z",                 // boundary events at 09:59:59.999 and 10:00:00.000
+		mid + "T00:00:00Z",                 // the hour crosses midnight
+		mid + "T00:30:00.000+01:00",        // 23:30 the day before, in UTC
 		addDays(mid, 1) + "T00:00:00.001Z", // includes the midnight click
 		end + "T23:59:59.999Z",
 	} {
@@ -68,7 +68,7 @@ func cases(l *testLake, today string) []queryCase {
 	}
 	for _, r := range []struct {
 		since, asOf string
-		days       int
+		days        int
 	}{{l.ds.Start, end, 14}, {l.ds.Start, end, 30}, {addDays(end, -60), addDays(end, -10), 7},
 		{l.ds.Start, end, daysBetween(gone1, end)}, {l.ds.Start, end, daysBetween(gone1, end) + 1},
 		{l.ds.Start, end, daysBetween(gone2, end)}, {l.ds.Start, end, daysBetween(gone2, end) + 1}} {

@@ -216,6 +216,7 @@ func (s *Server) acceptLocked(st *stream, data []byte) string {
 	s.stats.RecordsReceived++
 	s.stats.BytesReceived += int64(len(data))
 	s.stats.BilledBytes += int64((len(data) + BillingIncrement - 1) / BillingIncrement * BillingIncrement)
+	s.stats.LargestRecord = max(s.stats.LargestRecord, int64(len(data)))
 	var id [28]byte
 	s.rngBytesLocked(id[:])
 	return hex.EncodeToString(id[:])
@@ -282,6 +283,12 @@ func (s *Server) putRecordBatch(w http.ResponseWriter, r *http.Request, body []b
 		s.mu.Unlock()
 		return err
 	}
+	callBytes := 0
+	for _, rec := range in.Records {
+		callBytes += len(rec.Data)
+	}
+	s.stats.LargestCallRecords = max(s.stats.LargestCallRecords, int64(len(in.Records)))
+	s.stats.LargestCallBytes = max(s.stats.LargestCallBytes, int64(callBytes))
 	for i, rec := range in.Records {
 		if rate > 0 && s.rng.Float64() < rate {
 			out.FailedPutCount++

@@ -118,6 +118,12 @@ type Stats struct {
 	BilledBytes int64
 	// RecordsFailed counts records answered with an ErrorCode.
 	RecordsFailed int64
+	// LargestRecord is the largest accepted record's size in bytes;
+	// LargestCallRecords and LargestCallBytes are the most records and
+	// record bytes one accepted PutRecordBatch call held.
+	LargestRecord      int64
+	LargestCallRecords int64
+	LargestCallBytes   int64
 	// ObjectsDelivered, LinesDelivered and BytesDelivered (before encoding)
 	// count what reached the sink; DeliveryErrors counts failed attempts.
 	ObjectsDelivered int64

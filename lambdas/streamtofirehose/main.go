@@ -1,0 +1,38 @@
+// Command streamtofirehose is the Lambda function that relays the events
+// inserted into the events table, read from its DynamoDB stream, to the
+// Firehose delivery stream named by DELIVERY_STREAM_NAME. The logic lives
+// in package relay.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+
+	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	cfg, err := relay.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		logger.Error("bad configuration", "error", err)
+		os.Exit(1)
+	}
+	cfg.Logger = logger
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		logger.Error("load AWS configuration", "error", err)
+		os.Exit(1)
+	}
+	h, err := relay.New(firehose.NewFromConfig(awsCfg, relay.ClientOptions), cfg)
+	if err != nil {
+		logger.Error("bad configuration", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}

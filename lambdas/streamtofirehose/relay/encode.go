@@ -1,0 +1,443 @@
+package relay
+
+import (
+	"cmp"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventlake/eventlake/tracker"
+)
+
+// ErrNotEvent is matched by every *ImageError: errors.Is(err, ErrNotEvent).
+var ErrNotEvent = errors.New("stream record image is not an event")
+
+// ImageError says why a stream record's NewImage is not an event. It names
+// the field and the problem, never a value (values may be personal data).
+type ImageError struct {
+	// Field is the schema field at fault, or empty when the image as a
+	// whole is.
+	Field string
+	// Problem says what is wrong, for people.
+	Problem string
+}
+
+func (e *ImageError) Error() string {
+	if e.Field == "" {
+		return "not an event: " + e.Problem
+	}
+	return "not an event: " + e.Field + ": " + e.Problem
+}
+
+// Is makes errors.Is(err, ErrNotEvent) hold.
+func (e *ImageError) Is(target error) bool { return target == ErrNotEvent }
+
+// column is one field of tracker.EventFields, prepared for encoding.
+type column struct {
+	name     string
+	key      []byte // `"name":`
+	required bool
+	isMap    bool // Athena map<string,string>, DynamoDB M of S
+}
+
+// columns is the event schema in column order. Every line's keys come from
+// here, so the lines follow tracker.EventFields by construction.
+var columns = func() []column {
+	cols := make([]column, len(tracker.EventFields))
+	for i, f := range tracker.EventFields {
+		cols[i] = column{
+			name:     f.Name,
+			key:      appendString(nil, f.Name),
+			required: f.Required,
+			isMap:    f.DynamoType == "M",
+		}
+		cols[i].key = append(cols[i].key, ':')
+	}
+	return cols
+}()
+
+// scratch holds buffers reused across records so that encoding a typical
+// event allocates nothing. It is not safe for concurrent use.
+type scratch struct {
+	attrs []attr
+	text  []byte
+}
+
+type attr struct {
+	key string
+	val events.DynamoDBAttributeValue
+}
+
+// typeName is the DynamoDB type tag of each events.DynamoDBDataType.
+var typeName = [...]string{
+	events.DataTypeBinary: "B", events.DataTypeBoolean: "BOOL", events.DataTypeBinarySet: "BS",
+	events.DataTypeList: "L", events.DataTypeMap: "M", events.DataTypeNumber: "N",
+	events.DataTypeNumberSet: "NS", events.DataTypeNull: "NULL", events.DataTypeString: "S",
+	events.DataTypeStringSet: "SS",
+}
+
+func tag(av events.DynamoDBAttributeValue) string {
+	if t := int(av.DataType()); t >= 0 && t < len(typeName) {
+		return typeName[t]
+	}
+	return fmt.Sprintf("type %d", av.DataType())
+}
+
+// AppendLine appends the NDJSON line of the event in img (a stream record's
+// NewImage) to dst and returns the extended buffer: one JSON object whose
+// keys are the tracker.EventFields names in column order, then '\n'.
+//
+// Rendering rules:
+//   - Attributes that are not schema fields (event_key, expires_at, any
+//     other) are left out.
+//   - A string field takes S as it is; N (as written), BOOL (true, false)
+//     and B (standard base64) are rendered as text. Absent, NULL and empty
+//     optional fields are omitted; a required field that is absent, NULL or
+//     empty, or a string field of type M, L, SS, NS or BS, makes the image
+//     not an event.
+//   - attributes must be M (or absent or NULL; omitted when empty). Each
+//     value becomes a string: S as it is; N, BOOL and B as above; M, L, SS,
+//     NS and BS as compact JSON text of the plain value (map keys sorted,
+//     numbers as JSON numbers where valid); NULL becomes JSON null. Keys are
+//     sorted, so a line is deterministic.
+//   - Strings are escaped as encoding/json does (without HTML escaping);
+//     invalid UTF-8 bytes become U+FFFD.
+//
+// On error AppendLine returns dst unchanged (truncated to its original
+// length) and an *ImageError. It is safe for concurrent use; a typical
+// event costs no allocation beyond growing dst.
+func AppendLine(dst []byte, img map[string]events.DynamoDBAttributeValue) ([]byte, error) {
+	var sc scratch
+	return appendLine(dst, img, &sc)
+}
+
+func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *scratch) (out []byte, err error) {
+	start := len(dst)
+	defer func() {
+		// A zero events.DynamoDBAttributeValue (possible only when a
+		// caller builds images in Go) panics in its accessors.
+		if r := recover(); r != nil {
+			out, err = dst[:start], &ImageError{Problem: fmt.Sprintf("unreadable attribute value: %v", r)}
+		}
+	}()
+	if img == nil {
+		return dst, &ImageError{Problem: "the record has no NewImage (the stream's view type must be NEW_IMAGE or NEW_AND_OLD_IMAGES)"}
+	}
+	dst = append(dst, '{')
+	first := true
+	for i := range columns {
+		c := &columns[i]
+		av, ok := img[c.name]
+		if !ok || av.DataType() == events.DataTypeNull {
+			if c.required {
+				return dst[:start], &ImageError{Field: c.name, Problem: "is missing"}
+			}
+			continue
+		}
+		if c.isMap {
+			if av.DataType() != events.DataTypeMap {
+				return dst[:start], &ImageError{Field: c.name, Problem: "is " + tag(av) + ", want M"}
+			}
+			m := av.Map()
+			if len(m) == 0 {
+				if c.required {
+					return dst[:start], &ImageError{Field: c.name, Problem: "is empty"}
+				}
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, c.key...)
+			dst = appendAttributes(dst, m, sc)
+			continue
+		}
+		empty := false
+		switch av.DataType() {
+		case events.DataTypeString:
+			empty = av.String() == ""
+		case events.DataTypeNumber:
+			empty = av.Number() == ""
+		case events.DataTypeBinary:
+			empty = len(av.Binary()) == 0
+		case events.DataTypeBoolean:
+		default:
+			return dst[:start], &ImageError{Field: c.name, Problem: "is " + tag(av) + ", want S"}
+		}
+		if empty {
+			if c.required {
+				return dst[:start], &ImageError{Field: c.name, Problem: "is empty"}
+			}
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, c.key...)
+		dst = appendScalar(dst, av)
+	}
+	return append(dst, '}', '\n'), nil
+}
+
+// appendScalar appends an S, N, BOOL or B value as a JSON string.
+func appendScalar(dst []byte, av events.DynamoDBAttributeValue) []byte {
+	switch av.DataType() {
+	case events.DataTypeString:
+		return appendString(dst, av.String())
+	case events.DataTypeNumber:
+		return appendString(dst, av.Number())
+	case events.DataTypeBoolean:
+		if av.Boolean() {
+			return append(dst, `"true"`...)
+		}
+		return append(dst, `"false"`...)
+	case events.DataTypeBinary:
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, av.Binary())
+		return append(dst, '"')
+	}
+	return append(dst, "null"...)
+}
+
+// appendAttributes appends m as a JSON object of strings with sorted keys.
+func appendAttributes(dst []byte, m map[string]events.DynamoDBAttributeValue, sc *scratch) []byte {
+	sc.attrs = sc.attrs[:0]
+	for k, v := range m {
+		sc.attrs = append(sc.attrs, attr{k, v})
+	}
+	slices.SortFunc(sc.attrs, func(a, b attr) int { return cmp.Compare(a.key, b.key) })
+	dst = append(dst, '{')
+	for i, a := range sc.attrs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, a.key)
+		dst = append(dst, ':')
+		switch a.val.DataType() {
+		case events.DataTypeNull:
+			dst = append(dst, "null"...)
+		case events.DataTypeString, events.DataTypeNumber, events.DataTypeBoolean, events.DataTypeBinary:
+			dst = appendScalar(dst, a.val)
+		default:
+			sc.text = appendPlain(sc.text[:0], a.val)
+			dst = appendString(dst, string(sc.text))
+		}
+	}
+	clear(sc.attrs) // drop references to the image
+	return append(dst, '}')
+}
+
+// appendPlain appends av as plain JSON, without DynamoDB type wrappers.
+func appendPlain(dst []byte, av events.DynamoDBAttributeValue) []byte {
+	switch av.DataType() {
+	case events.DataTypeString:
+		return appendString(dst, av.String())
+	case events.DataTypeNumber:
+		return appendNumber(dst, av.Number())
+	case events.DataTypeBoolean:
+		if av.Boolean() {
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case events.DataTypeBinary:
+		return appendScalar(dst, av)
+	case events.DataTypeMap:
+		m := av.Map()
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendPlain(dst, m[k])
+		}
+		return append(dst, '}')
+	case events.DataTypeList:
+		dst = append(dst, '[')
+		for i, v := range av.List() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendPlain(dst, v)
+		}
+		return append(dst, ']')
+	case events.DataTypeStringSet:
+		dst = append(dst, '[')
+		for i, s := range av.StringSet() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, s)
+		}
+		return append(dst, ']')
+	case events.DataTypeNumberSet:
+		dst = append(dst, '[')
+		for i, n := range av.NumberSet() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendNumber(dst, n)
+		}
+		return append(dst, ']')
+	case events.DataTypeBinarySet:
+		dst = append(dst, '[')
+		for i, b := range av.BinarySet() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = base64.StdEncoding.AppendEncode(dst, b)
+			dst = append(dst, '"')
+		}
+		return append(dst, ']')
+	}
+	return append(dst, "null"...)
+}
+
+// appendNumber appends n as a JSON number when it is one, else as a string
+// (DynamoDB numbers such as ".5" or "1E+2" are not all valid JSON).
+func appendNumber(dst []byte, n string) []byte {
+	if validNumber(n) {
+		return append(dst, n...)
+	}
+	return appendString(dst, n)
+}
+
+// validNumber reports whether s is a JSON number.
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safe marks the ASCII bytes that appear in a JSON string unescaped.
+var safe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, U+2028 and U+2029 escaped (as encoding/json does),
+// each byte of invalid UTF-8 replaced by U+FFFD.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		// Skip runs of safe ASCII eight bytes at a time.
+		for i+8 <= len(s) {
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if hasUnsafe(w) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// hasUnsafe reports whether any byte of w is below 0x20, '"', '\\' or
+// non-ASCII.
+func hasUnsafe(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	below := (w - lo*0x20) &^ w // high bit set where a byte < 0x20 (or >= 0x80)
+	quote := w ^ (lo * '"')
+	quote = (quote - lo) &^ quote
+	bslash := w ^ (lo * '\\')
+	bslash = (bslash - lo) &^ bslash
+	return (below|quote|bslash|w)&hi != 0
+}

@@ -527,7 +527,9 @@ func TestArrivalFromEventAt(t *testing.T) {
 		Now:                func() time.Time { return arrival },
 		ArrivalFromEventAt: true,
 	})
-	line := func(at string) string { return `{"user_id":"u","event_at":"` + at + `","event_id":"` + at + `"}` + "\n" }
+	line := func(at string) string {
+		return `{"user_id":"u","event_at":"` + at + `","event_id":"` + at + `"}` + "\n"
+	}
 	// Lines of three days, packed several per record and out of order,
 	// plus one without an event_at.
 	recs := records(

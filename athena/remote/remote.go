@@ -1,0 +1,286 @@
+package remote
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdkathena "github.com/aws/aws-sdk-go-v2/service/athena"
+	"github.com/aws/aws-sdk-go-v2/service/athena/types"
+
+	"github.com/eventlake/eventlake/athena"
+)
+
+// API is the part of the Athena client the runner uses. *athena.Client
+// implements it; tests may wrap it to inject faults.
+type API interface {
+	StartQueryExecution(ctx context.Context, in *sdkathena.StartQueryExecutionInput, optFns ...func(*sdkathena.Options)) (*sdkathena.StartQueryExecutionOutput, error)
+	GetQueryExecution(ctx context.Context, in *sdkathena.GetQueryExecutionInput, optFns ...func(*sdkathena.Options)) (*sdkathena.GetQueryExecutionOutput, error)
+	GetQueryResults(ctx context.Context, in *sdkathena.GetQueryResultsInput, optFns ...func(*sdkathena.Options)) (*sdkathena.GetQueryResultsOutput, error)
+	StopQueryExecution(ctx context.Context, in *sdkathena.StopQueryExecutionInput, optFns ...func(*sdkathena.Options)) (*sdkathena.StopQueryExecutionOutput, error)
+}
+
+// Config configures a Runner. The zero value of every field means the
+// default.
+type Config struct {
+	// WorkGroup runs the queries; default "eventlake", the workgroup the
+	// CDK app creates (it enforces its result location, encryption and
+	// bytes-scanned cutoff).
+	WorkGroup string
+	// Database holds the events table and view; default "eventlake".
+	Database string
+	// Catalog is the data catalog; default "AwsDataCatalog".
+	Catalog string
+	// OutputLocation is the s3:// prefix for results, for a workgroup that
+	// has none. A workgroup that enforces its configuration ignores it.
+	OutputLocation string
+	// PollInitial is the first wait between status checks; default 100ms.
+	// Each wait doubles up to PollMax; default 5s.
+	PollInitial, PollMax time.Duration
+	// PageSize is the rows per GetQueryResults call; default and maximum 1000.
+	PageSize int32
+	// StopTimeout bounds the StopQueryExecution call made when the context
+	// ends before the query; default 10s.
+	StopTimeout time.Duration
+	// Logger receives one record per query; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.WorkGroup == "" {
+		c.WorkGroup = athena.DefaultDatabase
+	}
+	if c.Database == "" {
+		c.Database = athena.DefaultDatabase
+	}
+	if c.Catalog == "" {
+		c.Catalog = "AwsDataCatalog"
+	}
+	if c.PollInitial <= 0 {
+		c.PollInitial = 100 * time.Millisecond
+	}
+	if c.PollMax <= 0 {
+		c.PollMax = 5 * time.Second
+	}
+	if c.PageSize <= 0 || c.PageSize > 1000 {
+		c.PageSize = 1000
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Runner runs queries on Athena. It is safe for concurrent use.
+type Runner struct {
+	api API
+	cfg Config
+}
+
+// New returns a Runner over api.
+func New(api API, cfg Config) *Runner {
+	return &Runner{api: api, cfg: cfg.withDefaults()}
+}
+
+// ErrQueryFailed is matched (errors.Is) by every *QueryError.
+var ErrQueryFailed = errors.New("athena query did not succeed")
+
+// QueryError reports a query that Athena accepted but that ended FAILED or
+// CANCELLED. A failed query is billed for the data it scanned.
+type QueryError struct {
+	QueryID string
+	State   types.QueryExecutionState
+	// Reason is Athena's StateChangeReason.
+	Reason string
+	// Category (1 system, 2 user, 3 other) and Type classify the error;
+	// Retryable says whether running it again may succeed.
+	Category, Type int32
+	Retryable      bool
+	BytesScanned   int64
+}
+
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("athena query %s %s: %s (scanned %s)", e.QueryID, e.State, e.Reason, athena.FormatBytes(e.BytesScanned))
+}
+
+// Is makes errors.Is(err, ErrQueryFailed) hold.
+func (e *QueryError) Is(target error) bool { return target == ErrQueryFailed }
+
+// Run runs a query of the library with its checked arguments (Query.Args),
+// passing each as an execution parameter literal. It implements
+// athena.Runner.
+func (r *Runner) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athena.Result, error) {
+	if len(args) != len(q.Params) {
+		return nil, fmt.Errorf("athena query %s takes %d argument(s), got %d", q.Name, len(q.Params), len(args))
+	}
+	lits := make([]string, len(args))
+	for i, a := range args {
+		lits[i] = a.Literal()
+	}
+	res, err := r.Execute(ctx, q.SQL, lits)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+	}
+	return res, nil
+}
+
+// Execute runs one SQL statement with execution parameters given as SQL
+// literals ('text', 42) and returns every row. When ctx ends first it stops
+// the query and returns ctx's error; a query that fails returns a
+// *QueryError.
+func (r *Runner) Execute(ctx context.Context, sqlText string, params []string) (*athena.Result, error) {
+	start := time.Now()
+	in := &sdkathena.StartQueryExecutionInput{
+		QueryString: aws.String(sqlText),
+		WorkGroup:   aws.String(r.cfg.WorkGroup),
+		QueryExecutionContext: &types.QueryExecutionContext{
+			Database: aws.String(r.cfg.Database),
+			Catalog:  aws.String(r.cfg.Catalog),
+		},
+	}
+	if len(params) > 0 {
+		in.ExecutionParameters = params
+	}
+	if r.cfg.OutputLocation != "" {
+		in.ResultConfiguration = &types.ResultConfiguration{OutputLocation: aws.String(r.cfg.OutputLocation)}
+	}
+	out, err := r.api.StartQueryExecution(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("start athena query in workgroup %s: %w", r.cfg.WorkGroup, err)
+	}
+	id := aws.ToString(out.QueryExecutionId)
+	exec, err := r.wait(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.results(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats = athena.Stats{Engine: "athena", QueryID: id, Elapsed: time.Since(start)}
+	if st := exec.Statistics; st != nil {
+		res.Stats.BytesScanned = aws.ToInt64(st.DataScannedInBytes)
+	}
+	r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "athena query",
+		slog.String("query_id", id), slog.Int64("data_scanned_bytes", res.Stats.BytesScanned),
+		slog.Float64("cost_usd", athena.Cost(res.Stats.BytesScanned)), slog.Int("rows", len(res.Rows)),
+		slog.Duration("elapsed", res.Stats.Elapsed))
+	return res, nil
+}
+
+// wait polls until the query ends, doubling the wait up to PollMax.
+func (r *Runner) wait(ctx context.Context, id string) (*types.QueryExecution, error) {
+	delay := r.cfg.PollInitial
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.stop(ctx, id)
+			return nil, fmt.Errorf("athena query %s: %w", id, ctx.Err())
+		case <-timer.C:
+		}
+		out, err := r.api.GetQueryExecution(ctx, &sdkathena.GetQueryExecutionInput{QueryExecutionId: aws.String(id)})
+		if err != nil {
+			if ctx.Err() != nil {
+				r.stop(ctx, id)
+				return nil, fmt.Errorf("athena query %s: %w", id, ctx.Err())
+			}
+			return nil, fmt.Errorf("athena query %s: get status: %w", id, err)
+		}
+		exec := out.QueryExecution
+		if exec == nil || exec.Status == nil {
+			return nil, fmt.Errorf("athena query %s: status missing from GetQueryExecution", id)
+		}
+		switch exec.Status.State {
+		case types.QueryExecutionStateSucceeded:
+			return exec, nil
+		case types.QueryExecutionStateFailed, types.QueryExecutionStateCancelled:
+			qerr := &QueryError{QueryID: id, State: exec.Status.State, Reason: aws.ToString(exec.Status.StateChangeReason)}
+			if ae := exec.Status.AthenaError; ae != nil {
+				qerr.Category, qerr.Type, qerr.Retryable = aws.ToInt32(ae.ErrorCategory), aws.ToInt32(ae.ErrorType), ae.Retryable
+				if qerr.Reason == "" {
+					qerr.Reason = aws.ToString(ae.ErrorMessage)
+				}
+			}
+			if exec.Statistics != nil {
+				qerr.BytesScanned = aws.ToInt64(exec.Statistics.DataScannedInBytes)
+			}
+			return nil, qerr
+		}
+		delay = min(delay*2, r.cfg.PollMax)
+		timer.Reset(delay)
+	}
+}
+
+// stop asks Athena to cancel a query the caller no longer waits for, so it
+// stops scanning (and billing). It outlives ctx by at most StopTimeout.
+func (r *Runner) stop(ctx context.Context, id string) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
+	defer cancel()
+	if _, err := r.api.StopQueryExecution(sctx, &sdkathena.StopQueryExecutionInput{QueryExecutionId: aws.String(id)}); err != nil {
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "stop athena query", slog.String("query_id", id), slog.String("error", err.Error()))
+	}
+}
+
+// results reads every page. Athena's first row of a SELECT holds the column
+// names; it is dropped.
+func (r *Runner) results(ctx context.Context, id string) (*athena.Result, error) {
+	res := &athena.Result{}
+	p := sdkathena.NewGetQueryResultsPaginator(r.api, &sdkathena.GetQueryResultsInput{
+		QueryExecutionId: aws.String(id),
+		MaxResults:       aws.Int32(r.cfg.PageSize),
+	})
+	first := true
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("athena query %s: get results: %w", id, err)
+		}
+		rs := page.ResultSet
+		if rs == nil {
+			continue
+		}
+		rows := rs.Rows
+		if first {
+			first = false
+			if md := rs.ResultSetMetadata; md != nil {
+				for _, c := range md.ColumnInfo {
+					res.Columns = append(res.Columns, athena.Column{Name: aws.ToString(c.Name), Type: aws.ToString(c.Type)})
+				}
+			}
+			if len(rows) > 0 && isHeader(rows[0], res.Columns) {
+				rows = rows[1:]
+			}
+		}
+		for _, row := range rows {
+			vals := make([]sql.NullString, len(row.Data))
+			for i, d := range row.Data {
+				if d.VarCharValue != nil {
+					vals[i] = sql.NullString{String: *d.VarCharValue, Valid: true}
+				}
+			}
+			res.Rows = append(res.Rows, vals)
+		}
+	}
+	return res, nil
+}
+
+func isHeader(row types.Row, cols []athena.Column) bool {
+	if len(row.Data) != len(cols) || len(cols) == 0 {
+		return false
+	}
+	for i, d := range row.Data {
+		if aws.ToString(d.VarCharValue) != cols[i].Name {
+			return false
+		}
+	}
+	return true
+}

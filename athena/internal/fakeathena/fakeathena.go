@@ -264,8 +264,8 @@ func (s *Server) start(ctx context.Context, in map[string]any) (any, *apiError) 
 	return map[string]string{"QueryExecutionId": q.id}, nil
 }
 
-// parseLiteral reads an execution parameter: a single-quoted string with ”
-// for a quote, or a decimal integer.
+// parseLiteral reads an execution parameter: a single-quoted string (a quote
+// inside is written twice), or a decimal integer.
 func parseLiteral(l string) (any, error) {
 	if strings.HasPrefix(l, "'") {
 		if len(l) < 2 || !strings.HasSuffix(l, "'") {

@@ -244,7 +244,7 @@ SELECT 1 WHERE a = ? AND b = ? AND c = ? AND d = ?`)
 }
 
 // stringTokenLen returns the length of the SQL string literal at the start
-// of s ('...' with ” for a quote), or -1 when s does not start with one.
+// of s (quotes inside are written twice), or -1 when s does not start with one.
 func stringTokenLen(s string) int {
 	if !strings.HasPrefix(s, "'") {
 		return -1

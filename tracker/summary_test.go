@@ -374,3 +374,31 @@ func TestSummaryCounterUnder50Writers(t *testing.T) {
 		t.Error("last seen not set")
 	}
 }
+
+// BenchmarkSummarizer measures the summary writes against DynamoDB Local:
+// Seen while last_seen is fresh (no I/O: the in-process throttle), and
+// Touch (one UpdateItem ADD while last_seen is fresh).
+func BenchmarkSummarizer(b *testing.B) {
+	env := dynamolocal.NewEnv(b)
+	_, s := newSummarizer(b, env, env.Client, nil, tracker.SummaryConfig{})
+	ctx := context.Background()
+	if err := s.Touch(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("seen-throttled", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Seen(ctx, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("touch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Touch(ctx, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

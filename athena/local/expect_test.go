@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/athena/internal/lakegen"
+	"github.com/eventlake/eventlake/athena/lakegen"
 	"github.com/eventlake/eventlake/tracker"
 )
 

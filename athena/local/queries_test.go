@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/athena/internal/lakegen"
+	"github.com/eventlake/eventlake/athena/lakegen"
 	"github.com/eventlake/eventlake/athena/local"
 )
 

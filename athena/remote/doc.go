@@ -4,6 +4,6 @@
 // the query ends (StopQueryExecution if the caller gives up), then every page
 // of GetQueryResults, with the data scanned and its cost.
 //
-// Runner is tested against internal/fakeathena, an HTTP endpoint speaking
+// Runner is tested against athena/fakeathena, an HTTP endpoint speaking
 // Athena's JSON 1.1 protocol, with the real aws-sdk-go-v2 client.
 package remote

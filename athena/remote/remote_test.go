@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/athena/types"
 
 	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/athena/internal/fakeathena"
-	"github.com/eventlake/eventlake/athena/internal/lakegen"
+	"github.com/eventlake/eventlake/athena/fakeathena"
+	"github.com/eventlake/eventlake/athena/lakegen"
 	"github.com/eventlake/eventlake/athena/local"
 	"github.com/eventlake/eventlake/athena/remote"
 )

@@ -7,7 +7,7 @@
 // SUCCEEDED or FAILED, with the engine's bytes scanned. It checks requests as
 // Athena does (a SigV4 Authorization header, the target and content type,
 // execution parameters as SQL literals, MaxResults at most 1000) and can
-// inject faults.
+// inject faults. It is a test helper, as net/http/httptest is.
 package fakeathena
 
 import (

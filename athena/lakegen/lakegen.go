@@ -8,7 +8,8 @@
 // events arriving after midnight or days late, and duplicate deliveries.
 //
 // Tests compute the expected answer of each query from Dataset.Events and
-// compare it with what the SQL returns over the written files.
+// compare it with what the SQL returns over the written files; the benchmark
+// writes a million events with it. It is a test helper.
 package lakegen
 
 import (

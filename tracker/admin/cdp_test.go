@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -214,6 +215,9 @@ func startChromium(t *testing.T) *cdp {
 		"--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
 		"--disable-dev-shm-usage", "--force-color-profile=srgb", "--lang=en-US",
 		"--window-size=1400,1000", "--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
+	// Its own process group, killed as a whole: no renderer outlives the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,10 +28,14 @@ type Event struct {
 	// and a longer value is truncated to MaxUserAgentBytes, never rejected:
 	// the header is client controlled and the event still matters.
 	UserAgent string
-	// IP is the client's address, IPv4 or IPv6 without a zone or port.
+	// IP is the client's address, IPv4 or IPv6 without a zone or port. It is
+	// stored in netip's canonical form; an IPv4-mapped IPv6 address
+	// (::ffff:192.0.2.1) is stored as IPv4.
 	IP string
 	// Attributes are free-form strings (url, referrer, campaign, fingerprint).
 	// Keys start with a letter and hold letters, digits, '_', '-' and '.'.
+	// Neither Put copies the map: AsyncWriter.Put keeps it until the event is
+	// written, so the caller must not modify it after the call.
 	Attributes map[string]string
 }
 
@@ -101,7 +106,8 @@ const (
 	IPKeep IPPolicy = iota
 	// IPAnonymize zeroes the last octet of IPv4 and the last 80 bits of IPv6.
 	IPAnonymize
-	// IPDrop stores no address.
+	// IPDrop stores no address. An address that does not parse is still
+	// rejected, so a misconfigured caller is noticed under every policy.
 	IPDrop
 )
 
@@ -197,31 +203,47 @@ func (v *validator) normalize(e Event) (Event, error) {
 			case IPDrop:
 				e.IP = ""
 			case IPAnonymize:
-				e.IP = AnonymizeIP(addr).String()
+				addr = AnonymizeIP(addr)
+				fallthrough
 			default:
-				if s := addr.String(); s != e.IP {
-					e.IP = s
+				// Format on the stack; allocate only when the text changes.
+				var buf [48]byte
+				if b := addr.AppendTo(buf[:0]); string(b) != e.IP {
+					e.IP = string(b)
 				}
 			}
 		}
-	} else if v.ip == IPDrop {
-		e.IP = ""
 	}
 
+	switch {
+	case len(e.Attributes) == 0:
+		// An empty, non-nil map would be stored as an empty M attribute;
+		// the schema says attributes are omitted when empty.
+		e.Attributes = nil
+	case len(e.Attributes) > MaxAttributes:
+		fail(FieldAttributes, "has %d entries, the limit is %d", len(e.Attributes), MaxAttributes)
+	}
 	if len(e.Attributes) > 0 {
-		if len(e.Attributes) > MaxAttributes {
-			fail(FieldAttributes, "has %d entries, the limit is %d", len(e.Attributes), MaxAttributes)
-		}
 		total := 0
+		var bad []string // keys with a problem, reported in sorted order
 		for k, val := range e.Attributes {
 			total += len(k) + len(val)
+			if !validAttributeKey(k) || len(val) > MaxAttributeValueBytes || !utf8.ValidString(val) {
+				bad = append(bad, k)
+			}
+		}
+		if len(bad) > 1 {
+			slices.Sort(bad)
+		}
+		for _, k := range bad {
+			val := e.Attributes[k]
 			switch {
 			case !validAttributeKey(k):
-				fail(FieldAttributes, "key %q must start with a letter, hold letters, digits, '_', '-', '.' and be at most %d bytes",
+				fail(FieldAttributes, "key %q must start with a letter, hold only letters, digits, '_', '-', '.' and be at most %d bytes",
 					truncateForError(k), MaxAttributeKeyBytes)
 			case len(val) > MaxAttributeValueBytes:
 				fail(FieldAttributes+"."+k, "is %d bytes, the limit is %d", len(val), MaxAttributeValueBytes)
-			case !utf8.ValidString(val):
+			default:
 				fail(FieldAttributes+"."+k, "is not valid UTF-8")
 			}
 		}

@@ -61,7 +61,8 @@ type Tracker struct {
 }
 
 // New returns a Tracker that writes with db. It fails when the configuration
-// is invalid (an empty event type in the allowlist, a negative duration).
+// is invalid (an empty or malformed event type in the allowlist, a negative
+// duration, an unknown IPPolicy). New does no I/O.
 func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if db == nil {
 		return nil, errors.New("tracker: nil DynamoDB client")
@@ -69,12 +70,15 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if cfg.MaxFutureSkew < 0 || cfg.Retention < 0 || cfg.MaxAge < 0 {
 		return nil, errors.New("tracker: negative duration in Config")
 	}
-	types := cfg.EventTypes
-	if types == nil {
-		types = DefaultEventTypes
+	if cfg.IPPolicy < IPKeep || cfg.IPPolicy > IPDrop {
+		return nil, fmt.Errorf("tracker: unknown IPPolicy %d", cfg.IPPolicy)
 	}
-	allowed := make(map[string]struct{}, len(types))
-	for _, t := range types {
+	eventTypes := cfg.EventTypes
+	if eventTypes == nil {
+		eventTypes = DefaultEventTypes
+	}
+	allowed := make(map[string]struct{}, len(eventTypes))
+	for _, t := range eventTypes {
 		if t == "" || len(t) > MaxEventTypeBytes || !validAttributeKey(t) {
 			return nil, fmt.Errorf("tracker: event type %q must be 1-%d letters, digits, '_', '-' or '.' starting with a letter",
 				t, MaxEventTypeBytes)
@@ -180,6 +184,10 @@ func (t *Tracker) marshal(e Event) (map[string]types.AttributeValue, error) {
 // invalid, and ErrDuplicateEvent when a different event with the same user,
 // time and ID is already stored. Writing the identical event twice (for
 // example when the SDK retries after a lost response) succeeds.
+//
+// An event without an ID gets a fresh UUIDv7 on every call, so a caller that
+// retries Put after an error (which may be a timeout after the write
+// happened) should set Event.ID, or use Validate once and put its result.
 func (t *Tracker) Put(ctx context.Context, e Event) error {
 	n, err := t.Validate(e)
 	if err != nil {

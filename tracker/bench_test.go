@@ -1,0 +1,147 @@
+package tracker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/eventlake/eventlake/internal/dynamolocal"
+	"github.com/eventlake/eventlake/tracker"
+)
+
+// benchEvent is a typical page view: user agent, IPv4 and two attributes.
+func benchEvent(user string) tracker.Event {
+	return tracker.Event{
+		UserID:     user,
+		Type:       "page_view",
+		UserAgent:  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36",
+		IP:         "203.0.113.42",
+		Attributes: map[string]string{"url": "https://shop.example/products/42", "referrer": "https://www.google.com/"},
+	}
+}
+
+// BenchmarkAsyncPut measures what AsyncWriter.Put costs the caller: the
+// validation and the enqueue, while the writer's workers write to DynamoDB
+// Local on the same CPUs. The queue holds b.N events so that Put never
+// waits for DynamoDB (that is BenchmarkThroughput's subject); when the
+// timer stops, Close gives up at once and reports what is left as failed.
+func BenchmarkAsyncPut(b *testing.B) {
+	env := dynamolocal.NewEnv(b)
+	tr := newWriteTracker(b, env, nil, tracker.Config{})
+	run := func(b *testing.B, parallel bool) {
+		w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
+			QueueSize: b.N + 1,
+			OnError:   func(tracker.Event, error) {}, // the abort at the end fails the rest
+			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		if parallel {
+			b.RunParallel(func(pb *testing.PB) {
+				e := benchEvent("bench-parallel")
+				for pb.Next() {
+					if err := w.Put(ctx, e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		} else {
+			e := benchEvent("bench-serial")
+			for range b.N {
+				if err := w.Put(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StopTimer()
+		abort, cancel := context.WithCancel(ctx)
+		cancel()
+		_ = w.Close(abort)
+		if s := w.Stats(); s.Accepted != int64(b.N) || s.Accepted != s.Written+s.Failed {
+			b.Fatalf("stats %+v after %d puts", s, b.N)
+		}
+	}
+	b.Run("serial", func(b *testing.B) { run(b, false) })
+	b.Run("parallel", func(b *testing.B) { run(b, true) })
+}
+
+// BenchmarkThroughput measures sustained events/s into DynamoDB Local: the
+// AsyncWriter with its defaults (BatchWriteItem, 4 workers) beside
+// sequential synchronous Tracker.Put (one conditional PutItem per event), in
+// the same run against the same server. Each op is one event, written and
+// acknowledged before the timer stops.
+func BenchmarkThroughput(b *testing.B) {
+	env := dynamolocal.NewEnv(b)
+	tr := newWriteTracker(b, env, nil, tracker.Config{})
+	ctx := context.Background()
+	warmUp(b, tr)
+	b.Run("async", func(b *testing.B) {
+		w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		for i := range b.N {
+			if err := w.Put(ctx, benchEvent("async-"+strconv.Itoa(i%100))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		if s := w.Stats(); s.Written != int64(b.N) {
+			b.Fatalf("stats %+v, want %d written", s, b.N)
+		}
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	})
+	b.Run("sync", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		for i := range b.N {
+			if err := tr.Put(ctx, benchEvent("sync-"+strconv.Itoa(i%100))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	})
+}
+
+// warmUp sends both kinds of write through DynamoDB Local before anything
+// is timed: its JVM compiles a code path the first few hundred times it
+// runs it, and the first writes are many times slower than the later ones.
+func warmUp(b *testing.B, tr *tracker.Tracker) {
+	b.Helper()
+	ctx := context.Background()
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 3000 {
+		if err := w.Put(ctx, benchEvent("warm-"+strconv.Itoa(i%100))); err != nil {
+			b.Fatal(err)
+		}
+		if i%10 == 0 {
+			if err := tr.Put(ctx, benchEvent("warm-sync")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+}

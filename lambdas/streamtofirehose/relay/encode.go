@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -111,9 +112,12 @@ func tag(av events.DynamoDBAttributeValue) string {
 // length) and an *ImageError. It is safe for concurrent use; a typical
 // event costs no allocation beyond growing dst.
 func AppendLine(dst []byte, img map[string]events.DynamoDBAttributeValue) ([]byte, error) {
-	var sc scratch
-	return appendLine(dst, img, &sc)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	return appendLine(dst, img, sc)
 }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *scratch) (out []byte, err error) {
 	start := len(dst)
@@ -359,8 +363,9 @@ func validNumber(s string) bool {
 
 const hexDigits = "0123456789abcdef"
 
-// safe marks the ASCII bytes that appear in a JSON string unescaped.
-var safe = func() (t [utf8.RuneSelf]bool) {
+// safe marks the bytes that appear in a JSON string unescaped and need no
+// UTF-8 check: printable ASCII other than '"' and '\\'.
+var safe = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
@@ -376,8 +381,9 @@ func appendString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		// Skip runs of safe ASCII eight bytes at a time.
 		for i+8 <= len(s) {
-			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			t := s[i : i+8]
+			w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+				uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
 			if hasUnsafe(w) {
 				break
 			}
@@ -387,11 +393,11 @@ func appendString(dst []byte, s string) []byte {
 			break
 		}
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -431,7 +437,8 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // hasUnsafe reports whether any byte of w is below 0x20, '"', '\\' or
-// non-ASCII.
+// non-ASCII. It may report true for a safe word (the caller then looks at
+// single bytes) but never false for an unsafe one.
 func hasUnsafe(w uint64) bool {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	below := (w - lo*0x20) &^ w // high bit set where a byte < 0x20 (or >= 0x80)

@@ -298,7 +298,6 @@ func (h *Handler) send(ctx context.Context, st *state, sum *summary, began time.
 func (h *Handler) putWithRetries(ctx context.Context, st *state, sum *summary, budget time.Time) bool {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			sum.retries++
 			wait := h.backoff(attempt)
 			if time.Now().Add(wait).After(budget) {
 				return false
@@ -310,6 +309,7 @@ func (h *Handler) putWithRetries(ctx context.Context, st *state, sum *summary, b
 				return false
 			case <-t.C:
 			}
+			sum.retries++
 		}
 		end := time.Now().Add(h.cfg.CallTimeout)
 		if budget.Before(end) {

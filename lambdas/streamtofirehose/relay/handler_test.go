@@ -417,7 +417,7 @@ func TestGivesUpBeforeTheDeadline(t *testing.T) {
 	}
 	s := hs.lastSummary(t)
 	if num(s, relay.LogFieldRetries) == 0 || num(s, relay.LogFieldFailedPutCount) != 1 || s[relay.LogFieldFailedSequenceNumber] != recs[1].Change.SequenceNumber ||
-		!strings.Contains(s["error"].(string), "ServiceUnavailableException") || s["level"] != "WARN" {
+		!strings.Contains(s["error"].(string), "ServiceUnavailableException") && !strings.Contains(s["error"].(string), "timeout") || s["level"] != "WARN" {
 		t.Errorf("summary %v", s)
 	}
 }

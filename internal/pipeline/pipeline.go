@@ -1,0 +1,502 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/internal/dynamolocal"
+	"github.com/eventlake/eventlake/internal/firehoselocal"
+	"github.com/eventlake/eventlake/internal/lakeparquet"
+	"github.com/eventlake/eventlake/internal/streamsource"
+	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/tracker"
+)
+
+// Storage formats of the lake (athena.Format values).
+const (
+	FormatParquet = athena.FormatParquet
+	FormatJSON    = athena.FormatJSON
+)
+
+// DefaultDeliveryStream is the local Firehose delivery stream's name.
+const DefaultDeliveryStream = "eventlake-events"
+
+// Config configures Start. The zero value of every field but LakeDir means
+// the default.
+type Config struct {
+	// LakeDir is the folder standing in for the lake bucket; objects land
+	// in LakeDir/events/dt=YYYY-MM-DD/. Required. It is created if needed.
+	LakeDir string
+	// Format is the objects' format: FormatParquet (the default, as the
+	// deployed stack) or FormatJSON (gzip NDJSON).
+	Format athena.Format
+	// Backfill files each event under the date of its event_at instead of
+	// its arrival time (firehoselocal's ArrivalFromEventAt), so generated
+	// history spreads over date partitions as it would have in production.
+	Backfill bool
+
+	// DynamoDB is a running DynamoDB Local (or external endpoint) to use;
+	// nil starts one, which Close stops.
+	DynamoDB *dynamolocal.Server
+	// EventsTable and SummaryTable name the tables, created when missing;
+	// defaults tracker.EventsTable.DefaultName and SummaryTable's.
+	EventsTable  string
+	SummaryTable string
+	// WrapDynamoDB wraps the DynamoDB client the tracker writes with, for
+	// example with a fault-injecting internal/faultdb.DB; nil uses the
+	// client as it is.
+	WrapDynamoDB func(*dynamodb.Client) tracker.DynamoDB
+	// Tracker configures the tracker; the table names are set from above.
+	Tracker tracker.Config
+	// Async configures the asynchronous writer.
+	Async tracker.AsyncConfig
+
+	// DeliveryStream names the Firehose delivery stream; default
+	// DefaultDeliveryStream.
+	DeliveryStream string
+	// Firehose configures the local Firehose endpoint. Streams, Encoder,
+	// Sink and ArrivalFromEventAt are set by Start; BufferInterval defaults
+	// to DefaultBufferInterval. Faults injects Firehose failures.
+	Firehose firehoselocal.Options
+
+	// Relay configures the stream Lambda's handler; DeliveryStreamName is
+	// set by Start and Logger defaults to Logger.
+	Relay relay.Config
+	// WrapHandler wraps the handler's JSON interface, for example to make an
+	// invocation fail; nil invokes it directly.
+	WrapHandler func(streamsource.Invoker) streamsource.Invoker
+	// Source configures the event source mapping; StreamARN, Filters and
+	// ReportBatchItemFailures are set by Start, zero fields get the deployed
+	// stack's settings (see DefaultSource).
+	Source streamsource.Config
+
+	// Logger receives the components' logs; default JSON on stderr at warn
+	// level, so a demo shows problems and not every invocation.
+	Logger *slog.Logger
+}
+
+// DefaultBufferInterval is the local Firehose buffering interval: short, so
+// the demo's lake fills while it runs (the deployed stack uses minutes).
+const DefaultBufferInterval = time.Second
+
+// DefaultSource returns the event source mapping settings the pipeline
+// uses, those of the deployed stack (batch size 1,000, INSERT-only filter,
+// partial batch responses, bisect on error, 10 retries) with a short poll
+// interval and no batching window, for a quick local round trip.
+func DefaultSource() streamsource.Config {
+	return streamsource.Config{
+		BatchSize:                  1000,
+		Filters:                    []string{streamsource.InsertOnly},
+		ReportBatchItemFailures:    true,
+		BisectBatchOnFunctionError: true,
+		MaxRetries:                 10,
+		PollInterval:               50 * time.Millisecond,
+		ShardSyncInterval:          5 * time.Second,
+	}
+}
+
+// Pipeline is the whole pipeline on one machine: tracker -> DynamoDB Local
+// -> stream -> event source -> Lambda handler -> Firehose endpoint -> lake
+// folder, with the lake queryable by the Athena queries on DuckDB. Its
+// methods are safe for concurrent use. Close stops everything Start started.
+type Pipeline struct {
+	cfg       Config
+	log       *slog.Logger
+	ownsDB    bool
+	DynamoDB  *dynamolocal.Server
+	Client    *dynamodb.Client
+	StreamARN string
+	Tracker   *tracker.Tracker
+	Writer    *tracker.AsyncWriter
+	Firehose  *firehoselocal.Server
+	Source    *streamsource.Source
+
+	encoder   *lakeparquet.Encoder
+	runCancel context.CancelFunc
+	runDone   chan error
+
+	mu       sync.Mutex
+	failures []streamsource.Failure
+	lake     *local.DB
+	closed   bool
+}
+
+// Start builds and starts the pipeline. On error everything already
+// started is stopped again.
+func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
+	if cfg.LakeDir == "" {
+		return nil, errors.New("pipeline: Config.LakeDir is required")
+	}
+	switch cfg.Format {
+	case "":
+		cfg.Format = FormatParquet
+	case FormatParquet, FormatJSON:
+	default:
+		return nil, fmt.Errorf("pipeline: Config.Format %q: want %q or %q", cfg.Format, FormatParquet, FormatJSON)
+	}
+	if cfg.EventsTable == "" {
+		cfg.EventsTable = tracker.EventsTable.DefaultName
+	}
+	if cfg.SummaryTable == "" {
+		cfg.SummaryTable = tracker.SummaryTable.DefaultName
+	}
+	if cfg.DeliveryStream == "" {
+		cfg.DeliveryStream = DefaultDeliveryStream
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if err := os.MkdirAll(cfg.LakeDir, 0o755); err != nil {
+		return nil, fmt.Errorf("pipeline: lake folder: %w", err)
+	}
+	p = &Pipeline{cfg: cfg, log: cfg.Logger, runDone: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			p.Close(context.Background())
+			p = nil
+		}
+	}()
+
+	// DynamoDB and the tables.
+	p.DynamoDB = cfg.DynamoDB
+	if p.DynamoDB == nil {
+		if p.DynamoDB, err = dynamolocal.Start(ctx, dynamolocal.Options{}); err != nil {
+			return p, fmt.Errorf("pipeline: start DynamoDB Local: %w", err)
+		}
+		p.ownsDB = true
+	}
+	if p.Client, err = p.DynamoDB.Client(ctx); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	for _, t := range []struct {
+		def  tracker.TableDef
+		name string
+	}{{tracker.EventsTable, cfg.EventsTable}, {tracker.SummaryTable, cfg.SummaryTable}} {
+		if err := dynamolocal.CreateTable(ctx, p.Client, t.def, t.name); err != nil {
+			return p, fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	desc, err := p.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(cfg.EventsTable)})
+	if err != nil {
+		return p, fmt.Errorf("pipeline: describe table %s: %w", cfg.EventsTable, err)
+	}
+	if p.StreamARN = aws.ToString(desc.Table.LatestStreamArn); p.StreamARN == "" {
+		return p, fmt.Errorf("pipeline: table %s has no stream", cfg.EventsTable)
+	}
+
+	// The Firehose endpoint writing the lake folder.
+	fh := cfg.Firehose
+	fh.Streams = []string{cfg.DeliveryStream}
+	fh.Sink = firehoselocal.FolderSink{Root: cfg.LakeDir}
+	fh.ArrivalFromEventAt = cfg.Backfill
+	if fh.BufferInterval == 0 {
+		fh.BufferInterval = DefaultBufferInterval
+	}
+	if fh.Logger == nil {
+		fh.Logger = cfg.Logger
+	}
+	switch cfg.Format {
+	case FormatParquet:
+		if p.encoder, err = lakeparquet.NewEncoder(lakeparquet.Options{}); err != nil {
+			return p, fmt.Errorf("pipeline: %w", err)
+		}
+		fh.Encoder = p.encoder
+	default:
+		fh.Encoder = firehoselocal.GzipEncoder{}
+	}
+	if p.Firehose, err = firehoselocal.Start(fh); err != nil {
+		return p, fmt.Errorf("pipeline: start Firehose endpoint: %w", err)
+	}
+
+	// The Lambda handler, invoked by the event source mapping.
+	rc := cfg.Relay
+	rc.DeliveryStreamName = cfg.DeliveryStream
+	if rc.Logger == nil {
+		rc.Logger = cfg.Logger
+	}
+	h, err := relay.New(p.Firehose.Client(relay.ClientOptions), rc)
+	if err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	var inv streamsource.Invoker = lambda.NewHandler(h.Handle)
+	if cfg.WrapHandler != nil {
+		inv = cfg.WrapHandler(inv)
+	}
+	streams, err := p.DynamoDB.StreamsClient(ctx)
+	if err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	sc := mergeSource(cfg.Source, DefaultSource())
+	sc.StreamARN = p.StreamARN
+	sc.Filters = []string{streamsource.InsertOnly}
+	sc.ReportBatchItemFailures = true
+	if sc.Logger == nil {
+		sc.Logger = cfg.Logger
+	}
+	userOnFailure := sc.OnFailure
+	sc.OnFailure = func(ctx context.Context, f streamsource.Failure) error {
+		p.mu.Lock()
+		p.failures = append(p.failures, f)
+		p.mu.Unlock()
+		p.log.ErrorContext(ctx, "stream records failed every retry", "start_sequence_number", f.StartSequenceNumber,
+			"end_sequence_number", f.EndSequenceNumber, "batch_size", f.BatchSize, "error", f.FunctionError)
+		if userOnFailure != nil {
+			return userOnFailure(ctx, f)
+		}
+		return nil
+	}
+	if p.Source, err = streamsource.New(streams, inv, sc); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.runCancel = cancel
+	go func() { p.runDone <- p.Source.Run(runCtx) }()
+
+	// The tracker and its asynchronous writer.
+	var db tracker.DynamoDB = p.Client
+	if cfg.WrapDynamoDB != nil {
+		db = cfg.WrapDynamoDB(p.Client)
+	}
+	tc := cfg.Tracker
+	tc.EventsTable, tc.SummaryTable = cfg.EventsTable, cfg.SummaryTable
+	if p.Tracker, err = tracker.New(db, tc); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	ac := cfg.Async
+	if ac.Logger == nil {
+		ac.Logger = cfg.Logger
+	}
+	if p.Writer, err = p.Tracker.NewAsyncWriter(ac); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	return p, nil
+}
+
+// mergeSource fills the zero fields of c from d.
+func mergeSource(c, d streamsource.Config) streamsource.Config {
+	if c.BatchSize == 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if !c.BisectBatchOnFunctionError {
+		c.BisectBatchOnFunctionError = d.BisectBatchOnFunctionError
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = d.MaxRetries
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = d.PollInterval
+	}
+	if c.ShardSyncInterval == 0 {
+		c.ShardSyncInterval = d.ShardSyncInterval
+	}
+	return c
+}
+
+// Put hands an event to the asynchronous writer (see tracker.AsyncWriter.Put).
+func (p *Pipeline) Put(ctx context.Context, e tracker.Event) error { return p.Writer.Put(ctx, e) }
+
+// Progress is where the events are, for a progress display.
+type Progress struct {
+	// Accepted and Written count events of the writer: enqueued, and
+	// stored in DynamoDB. Failed ones will not arrive.
+	Accepted, Written, Failed int64
+	// Relayed counts stream records the handler delivered to Firehose.
+	Relayed int64
+	// InLake counts lines written to lake objects (duplicates included).
+	InLake int64
+}
+
+// Progress returns the counters now.
+func (p *Pipeline) Progress() Progress {
+	w := p.Writer.Stats()
+	return Progress{
+		Accepted: w.Accepted, Written: w.Written, Failed: w.Failed,
+		Relayed: p.Source.Stats().Delivered,
+		InLake:  p.Firehose.Stats().LinesDelivered,
+	}
+}
+
+// Failures returns the stream records that failed every retry of the event
+// source mapping: they did not reach the lake.
+func (p *Pipeline) Failures() []streamsource.Failure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]streamsource.Failure(nil), p.failures...)
+}
+
+// LakeCounts are the lake's counts after Drain.
+type LakeCounts struct {
+	// Lines is every row in the lake, duplicates from retries included.
+	Lines int64
+	// Events is the rows of the deduplicating view events_dedup.
+	Events int64
+}
+
+// ErrIncomplete reports that Drain found fewer events in the lake than the
+// writer stored: some failed every retry (see Failures).
+var ErrIncomplete = errors.New("pipeline: the lake is missing events")
+
+// Drain waits until every event the writer has accepted so far is in the
+// lake and queryable: it flushes the writer, waits until the event source
+// has relayed every stored event, flushes the Firehose endpoint's buffers
+// into the lake, and counts the lake with DuckDB. It returns ErrIncomplete
+// (with the counts) when events were lost, and ctx's error if it ends first.
+// tick, when not nil, is called with the progress while Drain waits.
+func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, error) {
+	if err := p.Writer.Flush(ctx); err != nil {
+		return LakeCounts{}, fmt.Errorf("pipeline: flush writer: %w", err)
+	}
+	want := p.Writer.Stats().Written
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pr := p.Progress()
+		if tick != nil {
+			tick(pr)
+		}
+		st := p.Source.Stats()
+		if st.Delivered+st.Failed >= want {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return LakeCounts{}, fmt.Errorf("pipeline: wait for the stream (%d of %d relayed): %w", st.Delivered, want, ctx.Err())
+		case err := <-p.runDone:
+			p.runDone <- err
+			return LakeCounts{}, fmt.Errorf("pipeline: event source stopped: %v", err)
+		case <-t.C:
+		}
+	}
+	if err := p.Firehose.Flush(ctx); err != nil {
+		return LakeCounts{}, fmt.Errorf("pipeline: flush Firehose: %w", err)
+	}
+	if tick != nil {
+		tick(p.Progress())
+	}
+	counts, err := p.Count(ctx)
+	if err != nil {
+		return counts, err
+	}
+	if counts.Events < want {
+		return counts, fmt.Errorf("%w: %d events stored in DynamoDB, %d in the lake (%d failed every retry)",
+			ErrIncomplete, want, counts.Events, len(p.Failures()))
+	}
+	return counts, nil
+}
+
+// Count counts the lake's rows and deduplicated events with DuckDB.
+func (p *Pipeline) Count(ctx context.Context) (LakeCounts, error) {
+	db, err := p.Lake(ctx)
+	if err != nil {
+		return LakeCounts{}, err
+	}
+	res, err := db.Query(ctx, "SELECT (SELECT count(*) FROM "+athena.TableName+"), (SELECT count(*) FROM "+athena.ViewName+")")
+	if err != nil {
+		return LakeCounts{}, fmt.Errorf("pipeline: count the lake: %w", err)
+	}
+	var c LakeCounts
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 2 {
+		return c, errors.New("pipeline: count the lake: unexpected result shape")
+	}
+	if _, err := fmt.Sscan(res.Rows[0][0].String, &c.Lines); err != nil {
+		return c, fmt.Errorf("pipeline: count the lake: %w", err)
+	}
+	if _, err := fmt.Sscan(res.Rows[0][1].String, &c.Events); err != nil {
+		return c, fmt.Errorf("pipeline: count the lake: %w", err)
+	}
+	return c, nil
+}
+
+// Lake returns the DuckDB runner of the Athena queries over the lake folder
+// (opened on first use, closed by Close).
+func (p *Pipeline) Lake(ctx context.Context) (*local.DB, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lake != nil {
+		return p.lake, nil
+	}
+	db, err := local.Open(ctx, local.Config{Root: p.cfg.LakeDir, Format: p.cfg.Format})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: open the lake: %w", err)
+	}
+	p.lake = db
+	return db, nil
+}
+
+// LakeDir returns the lake folder.
+func (p *Pipeline) LakeDir() string { return p.cfg.LakeDir }
+
+// Format returns the lake's storage format.
+func (p *Pipeline) Format() athena.Format { return p.cfg.Format }
+
+// Close stops everything Start started, in order: the writer (draining its
+// queue into DynamoDB, until ctx is done), the event source, the Firehose
+// endpoint (delivering its buffers), the lake's DuckDB, and DynamoDB Local
+// when Start started it. It returns every error met; calling it again does
+// nothing.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	var errs []error
+	if p.Writer != nil {
+		if err := p.Writer.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close writer: %w", err))
+		}
+	}
+	if p.runCancel != nil {
+		p.runCancel()
+		if err := <-p.runDone; err != nil {
+			errs = append(errs, fmt.Errorf("event source: %w", err))
+		}
+	}
+	if p.Firehose != nil {
+		if err := p.Firehose.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close Firehose endpoint: %w", err))
+		}
+	}
+	if p.encoder != nil {
+		if err := p.encoder.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close Parquet encoder: %w", err))
+		}
+	}
+	p.mu.Lock()
+	if p.lake != nil {
+		if err := p.lake.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close lake: %w", err))
+		}
+	}
+	p.mu.Unlock()
+	if p.ownsDB {
+		p.DynamoDB.Stop()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("pipeline: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// CleanLake removes the lake's event objects (LakeDir/events), so a new run
+// starts from an empty lake. Other files in LakeDir are kept.
+func CleanLake(dir string) error {
+	if err := os.RemoveAll(filepath.Join(dir, "events")); err != nil {
+		return fmt.Errorf("pipeline: clean lake: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventlake/eventlake/athena"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a concurrent reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitOutput polls out until re matches, and returns the submatches.
+func waitOutput(t *testing.T, out *syncBuffer, re *regexp.Regexp, done <-chan error) []string {
+	t.Helper()
+	deadline := time.After(5 * time.Minute)
+	for {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned %v before printing %s:\n%s", err, re, out.String())
+		case <-deadline:
+			t.Fatalf("no %s in the output:\n%s", re, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+var dynamoEndpointRE = regexp.MustCompile(`DynamoDB Local at (http://[0-9.:]+)`)
+
+// assertStopped checks that nothing listens at the endpoint any more.
+func assertStopped(t *testing.T, endpoint string) {
+	t.Helper()
+	addr := strings.TrimPrefix(endpoint, "http://")
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("DynamoDB Local at %s still answers after the command returned", addr)
+	}
+}
+
+// TestDemo runs the command as `make demo` does, with small numbers, in
+// both lake formats.
+func TestDemo(t *testing.T) {
+	queries, err := athena.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"parquet", "json"} {
+		t.Run(format, func(t *testing.T) {
+			lake := t.TempDir()
+			var out, logs syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			err := run(ctx, []string{"-events", "400", "-users", "12", "-days", "30", "-format", format, "-lake", lake}, &out, &logs)
+			if err != nil {
+				t.Fatalf("run: %v\n%s\n%s", err, out.String(), logs.String())
+			}
+			text := out.String()
+			if !strings.Contains(text, ", 400 events after deduplication (events_dedup)") {
+				t.Errorf("no complete lake in the output:\n%s", text)
+			}
+			for _, q := range queries {
+				if !strings.Contains(text, "== "+q.Name+": ") {
+					t.Errorf("query %s did not run:\n%s", q.Name, text)
+				}
+			}
+			if strings.Count(text, "data read: ") != len(queries) {
+				t.Errorf("want %d result footers:\n%s", len(queries), text)
+			}
+			ext := map[string]string{"parquet": ".parquet", "json": ".gz"}[format]
+			if !regexp.MustCompile(`events: \d+ objects in \d+ date partitions`).MatchString(text) {
+				t.Errorf("no lake summary:\n%s", text)
+			}
+			objects, err := lakeStats(lake)
+			if err != nil || objects.objects == 0 || objects.partitions < 20 {
+				t.Errorf("lake %+v (%v): want objects over about 30 partitions", objects, err)
+			}
+			if files := globCount(t, lake, ext); files != objects.objects {
+				t.Errorf("%d %s objects of %d", files, ext, objects.objects)
+			}
+			m := dynamoEndpointRE.FindStringSubmatch(text)
+			if m == nil {
+				t.Fatalf("no DynamoDB endpoint in the output:\n%s", text)
+			}
+			assertStopped(t, m[1])
+		})
+	}
+}
+
+func TestDemoServesTheAdminPageUntilInterrupted(t *testing.T) {
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-events", "200", "-users", "5", "-days", "7", "-lake", t.TempDir(), "-serve", "127.0.0.1:0"}, &out, &logs)
+	}()
+	m := waitOutput(t, &out, regexp.MustCompile(`admin activity page is at (http://\S+)`), done)
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<table") {
+		t.Errorf("admin page: %s\n%.500s", resp.Status, body)
+	}
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after Ctrl-C while serving: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not return after Ctrl-C")
+	}
+	assertStopped(t, dynamoEndpointRE.FindStringSubmatch(out.String())[1])
+}
+
+func TestDemoStopsEverythingOnCtrlC(t *testing.T) {
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-events", "200000", "-users", "50", "-days", "7", "-lake", t.TempDir()}, &out, &logs)
+	}()
+	m := waitOutput(t, &out, dynamoEndpointRE, done)
+	waitOutput(t, &out, regexp.MustCompile(`Putting 200000 fake events`), done)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("run = %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not return after Ctrl-C")
+	}
+	assertStopped(t, m[1])
+}
+
+func TestParseFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		bad  string // substring of the error; empty: valid
+	}{
+		{nil, ""},
+		{[]string{"-events", "5", "-users", "2", "-days", "3", "-format", "json", "-lake", "x", "-serve", ":0"}, ""},
+		{[]string{"-events", "0"}, "-events"},
+		{[]string{"-users", "-1"}, "-users"},
+		{[]string{"-days", "0"}, "-days"},
+		{[]string{"-format", "csv"}, "-format"},
+		{[]string{"-lake", ""}, "-lake"},
+		{[]string{"-rows", "0"}, "-rows"},
+		{[]string{"extra"}, "unexpected"},
+		{[]string{"-nope"}, "nope"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.args), func(t *testing.T) {
+			var stderr bytes.Buffer
+			o, err := parseFlags(c.args, &stderr)
+			switch {
+			case c.bad == "" && err != nil:
+				t.Fatalf("parseFlags: %v", err)
+			case c.bad != "" && (err == nil || !strings.Contains(err.Error()+stderr.String(), c.bad)):
+				t.Fatalf("parseFlags = %v (%s), want an error about %s", err, stderr.String(), c.bad)
+			}
+			if c.args == nil && (o.events != 10000 || o.days != 90 || o.format != "parquet" || o.lake != "lake") {
+				t.Errorf("defaults = %+v", o)
+			}
+		})
+	}
+}
+
+func globCount(t *testing.T, root, ext string) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "events", "dt=*", "*"+ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}

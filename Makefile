@@ -51,9 +51,12 @@ test: deps chromium vet
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
 
-## demo: put fake events through the local stack and print one user's activity.
+## demo: the whole pipeline locally (DynamoDB Local -> stream -> Lambda handler ->
+## Firehose endpoint -> ./lake -> every Athena query on DuckDB). DEMO_FLAGS=... to change,
+## e.g. DEMO_FLAGS="-events 100000 -format json -serve localhost:8080".
+DEMO_FLAGS ?= -events 10000 -users 50 -days 90
 demo: deps
-	$(GO) run ./scripts/demo
+	$(GO) run ./scripts/local $(DEMO_FLAGS)
 
 ## lambdas: arm64 bootstrap binaries in build/lambdas/<name>/bootstrap.
 lambdas:

@@ -1,0 +1,86 @@
+// Package testenv holds what the infra tests share: building the real stream
+// Lambda the way `make lambdas` does, and reading the CDK context of the
+// repository's cdk.json, so tests synthesize with the feature flags that
+// `cdk synth` uses.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// RelayPackage is the stream Lambda's main package, relative to the module root.
+const RelayPackage = "./lambdas/streamtofirehose"
+
+// ModuleRoot returns the directory of go.mod, searching up from the working
+// directory.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find module root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("find module root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// BuildRelay builds the real stream Lambda for linux/arm64 into
+// outDir/bootstrap, exactly as `make lambdas` does (CGO off, -tags
+// lambda.norpc, -trimpath). It fails with the compiler's output when the
+// package does not build. ctx bounds the build.
+func BuildRelay(ctx context.Context, outDir string) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
+		"-o", filepath.Join(outDir, "bootstrap"), RelayPackage)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build %s for linux/arm64: %w\n%s", RelayPackage, err, out.String())
+	}
+	return nil
+}
+
+// CDKContext returns the "context" object of the repository's cdk.json: the
+// feature flags (and eventlake:* settings) `cdk synth` passes to the app.
+func CDKContext() (map[string]interface{}, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read cdk.json: %w", err)
+	}
+	var cfg struct {
+		Context map[string]interface{} `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("parse cdk.json: %w", err)
+	}
+	if len(cfg.Context) == 0 {
+		return nil, fmt.Errorf("cdk.json has no context")
+	}
+	return cfg.Context, nil
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/eventlake/eventlake/infra/internal/testenv"
+	"github.com/eventlake/eventlake/infra/stack"
+)
+
+var relayCodeDir string
+
+func TestMain(m *testing.M) {
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	os.Setenv("JSII_DEPRECATED", "quiet")
+	dir, err := os.MkdirTemp("", "eventlake-app-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	relayCodeDir = filepath.Join(dir, "relay")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	err = testenv.BuildRelay(ctx, relayCodeDir)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the app test synthesizes the real Lambda:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	jsii.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestAppSynthesizesCleanUnderCDKNag runs the app as `cdk synth` does (the
+// context of cdk.json plus -c overrides, CDK_DEFAULT_* in the environment)
+// and checks the cloud assembly: the template is there, cdk-nag's report
+// lists no non-compliant resource, and the settings reached the template.
+func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
+	cdkContext, err := testenv.CDKContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdkContext["eventlake:format"] = "json"
+	cdkContext["eventlake:namePrefix"] = "lake_app"
+	cdkContext["eventlake:alarmEmail"] = "ops@example.com"
+	cdkContext["eventlake:lambdaCodeDir"] = relayCodeDir
+	cdkContext["eventlake:bufferingInterval"] = "2m"
+	env := map[string]string{"CDK_DEFAULT_REGION": "eu-central-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
+
+	outdir := t.TempDir()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				report, _ := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
+				t.Fatalf("synth: %v\n%s", r, report)
+			}
+		}()
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &cdkContext, Outdir: jsii.String(outdir)})
+		if _, err := build(app, func(k string) string { return env[k] }); err != nil {
+			t.Fatal(err)
+		}
+		app.Synth(nil)
+	}()
+
+	f, err := os.Open(filepath.Join(outdir, "AwsSolutions-Eventlake-NagReport.csv"))
+	if err != nil {
+		t.Fatalf("cdk-nag did not run: %v", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 20 {
+		t.Fatalf("cdk-nag report has %d rows", len(rows))
+	}
+	suppressed := 0
+	for _, r := range rows[1:] {
+		switch r[2] {
+		case "Non-Compliant":
+			t.Errorf("cdk-nag: %s on %s: %s", r[0], r[1], r[5])
+		case "Suppressed":
+			suppressed++
+		}
+	}
+	if suppressed == 0 {
+		t.Error("the report shows none of the stack's suppressions")
+	}
+
+	raw, err := os.ReadFile(filepath.Join(outdir, "Eventlake.template.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]interface{}
+		}
+	}
+	if err := json.Unmarshal(raw, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for id, r := range tmpl.Resources {
+		switch r.Type {
+		case "AWS::KinesisFirehose::DeliveryStream":
+			dest := r.Properties["ExtendedS3DestinationConfiguration"].(map[string]interface{})
+			if dest["CompressionFormat"] != "GZIP" || dest["BufferingHints"].(map[string]interface{})["IntervalInSeconds"] != 120.0 {
+				t.Errorf("%s: format and buffering not from the context: %v", id, dest)
+			}
+			found[r.Type] = true
+		case "AWS::DynamoDB::GlobalTable":
+			if !strings.Contains(string(mustJSON(r.Properties["Replicas"])), `"Region":"eu-central-1"`) {
+				t.Errorf("%s: not in CDK_DEFAULT_REGION: %v", id, r.Properties["Replicas"])
+			}
+			found[r.Type] = true
+		case "AWS::Athena::WorkGroup":
+			if r.Properties["Name"] != "lake_app" {
+				t.Errorf("workgroup %v", r.Properties["Name"])
+			}
+			found[r.Type] = true
+		case "AWS::SNS::Subscription":
+			found[r.Type] = r.Properties["Endpoint"] == "ops@example.com"
+		}
+	}
+	if len(found) != 4 {
+		t.Errorf("template lacks resources: %v", found)
+	}
+}
+
+func mustJSON(v interface{}) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// TestAppRejectsBadContext: a setting that does not parse stops the app
+// with an error naming the context key, before anything is synthesized.
+func TestAppRejectsBadContext(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{
+		Context: &map[string]interface{}{"eventlake:batchSize": "lots"},
+		Outdir:  jsii.String(t.TempDir()),
+	})
+	_, err := build(app, func(string) string { return "" })
+	if !errors.Is(err, stack.ErrInvalidProps) || !strings.Contains(err.Error(), "eventlake:batchSize") {
+		t.Fatalf("err = %v", err)
+	}
+}

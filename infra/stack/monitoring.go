@@ -1,0 +1,239 @@
+package stack
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	cw "github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	firehose "github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	cwrefs "github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+)
+
+// Names of the custom metrics the metric filters publish.
+const (
+	MetricRecordsSize    = "RecordsSize"
+	MetricFailedPutCount = "FailedPutCount"
+)
+
+// MonitoringProps configures NewMonitoring.
+type MonitoringProps struct {
+	// Namespace holds the metric-filter metrics.
+	Namespace string
+	// Function, LogGroup and OnFailure are the relay's.
+	Function  awslambda.IFunction
+	LogGroup  awslogs.ILogGroup
+	OnFailure awssqs.IQueue
+	// DeliveryStream is the Firehose stream; Parquet adds a conversion alarm.
+	DeliveryStream firehose.IDeliveryStream
+	Format         Format
+	// EventsTable (with its stream) and SummaryTable are watched for throttles.
+	EventsTable  awsdynamodb.ITable
+	SummaryTable awsdynamodb.ITable
+	// TopicKey encrypts the alarm topic; CloudWatch is allowed to use it.
+	TopicKey awskms.IKey
+	// AlarmEmail, when set, is subscribed to the topic.
+	AlarmEmail string
+	// IteratorAge and DataFreshness are the alarm thresholds.
+	IteratorAge   time.Duration
+	DataFreshness time.Duration
+}
+
+// Monitoring watches the pipeline end to end. Two metric filters read the
+// relay's one-line JSON summary per invocation (field names from the relay
+// package): records passed on to Firehose and puts that failed after every
+// retry. Alarms (on Lambda errors, iterator age, the on-failure queue, failed
+// puts, Firehose freshness, delivery and conversion failures, and DynamoDB
+// throttles) notify an encrypted SNS topic; the dashboard shows the seed
+// design's four counts side by side (records in the stream, passed on by the
+// Lambda, received by Firehose, delivered to S3) and the alarms.
+type Monitoring struct {
+	constructs.Construct
+	Topic       awssns.Topic
+	RecordsSize awslogs.MetricFilter
+	FailedPuts  awslogs.MetricFilter
+	// Alarms in dashboard order.
+	Alarms    []cw.Alarm
+	Dashboard cw.Dashboard
+}
+
+// RecordsSizeFilterPattern is the metric filter pattern of the relay summary
+// line: { $.records_size > 0 }.
+func RecordsSizeFilterPattern() awslogs.IFilterPattern {
+	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldRecordsSize), jsii.String(">"), jsii.Number(0))
+}
+
+// FailedPutFilterPattern is { $.failed_put_count > 0 }.
+func FailedPutFilterPattern() awslogs.IFilterPattern {
+	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldFailedPutCount), jsii.String(">"), jsii.Number(0))
+}
+
+var fiveMinutes = awscdk.Duration_Minutes(jsii.Number(5))
+
+// NewMonitoring defines the metric filters, topic, alarms and dashboard.
+func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps) *Monitoring {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	m := &Monitoring{Construct: c}
+
+	// CloudWatch publishes to an encrypted topic only if the key lets it.
+	props.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowCloudWatchAlarmsToPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": awscdk.Stack_Of(c).Account()},
+		},
+	}), jsii.Bool(false))
+	m.Topic = awssns.NewTopic(c, jsii.String("Alarms"), &awssns.TopicProps{
+		MasterKey:   props.TopicKey,
+		EnforceSSL:  jsii.Bool(true),
+		DisplayName: jsii.String("eventlake alarms"),
+	})
+	if props.AlarmEmail != "" {
+		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
+	}
+
+	m.RecordsSize = awslogs.NewMetricFilter(c, jsii.String("RecordsSizeFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        props.LogGroup,
+		FilterPattern:   RecordsSizeFilterPattern(),
+		MetricNamespace: jsii.String(props.Namespace),
+		MetricName:      jsii.String(MetricRecordsSize),
+		MetricValue:     jsii.String("$." + relay.LogFieldRecordsSize),
+		Unit:            cw.Unit_COUNT,
+	})
+	m.FailedPuts = awslogs.NewMetricFilter(c, jsii.String("FailedPutFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        props.LogGroup,
+		FilterPattern:   FailedPutFilterPattern(),
+		MetricNamespace: jsii.String(props.Namespace),
+		MetricName:      jsii.String(MetricFailedPutCount),
+		MetricValue:     jsii.String("$." + relay.LogFieldFailedPutCount),
+		Unit:            cw.Unit_COUNT,
+	})
+	sum := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes}
+	max := &cw.MetricOptions{Statistic: cw.Stats_MAXIMUM(), Period: fiveMinutes}
+	recordsSize := m.RecordsSize.Metric(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes, Label: jsii.String("records passed on")})
+	failedPuts := m.FailedPuts.Metric(sum)
+
+	fn, stream := props.Function, props.DeliveryStream
+	iteratorAge := fn.Metric(jsii.String("IteratorAge"), max)
+	freshness := stream.Metric(jsii.String("DeliveryToS3.DataFreshness"), max)
+	deliverySuccess := stream.Metric(jsii.String("DeliveryToS3.Success"), &cw.MetricOptions{Statistic: cw.Stats_MINIMUM(), Period: fiveMinutes})
+	queueDepth := props.OnFailure.MetricApproximateNumberOfMessagesVisible(max)
+
+	m.alarm("RelayErrors", "The stream relay Lambda failed an invocation (its batch is retried, then bisected).",
+		fn.MetricErrors(sum), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	m.alarm("IteratorAge", fmt.Sprintf("The relay is more than %s behind the events stream; records expire from the stream after 24 hours.", props.IteratorAge),
+		iteratorAge, float64(props.IteratorAge.Milliseconds()), cw.ComparisonOperator_GREATER_THAN_THRESHOLD)
+	m.alarm("OnFailureMessages", "A batch of stream records was given up on: the on-failure queue holds its shard and sequence range. Replay those events from the table.",
+		queueDepth, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	m.alarm("FailedPuts", "Firehose rejected records after every retry within an invocation; their stream records were reported as batch item failures and are retried.",
+		failedPuts, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	m.alarm("DataFreshness", fmt.Sprintf("The oldest record in Firehose is older than %s: delivery to S3 is falling behind.", props.DataFreshness),
+		freshness, props.DataFreshness.Seconds(), cw.ComparisonOperator_GREATER_THAN_THRESHOLD)
+	m.alarm("DeliveryFailures", "Firehose failed to put objects to S3 (see its log group and the errors/ prefix).",
+		deliverySuccess, 1, cw.ComparisonOperator_LESS_THAN_THRESHOLD)
+	if props.Format == FormatParquet {
+		m.alarm("ConversionFailures", "Firehose could not convert records to Parquet; they are under errors/format-conversion-failed/.",
+			stream.Metric(jsii.String("FailedConversion.Records"), sum), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	}
+	for _, t := range []struct {
+		id, name string
+		table    awsdynamodb.ITable
+	}{{"EventsThrottles", "events", props.EventsTable}, {"SummaryThrottles", "summary", props.SummaryTable}} {
+		m.alarm(t.id, "DynamoDB throttled reads or writes of the "+t.name+" table: on-demand capacity is adjusting or a partition is hot.",
+			throttles(t.table, t.name), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	}
+
+	streamRecords := cw.NewMetric(&cw.MetricProps{
+		Namespace:  jsii.String("AWS/DynamoDB"),
+		MetricName: jsii.String("ReturnedRecordsCount"),
+		DimensionsMap: &map[string]*string{
+			"TableName": props.EventsTable.TableName(),
+			"Operation": jsii.String("GetRecords"),
+			// The stream label is the last part of the stream ARN.
+			"StreamLabel": awscdk.Fn_Select(jsii.Number(3), awscdk.Fn_Split(jsii.String("/"), props.EventsTable.TableStreamArn(), jsii.Number(4))),
+		},
+		Statistic: cw.Stats_SUM(),
+		Period:    fiveMinutes,
+		Label:     jsii.String("stream records read"),
+	})
+	incoming := stream.MetricIncomingRecords(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes, Label: jsii.String("incoming records")})
+	delivered := stream.Metric(jsii.String("DeliveryToS3.Records"), &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes, Label: jsii.String("records delivered to S3")})
+
+	graph := func(title string, width float64, left ...cw.IMetric) cw.IWidget {
+		return cw.NewGraphWidget(&cw.GraphWidgetProps{Title: jsii.String(title), Left: &left, Width: jsii.Number(width), Height: jsii.Number(6)})
+	}
+	alarmRefs := make([]cwrefs.IAlarmRef, len(m.Alarms))
+	for i, a := range m.Alarms {
+		alarmRefs[i] = a
+	}
+	m.Dashboard = cw.NewDashboard(c, jsii.String("Dashboard"), &cw.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(24)),
+		Widgets: &[]*[]cw.IWidget{
+			{
+				graph("Records in the stream", 6, streamRecords),
+				graph("Records the Lambda passed on", 6, recordsSize),
+				graph("Firehose incoming records", 6, incoming),
+				graph("Records delivered to S3", 6, delivered),
+			},
+			{
+				graph("Relay invocations and errors", 8, fn.MetricInvocations(sum), fn.MetricErrors(sum), failedPuts),
+				graph("Relay iterator age (ms)", 8, iteratorAge),
+				graph("Firehose data freshness (s)", 8, freshness),
+			},
+			{
+				graph("On-failure queue", 8, queueDepth),
+				graph("DynamoDB throttles", 8, throttles(props.EventsTable, "events"), throttles(props.SummaryTable, "summary")),
+				cw.NewAlarmStatusWidget(&cw.AlarmStatusWidgetProps{Title: jsii.String("Alarms"), Alarms: &alarmRefs, Width: jsii.Number(8), Height: jsii.Number(6)}),
+			},
+		},
+	})
+	return m
+}
+
+// alarm defines one alarm over a single 5-minute period that notifies the
+// topic when it fires and when it clears. No data (an idle pipeline) is not a
+// breach.
+func (m *Monitoring) alarm(id, description string, metric cw.IMetric, threshold float64, op cw.ComparisonOperator) {
+	a := cw.NewAlarm(m.Construct, jsii.String(id), &cw.AlarmProps{
+		Metric:             metric,
+		Threshold:          jsii.Number(threshold),
+		ComparisonOperator: op,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   cw.TreatMissingData_NOT_BREACHING,
+		AlarmDescription:   jsii.String(description),
+	})
+	action := awscloudwatchactions.NewSnsAction(m.Topic)
+	a.AddAlarmAction(action)
+	a.AddOkAction(action)
+	m.Alarms = append(m.Alarms, a)
+}
+
+// throttles is the table's read plus write throttle events per 5 minutes.
+// name (lower case) labels the sum and keeps its metric IDs unique in a graph.
+func throttles(t awsdynamodb.ITable, name string) cw.IMetric {
+	opts := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes}
+	return cw.NewMathExpression(&cw.MathExpressionProps{
+		Expression: jsii.String(fmt.Sprintf("FILL(%[1]sReads, 0) + FILL(%[1]sWrites, 0)", name)),
+		UsingMetrics: &map[string]cw.IMetric{
+			name + "Reads":  t.Metric(jsii.String("ReadThrottleEvents"), opts),
+			name + "Writes": t.Metric(jsii.String("WriteThrottleEvents"), opts),
+		},
+		Label:  jsii.String(name + " throttled requests"),
+		Period: fiveMinutes,
+	})
+}

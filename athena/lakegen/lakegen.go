@@ -15,6 +15,7 @@ package lakegen
 import (
 	"bufio"
 	"compress/gzip"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -140,7 +141,6 @@ type gen struct {
 	rnd   *rand.Rand
 	start time.Time // midnight of the first day
 	end   time.Time // midnight after the last day
-	seq   uint64
 	out   []Event
 }
 
@@ -208,10 +208,24 @@ func (g *gen) arrival(e Event) string {
 	return day.Format(tracker.DateLayout)
 }
 
-func (g *gen) id() string {
-	g.seq++
-	// Time-sortable enough and unique: a counter and random bits.
-	return fmt.Sprintf("%08x-%04x-7%03x-%04x-%012x", g.seq, g.rnd.IntN(1<<16), g.rnd.IntN(1<<12), 0x8000|g.rnd.IntN(1<<14), g.rnd.Int64N(1<<48))
+// id returns a UUIDv7 for time t (RFC 9562: 48-bit Unix milliseconds, then
+// 74 random bits), the form the tracker generates, so that the IDs compress
+// in the lake as real ones do.
+func (g *gen) id(t time.Time) string {
+	var u [16]byte
+	ms := t.UnixMilli()
+	for i := range 6 {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	r1, r2 := g.rnd.Uint64(), g.rnd.Uint64()
+	u[6] = byte(r1>>8)&0x0f | 0x70
+	u[7] = byte(r1)
+	for i := 8; i < 16; i++ {
+		u[i] = byte(r2 >> (8 * (15 - i)))
+	}
+	u[8] = u[8]&0x3f | 0x80
+	h := hex.EncodeToString(u[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func (g *gen) ip() string {
@@ -231,7 +245,7 @@ func (g *gen) add(user, typ string, at time.Time, agent Agent, attrs map[string]
 	g.out = append(g.out, Event{
 		UserID:     user,
 		EventAt:    at.UTC().Format(tracker.TimeLayout),
-		EventID:    g.id(),
+		EventID:    g.id(at),
 		EventType:  typ,
 		UserAgent:  agent.UA,
 		IPAddress:  g.ip(),
@@ -401,24 +415,29 @@ func (g *gen) boundaries() {
 	}
 }
 
+// Layout says how deliveries are cut into objects, as Firehose's buffering
+// hints do: a new object at every Interval of arrival (Firehose flushes at
+// least every 900 seconds) and after PerObject lines. Zero fields do not cut.
+type Layout struct {
+	PerObject int
+	Interval  time.Duration
+}
+
 // WriteNDJSON writes the deliveries under root as the pipeline lands them:
-// root/events/dt=<day>/<stream>-1-<yyyy-MM-dd-HH-mm-ss>-<id>.gz, each object
-// gzip-compressed NDJSON with up to perObject lines. A duplicate copy lands
-// in a different object than its original. It returns the object paths.
-func (ds *Dataset) WriteNDJSON(root string, perObject int) ([]string, error) {
-	return ds.write(root, perObject, true)
+// root/events/dt=<day>/<stream>-1-<yyyy-MM-dd-HH-mm-ss>-<n>.gz, each object
+// gzip-compressed NDJSON. A duplicate copy lands in the object after its
+// original's. It returns the object paths in order.
+func (ds *Dataset) WriteNDJSON(root string, l Layout) ([]string, error) {
+	return ds.write(root, l, true)
 }
 
 // WritePlainJSON writes the deliveries as the design this project replaces
 // stored them: uncompressed NDJSON objects directly in dir, no partitions.
-func (ds *Dataset) WritePlainJSON(dir string, perObject int) ([]string, error) {
-	return ds.write(dir, perObject, false)
+func (ds *Dataset) WritePlainJSON(dir string, l Layout) ([]string, error) {
+	return ds.write(dir, l, false)
 }
 
-func (ds *Dataset) write(root string, perObject int, partitioned bool) ([]string, error) {
-	if perObject <= 0 {
-		perObject = 1000
-	}
+func (ds *Dataset) write(root string, l Layout, partitioned bool) ([]string, error) {
 	byDay := map[string][]Event{}
 	var days []string
 	for _, e := range ds.Deliveries {
@@ -431,26 +450,49 @@ func (ds *Dataset) write(root string, perObject int, partitioned bool) ([]string
 	var paths []string
 	n := 0
 	for _, day := range days {
-		events := byDay[day]
-		// Originals in arrival order, then each duplicate in the object
-		// after its original's.
+		midnight, err := time.Parse(tracker.DateLayout, day)
+		if err != nil {
+			return nil, fmt.Errorf("arrival day %q: %w", day, err)
+		}
+		// window is the flush interval an event arrives in; an event from an
+		// earlier day arrives in the first.
+		window := func(e Event) int {
+			if l.Interval <= 0 {
+				return 0
+			}
+			return int(max(e.Time().Sub(midnight), 0) / l.Interval)
+		}
+		// Originals in arrival order; then each duplicate in the object
+		// after its original's (a redelivery comes later), the last
+		// object's in one more object.
 		var objects [][]Event
+		var starts []int // the window each object belongs to
+		var dups []Event
 		seen := map[string]int{}
-		for _, e := range events {
+		for _, e := range events(byDay[day]) {
 			key := e.UserID + "|" + e.EventAt + "|" + e.EventID
-			if o, dup := seen[key]; dup {
-				target := min(o+1, len(objects)) // may open a new object
-				if target == len(objects) {
-					objects = append(objects, nil)
-				}
-				objects[target] = append(objects[target], e)
+			if _, dup := seen[key]; dup {
+				dups = append(dups, e)
 				continue
 			}
-			if len(objects) == 0 || len(objects[len(objects)-1]) >= perObject {
+			w := window(e)
+			last := len(objects) - 1
+			if last < 0 || starts[last] != w || (l.PerObject > 0 && len(objects[last]) >= l.PerObject) {
 				objects = append(objects, nil)
+				starts = append(starts, w)
+				last++
 			}
-			seen[key] = len(objects) - 1
-			objects[len(objects)-1] = append(objects[len(objects)-1], e)
+			seen[key] = last
+			objects[last] = append(objects[last], e)
+		}
+		originals := len(objects)
+		for _, e := range dups {
+			target := seen[e.UserID+"|"+e.EventAt+"|"+e.EventID] + 1
+			if target == originals && len(objects) == originals {
+				objects = append(objects, nil)
+				starts = append(starts, starts[originals-1])
+			}
+			objects[target] = append(objects[target], e)
 		}
 		dir := root
 		if partitioned {
@@ -461,8 +503,7 @@ func (ds *Dataset) write(root string, perObject int, partitioned bool) ([]string
 		}
 		for i, obj := range objects {
 			n++
-			stamp, _ := time.Parse(tracker.DateLayout, day)
-			stamp = stamp.Add(time.Duration(i) * time.Minute)
+			stamp := midnight.Add(time.Duration(starts[i]) * l.Interval)
 			name := fmt.Sprintf("eventlake-events-1-%s-%012d", stamp.Format("2006-01-02-15-04-05"), n)
 			if partitioned {
 				name += ".gz"
@@ -477,6 +518,14 @@ func (ds *Dataset) write(root string, perObject int, partitioned bool) ([]string
 		}
 	}
 	return paths, nil
+}
+
+// events returns the day's deliveries in arrival order: late ones (from
+// earlier days) first, then by event time.
+func events(ev []Event) []Event {
+	out := slices.Clone(ev)
+	slices.SortStableFunc(out, func(a, b Event) int { return strings.Compare(a.EventAt, b.EventAt) })
+	return out
 }
 
 func writeObject(path string, events []Event, gz bool) (err error) {

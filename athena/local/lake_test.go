@@ -65,7 +65,7 @@ func buildLake(dir string, cfg lakegen.Config) (*testLake, error) {
 		mixed:   filepath.Join(dir, "mixed"),
 		objects: map[string][]string{},
 	}
-	paths, err := ds.WriteNDJSON(l.json, 40)
+	paths, err := ds.WriteNDJSON(l.json, lakegen.Layout{PerObject: 40})
 	if err != nil {
 		return nil, err
 	}

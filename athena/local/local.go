@@ -247,7 +247,7 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 	case d.cfg.unpartitioned:
 		if hasJSON {
 			parts = append(parts, fmt.Sprintf(
-				"SELECT %s, substr(event_at, 1, 10) AS %s FROM read_json('%s/*.json', format = 'newline_delimited', records = true, compression = 'none', columns = %s)",
+				"SELECT %s, substr(event_at, 1, 10) AS %s FROM read_json('%s/*.json', format = 'newline_delimited', records = true, compression = 'uncompressed', columns = %s)",
 				cols, dt, d.cfg.Root, spec))
 		}
 	default:
@@ -258,7 +258,7 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 		}
 		if hasParquet {
 			parts = append(parts, fmt.Sprintf(
-				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, union_by_name = true)",
+				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'})",
 				cols, dt, d.cfg.Root, dt, dt))
 		}
 	}

@@ -17,6 +17,10 @@ import (
 // MAP(VARCHAR, VARCHAR)), SNAPPY-compressed, as Firehose record format
 // conversion writes them. It is safe for concurrent use.
 type ParquetWriter struct {
+	// Compression is the Parquet codec: "SNAPPY" (the default, as Firehose),
+	// "GZIP" or "UNCOMPRESSED" (Firehose's other choices) or "ZSTD".
+	Compression string
+
 	conn *duckdb.Connector
 	db   *sql.DB
 }
@@ -47,6 +51,14 @@ func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string)
 	if len(srcs) == 0 {
 		return errors.New("parquet writer: no source objects")
 	}
+	codec := w.Compression
+	switch codec {
+	case "":
+		codec = "SNAPPY"
+	case "SNAPPY", "GZIP", "UNCOMPRESSED", "ZSTD":
+	default:
+		return fmt.Errorf("parquet writer: compression %q: want SNAPPY, GZIP, UNCOMPRESSED or ZSTD", codec)
+	}
 	spec, err := ColumnsSpec()
 	if err != nil {
 		return err
@@ -57,8 +69,8 @@ func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string)
 	}
 	tmp := dst + ".tmp"
 	query := fmt.Sprintf(
-		"COPY (SELECT %s FROM read_json([%s], format = 'newline_delimited', records = true, compression = 'gzip', columns = %s)) TO %s (FORMAT PARQUET, COMPRESSION SNAPPY)",
-		columnList(), strings.Join(quoted, ", "), spec, sqlString(filepath.ToSlash(tmp)))
+		"COPY (SELECT %s FROM read_json([%s], format = 'newline_delimited', records = true, compression = 'gzip', columns = %s)) TO %s (FORMAT PARQUET, COMPRESSION %s)",
+		columnList(), strings.Join(quoted, ", "), spec, sqlString(filepath.ToSlash(tmp)), codec)
 	if _, err := w.db.ExecContext(ctx, query); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("parquet writer: convert %s: %w", srcs[0], err)

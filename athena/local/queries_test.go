@@ -220,7 +220,7 @@ func TestDedupView(t *testing.T) {
 		d.ev.Dt = d.dt
 		ds.Deliveries = append(ds.Deliveries, d.ev)
 	}
-	if _, err := ds.WriteNDJSON(root, 1); err != nil {
+	if _, err := ds.WriteNDJSON(root, lakegen.Layout{PerObject: 1}); err != nil {
 		t.Fatal(err)
 	}
 	db := openLake(t, root, "")
@@ -332,7 +332,7 @@ func TestEmptyLake(t *testing.T) {
 	}
 	today := currentDate(t, db)
 	ds := &lakegen.Dataset{Deliveries: []lakegen.Event{{UserID: "u", EventAt: today + "T08:00:00.000Z", EventID: "e", EventType: "login", Dt: today}}}
-	if _, err := ds.WriteNDJSON(root, 10); err != nil {
+	if _, err := ds.WriteNDJSON(root, lakegen.Layout{PerObject: 10}); err != nil {
 		t.Fatal(err)
 	}
 	res, err = db.Run(context.Background(), q, nil)

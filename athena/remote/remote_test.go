@@ -35,7 +35,7 @@ func newEnv(t *testing.T, opts fakeathena.Options) *env {
 	t.Helper()
 	root := t.TempDir()
 	ds := lakegen.Generate(lakegen.Config{End: time.Now().UTC(), Days: 20, Users: 4})
-	if _, err := ds.WriteNDJSON(root, 100); err != nil {
+	if _, err := ds.WriteNDJSON(root, lakegen.Layout{PerObject: 100}); err != nil {
 		t.Fatal(err)
 	}
 	db, err := local.Open(context.Background(), local.Config{Root: root})

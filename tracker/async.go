@@ -105,8 +105,9 @@ type AsyncConfig struct {
 	// is passed as it would have been stored, ID included, so a caller can
 	// put it again under the same key without creating a duplicate. OnError
 	// is called from the writer's goroutines, possibly concurrently; it must
-	// be safe for concurrent use and return quickly. When nil, failures are
-	// logged with Logger, one line per failed batch.
+	// be safe for concurrent use, return quickly and not call Flush or Close
+	// (they would wait for the callback). When nil, failures are logged with
+	// Logger, one line per failed batch.
 	OnError func(Event, error)
 	// Logger logs failures when OnError is nil, and retries at debug level;
 	// nil means slog.Default(). IP addresses and attributes are never logged.

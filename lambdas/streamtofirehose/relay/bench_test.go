@@ -215,11 +215,14 @@ func BenchmarkBilledBytes(b *testing.B) {
 						b.Fatalf("failures %v", resp.BatchItemFailures)
 					}
 				}
-				st = srv.Stats()
-				if err := srv.Close(); err != nil {
+				if err := srv.Close(); err != nil { // delivers what is buffered
 					b.Fatal(err)
 				}
-				if st.LinesDelivered != total {
+				st = srv.Stats()
+				// A retried call whose first attempt did reach the endpoint
+				// (the SDK occasionally fails to read a 200 answer) adds
+				// duplicates: at least once.
+				if st.LinesDelivered < total {
 					b.Fatalf("%d lines delivered, want %d", st.LinesDelivered, total)
 				}
 			}
@@ -228,6 +231,7 @@ func BenchmarkBilledBytes(b *testing.B) {
 			b.ReportMetric(float64(st.BytesReceived), "data-bytes/1M-events")
 			b.ReportMetric(float64(st.RecordsReceived), "firehose-records/1M-events")
 			b.ReportMetric(float64(st.Calls), "put-calls/1M-events")
+			b.ReportMetric(float64(st.LinesDelivered-total), "duplicate-lines")
 		})
 	}
 	if p, o := results["packed"], results["one-record-per-event"]; p.BilledBytes > 0 && o.BilledBytes > 0 {

@@ -326,6 +326,8 @@ func (h *Handler) putWithRetries(ctx context.Context, st *state, sum *summary, b
 		}
 		if err != nil {
 			sum.lastError = describe(err)
+			h.log.LogAttrs(ctx, slog.LevelDebug, "put record batch attempt failed",
+				slog.String("error", sum.lastError), slog.Int("attempt", attempt+1), slog.Int("undelivered_records", len(st.pending)))
 		}
 		if !retry || ctx.Err() != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "firehose delivery failed; the batch will be retried from the earliest failed stream record",

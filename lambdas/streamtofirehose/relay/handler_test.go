@@ -519,3 +519,19 @@ func TestImageErrors(t *testing.T) {
 		t.Errorf("AppendLine = %q, %v", out, err)
 	}
 }
+
+// TestTypicalEventSize keeps the benchmarks' "typical event" honest: about
+// 350 bytes of NDJSON.
+func TestTypicalEventSize(t *testing.T) {
+	total := 0
+	for i := range 1000 {
+		line, err := relay.AppendLine(nil, typicalRecord(i).Change.NewImage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(line)
+	}
+	if avg := total / 1000; avg < 330 || avg > 370 {
+		t.Errorf("a typical line is %d bytes on average, want about 350", avg)
+	}
+}

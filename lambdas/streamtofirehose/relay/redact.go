@@ -9,7 +9,7 @@ import (
 // or in brackets) by "[ip]", so error texts such as "dial tcp
 // 10.0.0.1:443: i/o timeout" can be logged without addresses.
 func redactIPs(s string) string {
-	isDelim := func(c byte) bool { return strings.IndexByte(" \t\n/()\"',;=<>[]{}", c) >= 0 }
+	isDelim := func(c byte) bool { return strings.IndexByte(" \t\n/()\"',;=<>[]{}-", c) >= 0 }
 	var b strings.Builder
 	changed := false
 	for i := 0; i < len(s); {
@@ -23,8 +23,10 @@ func redactIPs(s string) string {
 			j++
 		}
 		tok := s[i:j]
-		if isAddress(tok) {
+		addr := strings.TrimRight(tok, ".:")
+		if isAddress(addr) {
 			b.WriteString("[ip]")
+			b.WriteString(tok[len(addr):])
 			changed = true
 		} else {
 			b.WriteString(tok)
@@ -38,13 +40,11 @@ func redactIPs(s string) string {
 }
 
 func isAddress(tok string) bool {
-	tok = strings.TrimRight(tok, ".:")
 	if _, err := netip.ParseAddr(tok); err == nil {
 		return true
 	}
 	if _, err := netip.ParseAddrPort(tok); err == nil {
 		return true
 	}
-	// "[::1]:443" loses its brackets to the delimiters: "::1" and ":443".
 	return false
 }

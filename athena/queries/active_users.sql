@@ -2,6 +2,9 @@
 -- least one event in the 1, 7 and 30 UTC days ending with that day. One row
 -- per period, zero when nobody was active.
 --
+-- Athena execution parameters, one per question mark in order: date,
+-- timestamp and varchar values go as varchar literals ('2026-11-22'),
+-- bigint values as integer literals (30).
 -- Parameters:
 --   1. as_of  date  the last day of every period, e.g. '2026-11-22'
 --   2. as_of

@@ -4,6 +4,9 @@
 -- unknown (no user agent); browser and os: a family name or 'other'.
 -- Most events first.
 --
+-- Athena execution parameters, one per question mark in order: date,
+-- timestamp and varchar values go as varchar literals ('2026-11-22'),
+-- bigint values as integer literals (30).
 -- Parameters:
 --   1. from_day  date  first day, e.g. '2026-11-01'
 --   2. to_day    date  last day, e.g. '2026-11-22'

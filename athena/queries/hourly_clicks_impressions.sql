@@ -1,6 +1,9 @@
 -- For the hour before a given time, [at - 1 hour, at): the number of unique
 -- users who clicked or saw an impression, the clicks and the impressions.
 --
+-- Athena execution parameters, one per question mark in order: date,
+-- timestamp and varchar values go as varchar literals ('2026-11-22'),
+-- bigint values as integer literals (30).
 -- Parameters:
 --   1. at  timestamp  end of the hour (excluded), ISO 8601, e.g. '2026-11-22T10:00:00Z'
 --   2. at

@@ -3,6 +3,9 @@
 -- last event is on or before day as_of - N. Longest gone first, with their
 -- last event time and their number of events in the window.
 --
+-- Athena execution parameters, one per question mark in order: date,
+-- timestamp and varchar values go as varchar literals ('2026-11-22'),
+-- bigint values as integer literals (30).
 -- Parameters:
 --   1. since  date    first day that counts as activity, e.g. '2026-08-24'
 --   2. as_of  date    the day to judge from, e.g. '2026-11-22'

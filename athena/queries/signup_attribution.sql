@@ -6,6 +6,9 @@
 -- cookie) and put the same fingerprint on the signup. NULL touches: no page
 -- view in the lookback (direct).
 --
+-- Athena execution parameters, one per question mark in order: date,
+-- timestamp and varchar values go as varchar literals ('2026-11-22'),
+-- bigint values as integer literals (30).
 -- Parameters:
 --   1. from_day  date    first signup day, e.g. '2026-11-01'
 --   2. to_day    date    last signup day, e.g. '2026-11-22'

@@ -2,6 +2,9 @@
 -- type) they took in a window [from, to). Most recently seen first.
 -- last_seen is the event_at text, ISO 8601 UTC with milliseconds.
 --
+-- Athena execution parameters, one per question mark in order: date,
+-- timestamp and varchar values go as varchar literals ('2026-11-22'),
+-- bigint values as integer literals (30).
 -- Parameters:
 --   1. from  timestamp  start of the window, included, e.g. '2026-11-01T00:00:00Z'
 --   2. to    timestamp  end of the window, excluded, e.g. '2026-11-22T00:00:00Z'

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventlake/eventlake/internal/dynamolocal"
+	"github.com/eventlake/eventlake/internal/faultdb"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -24,53 +25,69 @@ func benchEvent(user string) tracker.Event {
 }
 
 // BenchmarkAsyncPut measures what AsyncWriter.Put costs the caller: the
-// validation and the enqueue, while the writer's workers write to DynamoDB
-// Local on the same CPUs. The queue holds b.N events so that Put never
-// waits for DynamoDB (that is BenchmarkThroughput's subject); when the
-// timer stops, Close gives up at once and reports what is left as failed.
+// validation and the enqueue of a typical page view. The queue holds b.N
+// events so that Put never waits for DynamoDB (that is BenchmarkThroughput's
+// subject); when the timer stops, Close gives up at once and reports what is
+// left as failed.
+//
+//   - writing: the writer's workers write to DynamoDB Local meanwhile, on the
+//     same CPUs; allocs/op includes their marshalling and HTTP for the events
+//     written during the run.
+//   - stalled: DynamoDB Local is stalled by faultdb (the workers wait in
+//     their first call), so nothing else runs: the caller's cost alone.
 func BenchmarkAsyncPut(b *testing.B) {
 	env := dynamolocal.NewEnv(b)
-	tr := newWriteTracker(b, env, nil, tracker.Config{})
-	run := func(b *testing.B, parallel bool) {
-		w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
-			QueueSize: b.N + 1,
-			OnError:   func(tracker.Event, error) {}, // the abort at the end fails the rest
-			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+	for _, mode := range []string{"writing", "stalled"} {
+		fdb, err := faultdb.New(env.Client, faultdb.Config{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		ctx := context.Background()
-		b.ReportAllocs()
-		b.ResetTimer()
-		if parallel {
-			b.RunParallel(func(pb *testing.PB) {
-				e := benchEvent("bench-parallel")
-				for pb.Next() {
+		tr := newWriteTracker(b, env, fdb, tracker.Config{})
+		run := func(b *testing.B, parallel bool) {
+			w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
+				QueueSize: b.N + 1,
+				OnError:   func(tracker.Event, error) {}, // the abort at the end fails the rest
+				Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if mode == "stalled" {
+				fdb.Stall()
+				defer fdb.Resume()
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					e := benchEvent("bench-parallel")
+					for pb.Next() {
+						if err := w.Put(ctx, e); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			} else {
+				e := benchEvent("bench-serial")
+				for range b.N {
 					if err := w.Put(ctx, e); err != nil {
-						b.Error(err)
-						return
+						b.Fatal(err)
 					}
 				}
-			})
-		} else {
-			e := benchEvent("bench-serial")
-			for range b.N {
-				if err := w.Put(ctx, e); err != nil {
-					b.Fatal(err)
-				}
+			}
+			b.StopTimer()
+			abort, cancel := context.WithCancel(ctx)
+			cancel()
+			_ = w.Close(abort)
+			if s := w.Stats(); s.Accepted != int64(b.N) || s.Accepted != s.Written+s.Failed {
+				b.Fatalf("stats %+v after %d puts", s, b.N)
 			}
 		}
-		b.StopTimer()
-		abort, cancel := context.WithCancel(ctx)
-		cancel()
-		_ = w.Close(abort)
-		if s := w.Stats(); s.Accepted != int64(b.N) || s.Accepted != s.Written+s.Failed {
-			b.Fatalf("stats %+v after %d puts", s, b.N)
-		}
+		b.Run(mode+"/serial", func(b *testing.B) { run(b, false) })
+		b.Run(mode+"/parallel", func(b *testing.B) { run(b, true) })
 	}
-	b.Run("serial", func(b *testing.B) { run(b, false) })
-	b.Run("parallel", func(b *testing.B) { run(b, true) })
 }
 
 // BenchmarkThroughput measures sustained events/s into DynamoDB Local: the

@@ -22,12 +22,17 @@ var (
 	exampleTables int
 )
 
-// exampleDynamoDB returns a client of DynamoDB Local (started once for all
-// examples; it dies with the test process) and a Config naming fresh
-// tables. In production the client comes from dynamodb.NewFromConfig and
-// the table names from the CDK stack's outputs.
+// exampleDynamoDB returns a client of DynamoDB Local (the one the tests
+// started, or one started once for the examples; it dies with the test
+// process) and a Config naming fresh tables. In production the client comes
+// from dynamodb.NewFromConfig and the table names from the CDK stack's
+// outputs.
 func exampleDynamoDB(ctx context.Context) (*dynamodb.Client, tracker.Config, error) {
-	exampleOnce.Do(func() { exampleServer, exampleErr = dynamolocal.Start(ctx, dynamolocal.Options{}) })
+	exampleOnce.Do(func() {
+		if exampleServer = startedServer.Load(); exampleServer == nil {
+			exampleServer, exampleErr = dynamolocal.Start(ctx, dynamolocal.Options{})
+		}
+	})
 	if exampleErr != nil {
 		return nil, tracker.Config{}, exampleErr
 	}

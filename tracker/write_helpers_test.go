@@ -15,10 +15,15 @@ import (
 	"github.com/eventlake/eventlake/tracker"
 )
 
+// startedServer is the DynamoDB Local the tests started, for the examples
+// (which run after the tests and have no testing.TB to ask for it).
+var startedServer atomic.Pointer[dynamolocal.Server]
+
 // newWriteTracker returns a Tracker on env's tables, with cfg's table names
 // filled in.
 func newWriteTracker(tb testing.TB, env *dynamolocal.Env, db tracker.DynamoDB, cfg tracker.Config) *tracker.Tracker {
 	tb.Helper()
+	startedServer.CompareAndSwap(nil, env.Server)
 	cfg.EventsTable, cfg.SummaryTable = env.EventsTable, env.SummaryTable
 	if db == nil {
 		db = env.Client

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -88,7 +89,9 @@ var (
 // synth synthesizes the stack for props once per name and test binary
 // (synthesis takes seconds) and shares it between tests. It fails the test
 // if the stack cannot be built.
-func synth(t *testing.T, name string, props EventlakeStackProps) *synthesized {
+//
+// hook, when set, extends the stack before synthesis.
+func synth(t *testing.T, name string, props EventlakeStackProps, hook func(*EventlakeStack)) *synthesized {
 	t.Helper()
 	fixturesMu.Lock()
 	f, ok := fixtures[name]
@@ -128,6 +131,9 @@ func synth(t *testing.T, name string, props EventlakeStackProps) *synthesized {
 			f.err = fmt.Errorf("define %s: %w", name, err)
 			return
 		}
+		if hook != nil {
+			hook(st)
+		}
 		tmpl := assertions.Template_FromStack(st.Stack, nil)
 		raw, err := json.Marshal(tmpl.ToJSON())
 		if err != nil {
@@ -159,12 +165,27 @@ func validationReport(outdir string) string {
 
 // defaultStack is the stack with default props and an alarm email.
 func defaultStack(t *testing.T) *synthesized {
-	return synth(t, "parquet-defaults", EventlakeStackProps{AlarmEmail: "ops@example.com"})
+	return synth(t, "parquet-defaults", EventlakeStackProps{AlarmEmail: "ops@example.com"}, nil)
 }
 
-// jsonStack is the GZIP JSON variant with tuned props.
+// jsonStack is the GZIP JSON variant with tuned props, extended with an
+// application role that is granted tracker and query access.
 func jsonStack(t *testing.T) *synthesized {
-	return synth(t, "json-tuned", jsonProps)
+	return synth(t, "json-tuned", jsonProps, addAppRole)
+}
+
+// addAppRole defines the role an application would bring and grants it the
+// tracker's and the query runner's access.
+func addAppRole(st *EventlakeStack) {
+	role := awsiam.NewRole(st.Stack, jsii.String("AppRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil),
+	})
+	st.GrantTracker(role)
+	st.GrantQuery(role)
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("A test-only application role: the grants under test use index and object wildcards by design."),
+	}}, jsii.Bool(true))
 }
 
 var jsonProps = EventlakeStackProps{
@@ -245,6 +266,32 @@ func path(v interface{}, keys ...interface{}) interface{} {
 		}
 	}
 	return v
+}
+
+// show renders a policy resource: strings as they are, Ref as ${ID},
+// Fn::GetAtt as ${ID.Attr}, Fn::Join joined.
+func show(v interface{}) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]interface{}:
+		if r, ok := x["Ref"].(string); ok {
+			return "${" + r + "}"
+		}
+		if g, ok := x["Fn::GetAtt"].([]interface{}); ok && len(g) == 2 {
+			return "${" + g[0].(string) + "." + g[1].(string) + "}"
+		}
+		if j, ok := x["Fn::Join"].([]interface{}); ok && len(j) == 2 {
+			parts := j[1].([]interface{})
+			strs := make([]string, len(parts))
+			for i, p := range parts {
+				strs[i] = show(p)
+			}
+			return strings.Join(strs, j[0].(string))
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // render flattens an Fn::Join into a string, writing other intrinsics as

@@ -11,6 +11,9 @@ import (
 	"github.com/eventlake/eventlake/athena"
 )
 
+// TagKey tags every resource of the stack with the stack's NamePrefix.
+const TagKey = "eventlake"
+
 // EventlakeStack is the whole pipeline in one stack. Its fields expose each
 // concern's construct so applications can extend the stack (grant their own
 // roles access to Tables.Events, subscribe to Monitoring.Topic, ...).
@@ -52,6 +55,9 @@ func NewEventlakeStack(scope constructs.Construct, id string, props *EventlakeSt
 	}
 	st := awscdk.NewStack(scope, jsii.String(id), &sprops)
 	s := &EventlakeStack{Stack: st, Props: p}
+	// One tag on every resource, for cost allocation and for finding what
+	// a deployment owns (and retains after `cdk destroy`).
+	awscdk.Tags_Of(st).Add(jsii.String(TagKey), jsii.String(p.NamePrefix), nil)
 
 	s.Tables = NewTables(st, "Tables")
 	s.Lake = NewLake(st, "Lake", &LakeProps{
@@ -132,6 +138,8 @@ func (s *EventlakeStack) outputs() {
 	}
 	out("EventsTableName", "tracker.Config.EventsTable", s.Tables.Events.TableName())
 	out("SummaryTableName", "tracker.Config.SummaryTable", s.Tables.Summary.TableName())
+	out("TablesKeyArn", "the tables' KMS key: the tracker's role needs kms:Decrypt and kms:GenerateDataKey on it", s.Tables.Key.KeyArn())
+	out("LakeKeyArn", "the lake's KMS key: query roles need kms:Decrypt and kms:GenerateDataKey on it", s.Lake.Key.KeyArn())
 	out("LakeBucketName", "the lake: events/dt=YYYY-MM-DD/", s.Lake.Bucket.BucketName())
 	out("DeliveryStreamName", "the Firehose delivery stream", s.Delivery.Stream.DeliveryStreamName())
 	out("RelayFunctionName", "the stream-to-Firehose Lambda", s.Relay.Function.FunctionName())

@@ -210,6 +210,14 @@ func TestNoHardCodedPhysicalNames(t *testing.T) {
 			}
 		}
 	}
+	// Every resource that takes tags carries the prefix.
+	for _, typ := range []string{"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Lambda::Function", "AWS::SQS::Queue", "AWS::KinesisFirehose::DeliveryStream"} {
+		check(t, typ+" tagged", func() {
+			s.Template.AllResourcesProperties(jsii.String(typ), obj{
+				"Tags": assertions.Match_ArrayWith(&arr{obj{"Key": TagKey, "Value": DefaultNamePrefix}}),
+			})
+		})
+	}
 	// The names AWS requires are the configured prefix.
 	check(t, "glue database named by the prefix", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::Glue::Database"), obj{"DatabaseInput": obj{"Name": DefaultNamePrefix}})
@@ -851,6 +859,8 @@ func TestOutputs(t *testing.T) {
 		"AthenaWorkGroupName": ref(s.id(st.Catalog.WorkGroup)),
 		"AlarmTopicArn":       ref(s.id(st.Monitoring.Topic)),
 		"DashboardName":       ref(s.id(st.Monitoring.Dashboard)),
+		"TablesKeyArn":        getAtt(s.id(st.Tables.Key), "Arn"),
+		"LakeKeyArn":          getAtt(s.id(st.Lake.Key), "Arn"),
 	} {
 		check(t, "output "+name, func() {
 			s.Template.HasOutput(jsii.String(name), obj{"Value": value})
@@ -887,4 +897,61 @@ func TestTunedPropsReachTheTemplate(t *testing.T) {
 			"MetricTransformations": arr{assertions.Match_ObjectLike(&obj{"MetricNamespace": p.NamePrefix})},
 		}, jsii.Number(2))
 	})
+}
+
+// TestGrantsForApplications checks GrantTracker and GrantQuery give an
+// application's role what the tracker and the query runner need, on the
+// stack's own resources.
+func TestGrantsForApplications(t *testing.T) {
+	s := jsonStack(t)
+	st := s.Stack
+	role := s.one(t, "AWS::IAM::Role", func(r resource) bool {
+		return path(r.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service") == "ecs-tasks.amazonaws.com"
+	})
+	allowed := map[string]bool{}
+	for _, p := range s.resources("AWS::IAM::Policy") {
+		if !reflect.DeepEqual(p.Props["Roles"], arr{ref(role.ID)}) {
+			continue
+		}
+		for _, stmt := range path(p.Props, "PolicyDocument", "Statement").(arr) {
+			g := grants{}
+			g.addStatement(stmt.(obj))
+			for res, actions := range g {
+				var v interface{}
+				_ = json.Unmarshal([]byte(res), &v)
+				for _, a := range actions {
+					allowed[a+" "+show(v)] = true
+				}
+			}
+		}
+	}
+	arn := func(service, resource string) string {
+		return "arn:aws:" + service + ":us-east-1:${AWS::AccountId}:" + resource
+	}
+	db := "${" + s.id(st.Catalog.Database) + "}"
+	for _, want := range []string{
+		"dynamodb:PutItem ${" + s.id(st.Tables.Events) + ".Arn}",
+		"dynamodb:BatchWriteItem ${" + s.id(st.Tables.Events) + ".Arn}",
+		"dynamodb:Query ${" + s.id(st.Tables.Events) + ".Arn}",
+		"dynamodb:UpdateItem ${" + s.id(st.Tables.Summary) + ".Arn}",
+		"kms:Decrypt ${" + s.id(st.Tables.Key) + ".Arn}",
+		"athena:StartQueryExecution " + arn("athena", "workgroup/${"+s.id(st.Catalog.WorkGroup)+"}"),
+		"athena:GetQueryResults " + arn("athena", "workgroup/${"+s.id(st.Catalog.WorkGroup)+"}"),
+		"glue:GetTable " + arn("glue", "table/"+db+"/"+athena.ViewName),
+		"glue:GetDatabase " + arn("glue", "database/"+db),
+		"glue:GetTable " + arn("glue", "table/"+db+"/${"+s.id(st.Catalog.Table)+"}"),
+		"s3:GetObject* ${" + s.id(st.Lake.Bucket) + ".Arn}/" + EventsPrefix + "*",
+		"s3:PutObject ${" + s.id(st.Catalog.Results) + ".Arn}/*",
+		"kms:Decrypt ${" + s.id(st.Lake.Key) + ".Arn}",
+		"kms:GenerateDataKey* ${" + s.id(st.Lake.Key) + ".Arn}",
+	} {
+		if !allowed[want] {
+			t.Errorf("application role lacks %s", want)
+		}
+	}
+	for a := range allowed {
+		if strings.HasSuffix(a, " *") {
+			t.Errorf("application role has a wildcard resource: %s", a)
+		}
+	}
 }

@@ -1,0 +1,52 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/eventlake/eventlake/athena"
+)
+
+// GrantTracker lets grantee (the application's role, defined in the same CDK
+// app) run the tracker: write and read events and the per-user summary,
+// including the table key. Use the stack's EventsTableName and
+// SummaryTableName outputs as tracker.Config's table names.
+func (s *EventlakeStack) GrantTracker(grantee awsiam.IGrantable) {
+	s.Tables.Events.GrantReadWriteData(grantee)
+	s.Tables.Summary.GrantReadWriteData(grantee)
+}
+
+// GrantQuery lets grantee query the lake with Athena in the stack's
+// workgroup (what `go run ./scripts/query` needs): run and read query
+// executions and the named queries in the workgroup, read the Glue database,
+// events table and events_dedup view, read the events (the lake key
+// included), and write and read the query results.
+func (s *EventlakeStack) GrantQuery(grantee awsiam.IGrantable) {
+	c := s.Catalog
+	c.Table.GrantRead(grantee)
+	c.Results.GrantReadWrite(grantee, nil)
+	st := s.Stack
+	arn := func(resource string, name *string) *string {
+		return st.FormatArn(&awscdk.ArnComponents{Service: jsii.String("glue"), Resource: jsii.String(resource), ResourceName: name})
+	}
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee: grantee,
+		Actions: jsii.Strings("athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution",
+			"athena:GetQueryResults", "athena:ListQueryExecutions", "athena:GetWorkGroup",
+			"athena:GetNamedQuery", "athena:ListNamedQueries", "athena:BatchGetNamedQuery"),
+		ResourceArns: &[]*string{st.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("athena"), Resource: jsii.String("workgroup"), ResourceName: c.WorkGroup.Ref(),
+		})},
+	})
+	db := c.Database.DatabaseName()
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee: grantee,
+		Actions: jsii.Strings("glue:GetDatabase", "glue:GetTable"),
+		ResourceArns: &[]*string{
+			arn("catalog", nil),
+			arn("database", db),
+			arn("table", awscdk.Fn_Join(jsii.String("/"), &[]*string{db, jsii.String(athena.ViewName)})),
+		},
+	})
+}

@@ -23,7 +23,7 @@ func testLake(t *testing.T) (string, *lakegen.Dataset) {
 	t.Helper()
 	root := t.TempDir()
 	ds := lakegen.Generate(lakegen.Config{End: time.Now().UTC(), Days: 10, Users: 3})
-	if _, err := ds.WriteNDJSON(root, 100); err != nil {
+	if _, err := ds.WriteNDJSON(root, lakegen.Layout{PerObject: 100}); err != nil {
 		t.Fatal(err)
 	}
 	return root, ds

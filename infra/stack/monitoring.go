@@ -81,7 +81,10 @@ func FailedPutFilterPattern() awslogs.IFilterPattern {
 	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldFailedPutCount), jsii.String(">"), jsii.Number(0))
 }
 
-var fiveMinutes = awscdk.Duration_Minutes(jsii.Number(5))
+// period is the period of every alarm and graph. A function, not a package
+// variable: a jsii call at package initialization would start the JSII
+// runtime in every program that imports this package.
+func period() awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(5)) }
 
 // NewMonitoring defines the metric filters, topic, alarms and dashboard.
 func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps) *Monitoring {
@@ -123,15 +126,15 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		MetricValue:     jsii.String("$." + relay.LogFieldFailedPutCount),
 		Unit:            cw.Unit_COUNT,
 	})
-	sum := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes}
-	max := &cw.MetricOptions{Statistic: cw.Stats_MAXIMUM(), Period: fiveMinutes}
-	recordsSize := m.RecordsSize.Metric(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes, Label: jsii.String("records passed on")})
+	sum := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period()}
+	max := &cw.MetricOptions{Statistic: cw.Stats_MAXIMUM(), Period: period()}
+	recordsSize := m.RecordsSize.Metric(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("records passed on")})
 	failedPuts := m.FailedPuts.Metric(sum)
 
 	fn, stream := props.Function, props.DeliveryStream
 	iteratorAge := fn.Metric(jsii.String("IteratorAge"), max)
 	freshness := stream.Metric(jsii.String("DeliveryToS3.DataFreshness"), max)
-	deliverySuccess := stream.Metric(jsii.String("DeliveryToS3.Success"), &cw.MetricOptions{Statistic: cw.Stats_MINIMUM(), Period: fiveMinutes})
+	deliverySuccess := stream.Metric(jsii.String("DeliveryToS3.Success"), &cw.MetricOptions{Statistic: cw.Stats_MINIMUM(), Period: period()})
 	queueDepth := props.OnFailure.MetricApproximateNumberOfMessagesVisible(max)
 
 	m.alarm("RelayErrors", "The stream relay Lambda failed an invocation (its batch is retried, then bisected).",
@@ -168,11 +171,11 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 			"StreamLabel": awscdk.Fn_Select(jsii.Number(3), awscdk.Fn_Split(jsii.String("/"), props.EventsTable.TableStreamArn(), jsii.Number(4))),
 		},
 		Statistic: cw.Stats_SUM(),
-		Period:    fiveMinutes,
+		Period:    period(),
 		Label:     jsii.String("stream records read"),
 	})
-	incoming := stream.MetricIncomingRecords(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes, Label: jsii.String("incoming records")})
-	delivered := stream.Metric(jsii.String("DeliveryToS3.Records"), &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes, Label: jsii.String("records delivered to S3")})
+	incoming := stream.MetricIncomingRecords(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("incoming records")})
+	delivered := stream.Metric(jsii.String("DeliveryToS3.Records"), &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("records delivered to S3")})
 
 	graph := func(title string, width float64, left ...cw.IMetric) cw.IWidget {
 		return cw.NewGraphWidget(&cw.GraphWidgetProps{Title: jsii.String(title), Left: &left, Width: jsii.Number(width), Height: jsii.Number(6)})
@@ -226,7 +229,7 @@ func (m *Monitoring) alarm(id, description string, metric cw.IMetric, threshold 
 // throttles is the table's read plus write throttle events per 5 minutes.
 // name (lower case) labels the sum and keeps its metric IDs unique in a graph.
 func throttles(t awsdynamodb.ITable, name string) cw.IMetric {
-	opts := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: fiveMinutes}
+	opts := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period()}
 	return cw.NewMathExpression(&cw.MathExpressionProps{
 		Expression: jsii.String(fmt.Sprintf("FILL(%[1]sReads, 0) + FILL(%[1]sWrites, 0)", name)),
 		UsingMetrics: &map[string]cw.IMetric{
@@ -234,6 +237,6 @@ func throttles(t awsdynamodb.ITable, name string) cw.IMetric {
 			name + "Writes": t.Metric(jsii.String("WriteThrottleEvents"), opts),
 		},
 		Label:  jsii.String(name + " throttled requests"),
-		Period: fiveMinutes,
+		Period: period(),
 	})
 }

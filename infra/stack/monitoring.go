@@ -127,15 +127,15 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		Unit:            cw.Unit_COUNT,
 	})
 	sum := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period()}
-	max := &cw.MetricOptions{Statistic: cw.Stats_MAXIMUM(), Period: period()}
+	maximum := &cw.MetricOptions{Statistic: cw.Stats_MAXIMUM(), Period: period()}
 	recordsSize := m.RecordsSize.Metric(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("records passed on")})
 	failedPuts := m.FailedPuts.Metric(sum)
 
 	fn, stream := props.Function, props.DeliveryStream
-	iteratorAge := fn.Metric(jsii.String("IteratorAge"), max)
-	freshness := stream.Metric(jsii.String("DeliveryToS3.DataFreshness"), max)
+	iteratorAge := fn.Metric(jsii.String("IteratorAge"), maximum)
+	freshness := stream.Metric(jsii.String("DeliveryToS3.DataFreshness"), maximum)
 	deliverySuccess := stream.Metric(jsii.String("DeliveryToS3.Success"), &cw.MetricOptions{Statistic: cw.Stats_MINIMUM(), Period: period()})
-	queueDepth := props.OnFailure.MetricApproximateNumberOfMessagesVisible(max)
+	queueDepth := props.OnFailure.MetricApproximateNumberOfMessagesVisible(maximum)
 
 	m.alarm("RelayErrors", "The stream relay Lambda failed an invocation (its batch is retried, then bisected).",
 		fn.MetricErrors(sum), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)

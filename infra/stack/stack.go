@@ -9,6 +9,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // TagKey tags every resource of the stack with the stack's NamePrefix.
@@ -33,8 +34,8 @@ type EventlakeStack struct {
 
 // NewEventlakeStack defines the pipeline in a new stack under scope. It
 // validates props first (a *PropsError names every bad field) and returns an
-// error, before defining anything, if the props or the query library are
-// invalid. Stacks that use a customer-managed table key need a concrete
+// error, before defining anything, if the props, the query library or the
+// event schema's column types are invalid. Stacks that use a customer-managed table key need a concrete
 // region in props.Env.
 func NewEventlakeStack(scope constructs.Construct, id string, props *EventlakeStackProps) (*EventlakeStack, error) {
 	if props == nil {
@@ -47,6 +48,13 @@ func NewEventlakeStack(scope constructs.Construct, id string, props *EventlakeSt
 	queries, err := athena.Queries()
 	if err != nil {
 		return nil, fmt.Errorf("load athena queries: %w", err)
+	}
+	// The schema must map to Glue and Trino types; check before defining.
+	if _, err := glueColumns(tracker.EventFields); err != nil {
+		return nil, err
+	}
+	if _, err := athena.NewDedupView(p.NamePrefix); err != nil {
+		return nil, fmt.Errorf("describe view %s: %w", athena.ViewName, err)
 	}
 
 	sprops := p.StackProps

@@ -32,7 +32,7 @@ type Format string
 
 const (
 	// FormatParquet is the default: Firehose record format conversion writes
-	// SNAPPY Parquet, and Athena reads only the columns a query uses.
+	// GZIP-compressed Parquet, and Athena reads only the columns a query uses.
 	FormatParquet Format = "parquet"
 	// FormatJSON is gzip newline-delimited JSON, as the stream Lambda writes
 	// it: readable with zcat, no conversion charge, but every query reads

@@ -1,5 +1,5 @@
 -- The events as Firehose writes them with record format conversion: Parquet
--- (SNAPPY) objects under events/dt=YYYY-MM-DD/, dt being the UTC day the
+-- (GZIP pages) objects under events/dt=YYYY-MM-DD/, dt being the UTC day the
 -- events arrived at Firehose. Partition projection computes the partitions
 -- from the dt predicate of a query, so no crawler or MSCK REPAIR is needed.
 -- The columns are tracker.EventFields in order; a test keeps them in step.
@@ -16,7 +16,7 @@ PARTITIONED BY (`dt` string)
 STORED AS PARQUET
 LOCATION '{{.Location}}'
 TBLPROPERTIES (
-  'parquet.compression' = 'SNAPPY',
+  'parquet.compression' = 'GZIP',
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',

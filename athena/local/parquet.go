@@ -14,11 +14,11 @@ import (
 
 // ParquetWriter converts gzip NDJSON objects into Parquet objects with the
 // schema of the Glue table (tracker.EventFields: strings, and attributes as
-// MAP(VARCHAR, VARCHAR)), SNAPPY-compressed, as Firehose record format
-// conversion writes them. It is safe for concurrent use.
+// MAP(VARCHAR, VARCHAR)), GZIP-compressed, as eventlake's Firehose record
+// format conversion writes them. It is safe for concurrent use.
 type ParquetWriter struct {
-	// Compression is the Parquet codec: "SNAPPY" (the default, as Firehose),
-	// "GZIP" or "UNCOMPRESSED" (Firehose's other choices) or "ZSTD".
+	// Compression is the Parquet codec: "GZIP" (the default, as eventlake's
+	// Firehose), "SNAPPY" or "UNCOMPRESSED" (Firehose's other choices) or "ZSTD".
 	Compression string
 
 	conn *duckdb.Connector
@@ -54,7 +54,7 @@ func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string)
 	codec := w.Compression
 	switch codec {
 	case "":
-		codec = "SNAPPY"
+		codec = "GZIP"
 	case "SNAPPY", "GZIP", "UNCOMPRESSED", "ZSTD":
 	default:
 		return fmt.Errorf("parquet writer: compression %q: want SNAPPY, GZIP, UNCOMPRESSED or ZSTD", codec)

@@ -79,7 +79,7 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 
 	// The table parameters and SerDe parameters match athena/ddl.
 	format, compressed := awsglue.DataFormat_PARQUET(), false
-	params := map[string]*string{"parquet.compression": jsii.String("SNAPPY")}
+	params := map[string]*string{"parquet.compression": jsii.String("GZIP")}
 	if props.Format == FormatJSON {
 		format, compressed = awsglue.DataFormat_JSON(), true
 		params = map[string]*string{}

@@ -32,7 +32,7 @@ type DeliveryProps struct {
 // Delivery is the Firehose delivery stream (Direct PUT, server-side encrypted)
 // that writes the lake: events under FirehosePrefix, what it cannot convert
 // or deliver under FirehoseErrorPrefix. With FormatParquet it converts the
-// Lambda's NDJSON (OpenX JSON SerDe) to SNAPPY Parquet using the Glue table's
+// Lambda's NDJSON (OpenX JSON SerDe) to GZIP-compressed Parquet using the Glue table's
 // latest schema; with FormatJSON it GZIPs the lines unchanged.
 type Delivery struct {
 	constructs.Construct
@@ -60,7 +60,10 @@ func NewDelivery(scope constructs.Construct, id string, props *DeliveryProps) *D
 	}
 	switch props.Format {
 	case FormatParquet:
-		// No S3-level compression: Parquet compresses its pages (SNAPPY).
+		// No S3-level compression: Parquet compresses its pages. GZIP rather
+		// than Firehose's usual SNAPPY: objects here are small (hundreds to
+		// thousands of events) and the random event_id column dominates; GZIP
+		// pages made Athena read 28% fewer bytes (docs/athena.md).
 		dest.FileExtension = jsii.String(".parquet")
 		dest.DataFormatConversion = &firehose.DataFormatConversionProps{
 			SchemaConfiguration: firehose.SchemaConfiguration_FromCfnTable(props.Table, &firehose.SchemaConfigurationFromCfnTableProps{
@@ -73,7 +76,7 @@ func NewDelivery(scope constructs.Construct, id string, props *DeliveryProps) *D
 				ConvertDotsInJsonKeysToUnderscores: jsii.Bool(false),
 			}),
 			OutputFormat: firehose.NewParquetOutputFormat(&firehose.ParquetOutputFormatProps{
-				Compression:   firehose.ParquetCompression_SNAPPY(),
+				Compression:   firehose.ParquetCompression_GZIP(),
 				WriterVersion: firehose.ParquetWriterVersion_V1,
 			}),
 		}

@@ -19,7 +19,7 @@ import (
 type Format string
 
 const (
-	// FormatParquet converts every record to Apache Parquet (SNAPPY) with
+	// FormatParquet converts every record to Apache Parquet (GZIP pages) with
 	// Firehose record format conversion, using the Glue table's schema. Athena
 	// then reads only the columns a query uses. It is the default.
 	FormatParquet Format = "parquet"

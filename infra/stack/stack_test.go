@@ -427,7 +427,7 @@ func TestDeliveryStream(t *testing.T) {
 					"InputFormatConfiguration": obj{"Deserializer": obj{"OpenXJsonSerDe": obj{
 						"CaseInsensitive": false, "ConvertDotsInJsonKeysToUnderscores": false,
 					}}},
-					"OutputFormatConfiguration": obj{"Serializer": obj{"ParquetSerDe": obj{"Compression": "SNAPPY"}}},
+					"OutputFormatConfiguration": obj{"Serializer": obj{"ParquetSerDe": obj{"Compression": "GZIP"}}},
 					"SchemaConfiguration": obj{
 						"DatabaseName": ref(s.id(st.Catalog.Database)),
 						"TableName":    ref(s.id(st.Catalog.Table)),
@@ -574,7 +574,7 @@ func TestGlueTableColumnsAreTheEventSchema(t *testing.T) {
 			serde := path(in, "StorageDescriptor", "SerdeInfo").(obj)
 			switch s.Stack.Props.Format {
 			case FormatParquet:
-				if serde["SerializationLibrary"] != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" || params["parquet.compression"] != "SNAPPY" {
+				if serde["SerializationLibrary"] != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" || params["parquet.compression"] != "GZIP" {
 					t.Errorf("parquet table serde %v params %v", serde, params)
 				}
 			case FormatJSON:

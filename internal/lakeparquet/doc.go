@@ -2,7 +2,8 @@
 // Firehose's record format conversion does in AWS: the NDJSON lines the
 // stream Lambda writes become rows with exactly the columns of
 // tracker.EventFields (strings, and attributes as a Parquet MAP of strings,
-// the Glue table's map<string,string>), SNAPPY-compressed.
+// the Glue table's map<string,string>), with GZIP-compressed pages as the
+// CDK app's record format conversion writes them.
 //
 // Encoder implements firehoselocal.Encoder, so the local Firehose endpoint
 // writes `.parquet` objects into the lake folder:
@@ -14,7 +15,7 @@
 //
 // The conversion runs in an in-process DuckDB (read_json with the columns
 // pinned to the schema, then COPY ... TO (FORMAT PARQUET, COMPRESSION
-// SNAPPY)), the same engine athena/local uses to query the lake. As with the
+// GZIP)), the same engine athena/local uses to query the lake. As with the
 // OpenX JSON SerDe, keys that are not columns are ignored and missing keys
 // are null. A line that is not a JSON object fails the whole object (Firehose
 // would write it under its error prefix instead); the endpoint then keeps the

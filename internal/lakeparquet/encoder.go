@@ -71,7 +71,7 @@ func NewEncoder(opts Options) (*Encoder, error) {
 	}
 	e.query = "COPY (SELECT " + strings.Join(tracker.FieldNames(), ", ") +
 		" FROM read_json(%s, format = 'newline_delimited', records = true, compression = 'uncompressed', columns = " + spec + "))" +
-		" TO %s (FORMAT PARQUET, COMPRESSION SNAPPY)"
+		" TO %s (FORMAT PARQUET, COMPRESSION GZIP)"
 	return e, nil
 }
 

@@ -127,8 +127,8 @@ func TestEncoderWritesTheGlueSchemaReadByTheLocalRunner(t *testing.T) {
 		t.Errorf("Parquet schema =\n%v\nwant\n%v", schema, wantSchema)
 	}
 	cols := query(t, db, fmt.Sprintf(`SELECT DISTINCT compression FROM parquet_metadata('%s')`, filepath.ToSlash(file)))
-	if len(cols) != 1 || cols[0][0] != "SNAPPY" {
-		t.Errorf("compression = %v, want SNAPPY", cols)
+	if len(cols) != 1 || cols[0][0] != "GZIP" {
+		t.Errorf("compression = %v, want GZIP", cols)
 	}
 }
 

@@ -274,8 +274,7 @@ func cmpOrInt[T int | time.Duration](a, b T) T {
 // benchmarks). The writer keeps e.Attributes: do not modify the map after
 // Put.
 func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
-	n, err := w.t.v.normalize(e)
-	if err != nil {
+	if err := w.t.v.normalizeInPlace(&e); err != nil {
 		return err
 	}
 	w.mu.RLock()
@@ -287,7 +286,7 @@ func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
 	// Failed at every moment.
 	w.accepted.Add(1)
 	select {
-	case w.queue <- queued{e: n}:
+	case w.queue <- queued{e: e}:
 		return nil
 	default:
 	}
@@ -297,11 +296,11 @@ func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
 		return ErrQueueFull
 	}
 	select {
-	case w.queue <- queued{e: n}:
+	case w.queue <- queued{e: e}:
 		return nil
 	case <-ctx.Done():
 		w.accepted.Add(-1)
-		return fmt.Errorf("tracker: async put of a %s event: queue full: %w", n.Type, context.Cause(ctx))
+		return fmt.Errorf("tracker: async put of a %s event: queue full: %w", e.Type, context.Cause(ctx))
 	case <-w.closing:
 		w.accepted.Add(-1)
 		return ErrClosed

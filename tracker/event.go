@@ -132,6 +132,16 @@ type validator struct {
 // cleaned. It allocates nothing for a valid event without attributes to clean.
 // The event ID is not generated here.
 func (v *validator) normalize(e Event) (Event, error) {
+	if err := v.normalizeInPlace(&e); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// normalizeInPlace is normalize on the caller's copy, which saves copying
+// the event on the hot path of AsyncWriter.Put. On error e is partly
+// normalized and must be discarded.
+func (v *validator) normalizeInPlace(e *Event) error {
 	var verr *ValidationError
 	fail := func(field, format string, args ...any) {
 		if verr == nil {
@@ -253,9 +263,9 @@ func (v *validator) normalize(e Event) (Event, error) {
 	}
 
 	if verr != nil {
-		return Event{}, verr
+		return verr
 	}
-	return e, nil
+	return nil
 }
 
 func validID(s string) bool {

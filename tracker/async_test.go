@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/eventlake/eventlake/internal/dynamolocal"
 	"github.com/eventlake/eventlake/internal/faultdb"
@@ -94,7 +98,7 @@ func putConcurrently(t *testing.T, w *tracker.AsyncWriter, users, perUser int) {
 }
 
 func TestAsyncWriter100Goroutines(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	tr := newWriteTracker(t, env, nil, tracker.Config{})
 	var failures atomic.Int64
 	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
@@ -131,7 +135,7 @@ func TestAsyncWriter100Goroutines(t *testing.T) {
 // returns a share of every batch as UnprocessedItems: still every event is
 // stored exactly once.
 func TestAsyncWriterUnderFaults(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{
 		Seed:              20261122,
 		ThrottleRate:      0.15,
@@ -177,7 +181,7 @@ func TestAsyncWriterUnderFaults(t *testing.T) {
 // retried. One worker keeps the real calls from queueing behind each other
 // in DynamoDB Local, so that only the injected hangs hit the deadline.
 func TestAsyncWriterAttemptTimeout(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{Seed: 7, TimeoutBeforeRate: 0.15, TimeoutAfterRate: 0.15, TimeoutDelay: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +214,7 @@ func TestAsyncWriterAttemptTimeout(t *testing.T) {
 // stalled with a context that ends: every accepted event not written is
 // reported to OnError with the context's error; none vanishes.
 func TestAsyncWriterCloseReportsUndelivered(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +298,7 @@ func TestAsyncWriterCloseReportsUndelivered(t *testing.T) {
 // stalled: Put refuses with ErrQueueFull at once and counts drops; every
 // accepted event is written after the stall.
 func TestAsyncWriterDropPolicy(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +344,7 @@ func TestAsyncWriterDropPolicy(t *testing.T) {
 // TestAsyncWriterBlockPolicy checks that a Put on a full queue waits until
 // its context ends, and that Close releases a blocked Put with ErrClosed.
 func TestAsyncWriterBlockPolicy(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +393,7 @@ func TestAsyncWriterBlockPolicy(t *testing.T) {
 // (Linger is an hour) and returns only when it is written, and that it gives
 // up when its context ends first.
 func TestAsyncWriterFlush(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +445,7 @@ func TestAsyncWriterFlush(t *testing.T) {
 // conflicting one fails with ErrDuplicateEvent; BatchWriteItem never sees a
 // request with duplicate keys.
 func TestAsyncWriterDuplicateKeys(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	tr := newWriteTracker(t, env, nil, tracker.Config{})
 	var failed []error
 	var mu sync.Mutex
@@ -486,7 +490,7 @@ func TestAsyncWriterDuplicateKeys(t *testing.T) {
 // TestAsyncWriterPermanentErrors checks that errors a retry cannot fix fail
 // the events at once, and that retries end after MaxAttempts.
 func TestAsyncWriterPermanentErrors(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	t.Run("missing table", func(t *testing.T) {
 		tr, err := tracker.New(env.Client, tracker.Config{EventsTable: "missing-" + env.EventsTable})
 		if err != nil {
@@ -551,4 +555,80 @@ func TestAsyncWriterPermanentErrors(t *testing.T) {
 			t.Errorf("%d items written", n)
 		}
 	})
+}
+
+// TestLostResponseRetryAddsNoStreamRecord checks the claim that makes
+// BatchWriteItem without conditions safe: when a write reaches DynamoDB but
+// its response is lost, the retry rewrites the same item with identical
+// content, which changes nothing, so the table's stream (and the lake it
+// feeds) sees each event once.
+func TestLostResponseRetryAddsNoStreamRecord(t *testing.T) {
+	env := dynamolocal.NewEnv(t) // with the NEW_IMAGE stream
+	fdb, err := faultdb.New(env.Client, faultdb.Config{Seed: 3, TimeoutAfterRate: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newWriteTracker(t, env, fdb, tracker.Config{})
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
+		Workers: 1, // one call at a time: the seed decides which calls lose their response
+		Retry:   tracker.RetryPolicy{MaxAttempts: 20, BaseDelay: time.Millisecond},
+		OnError: func(e tracker.Event, err error) { t.Errorf("event %s failed: %v", e.ID, err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 2*time.Minute)
+	const n = 100
+	for i := range n {
+		if err := w.Put(ctx, tracker.Event{UserID: "stream-" + strconv.Itoa(i%7), Type: "page_view"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f := fdb.Stats(); f.TimedOutAfter == 0 {
+		t.Fatalf("no response was lost (%+v): the test proves nothing", f)
+	}
+	if n2 := countEvents(t, env); n2 != n {
+		t.Fatalf("%d items, want %d", n2, n)
+	}
+
+	streams, err := env.Server.StreamsClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := env.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(env.EventsTable)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: desc.Table.LatestStreamArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, sh := range sd.StreamDescription.Shards {
+		it, err := streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
+			StreamArn: desc.Table.LatestStreamArn, ShardId: sh.ShardId, ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for iter := it.ShardIterator; iter != nil; {
+			out, err := streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range out.Records {
+				kinds[string(r.EventName)]++
+			}
+			if len(out.Records) == 0 {
+				break
+			}
+			iter = out.NextShardIterator
+		}
+	}
+	if kinds["INSERT"] != n || len(kinds) != 1 {
+		t.Errorf("stream records by kind: %v, want exactly %d INSERT", kinds, n)
+	}
 }

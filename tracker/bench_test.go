@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlake/eventlake/internal/dynamolocal"
 	"github.com/eventlake/eventlake/internal/faultdb"
 	"github.com/eventlake/eventlake/tracker"
 )
@@ -36,7 +35,7 @@ func benchEvent(user string) tracker.Event {
 //   - stalled: DynamoDB Local is stalled by faultdb (the workers wait in
 //     their first call), so nothing else runs: the caller's cost alone.
 func BenchmarkAsyncPut(b *testing.B) {
-	env := dynamolocal.NewEnv(b)
+	env := newWriteEnv(b)
 	for _, mode := range []string{"writing", "stalled"} {
 		fdb, err := faultdb.New(env.Client, faultdb.Config{})
 		if err != nil {
@@ -103,7 +102,7 @@ func BenchmarkAsyncPut(b *testing.B) {
 // the same run against the same server. Each op is one event, written and
 // acknowledged before the timer stops.
 func BenchmarkThroughput(b *testing.B) {
-	env := dynamolocal.NewEnv(b)
+	env := newWriteEnv(b)
 	tr := newWriteTracker(b, env, nil, tracker.Config{})
 	ctx := context.Background()
 	warmUp(b, tr)

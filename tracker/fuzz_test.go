@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventlake/eventlake/internal/dynamolocal"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -23,7 +22,7 @@ import (
 // `go test` runs the seed corpus; `go test -fuzz FuzzValidate ./tracker/`
 // explores further.
 func FuzzValidate(f *testing.F) {
-	env := dynamolocal.NewEnv(f)
+	env := newWriteEnv(f)
 	now := time.Date(2026, 11, 22, 10, 4, 5, 0, time.UTC)
 	tr := newWriteTracker(f, env, nil, tracker.Config{Now: func() time.Time { return now }, Retention: 30 * 24 * time.Hour})
 

@@ -129,7 +129,7 @@ func checkItem(t *testing.T, got map[string]types.AttributeValue, want wantItem)
 // TestRoundTrip writes events through Put and the AsyncWriter and reads each
 // item back with GetItem/Query, comparing every attribute.
 func TestRoundTrip(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	at := time.Date(2026, 11, 22, 10, 4, 5, 123_987_654, time.FixedZone("CET", 3600))
 	atUTC := "2026-11-22T09:04:05.123Z"
 	now := func() time.Time { return at.Add(time.Minute) }
@@ -229,7 +229,7 @@ func TestRoundTrip(t *testing.T) {
 // TestIPPolicies checks what is stored for IPv4, IPv6 and IPv4-mapped IPv6
 // addresses under each IPPolicy.
 func TestIPPolicies(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	cases := []struct {
 		in                       string
 		keep, anonymize, dropped string
@@ -285,7 +285,7 @@ func TestIPPolicies(t *testing.T) {
 // TestSameMillisecond puts 1,000 events of one user with the same
 // millisecond timestamp through each write path: all are stored.
 func TestSameMillisecond(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	at := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for _, async := range []bool{false, true} {
 		name := map[bool]string{false: "Put", true: "AsyncWriter"}[async]
@@ -323,7 +323,7 @@ func TestSameMillisecond(t *testing.T) {
 // identical event put again succeeds (one item), a different event under
 // the same key fails with ErrDuplicateEvent and leaves the first unchanged.
 func TestPutIsIdempotentAndNeverOverwrites(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	tr := newWriteTracker(t, env, nil, tracker.Config{Retention: time.Hour})
 	ctx := testCtx(t, time.Minute)
 	e, err := tr.Validate(tracker.Event{UserID: "idem", Type: "signup", IP: "198.51.100.1", Attributes: map[string]string{"plan": "pro"}})
@@ -363,7 +363,7 @@ func TestPutIsIdempotentAndNeverOverwrites(t *testing.T) {
 // TestPutReportsDynamoDBErrors checks that a DynamoDB error is wrapped with
 // what was being done and stays matchable.
 func TestPutReportsDynamoDBErrors(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	tr, err := tracker.New(env.Client, tracker.Config{EventsTable: "no-such-table-" + env.EventsTable})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlake/eventlake/internal/dynamolocal"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -36,7 +35,7 @@ func manyAttributes(n, valueBytes int) map[string]string {
 // *ValidationError that matches ErrInvalidEvent and names the field, by
 // Validate, Put and AsyncWriter.Put alike, and nothing is written.
 func TestValidationRules(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	tr := newWriteTracker(t, env, nil, tracker.Config{Now: func() time.Time { return validationNow }, MaxAge: 365 * 24 * time.Hour})
 	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
 	if err != nil {
@@ -125,7 +124,7 @@ func TestValidationRules(t *testing.T) {
 // field of an event, in schema order with attributes sorted by key, and that
 // nothing of the event is written.
 func TestValidationListsEveryBadField(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	tr := newWriteTracker(t, env, nil, tracker.Config{Now: func() time.Time { return validationNow }})
 	e := tracker.Event{
 		UserID: "",
@@ -175,7 +174,7 @@ func TestValidationListsEveryBadField(t *testing.T) {
 // TestNewRejectsBadConfig checks each configuration error of New and
 // NewAsyncWriter.
 func TestNewRejectsBadConfig(t *testing.T) {
-	env := dynamolocal.NewEnv(t)
+	env := newWriteEnv(t)
 	for _, c := range []struct {
 		name string
 		cfg  tracker.Config

@@ -160,7 +160,7 @@ func warmUp(b *testing.B, tr *tracker.Tracker) {
 		if err := w.Put(ctx, benchEvent("warm-"+strconv.Itoa(i%100))); err != nil {
 			b.Fatal(err)
 		}
-		if i%10 == 0 {
+		if i%5 == 0 {
 			if err := tr.Put(ctx, benchEvent("warm-sync")); err != nil {
 				b.Fatal(err)
 			}

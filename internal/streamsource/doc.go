@@ -12,8 +12,9 @@
 //     ends and every Config.ShardSyncInterval.
 //   - Iterators: TRIM_HORIZON or LATEST for a shard without a checkpoint,
 //     AFTER_SEQUENCE_NUMBER from a checkpoint; NextShardIterator is followed
-//     until it is nil (the shard is closed and read to its end). Empty pages
-//     of an open shard are polled again after Config.PollInterval. Expired
+//     until it is nil (the shard is closed and read to its end). Once a page
+//     is not full (the reader has caught up) the shard is polled again after
+//     Config.PollInterval, as Lambda polls a few times a second. Expired
 //     iterators (15 minutes) are renewed after the last record read.
 //   - Batches: up to Config.BatchSize records and 6 MB of payload, waiting up
 //     to Config.MaximumBatchingWindow for a batch to fill.

@@ -214,6 +214,20 @@ func compileMatcher(obj map[string]any, path string) (matcher, error) {
 	return matcher{}, &FilterError{Path: path, Problem: fmt.Sprintf("unknown matcher %q", k)}
 }
 
+// topLevelKeys are the record keys recordTop decodes for filters.
+var topLevelKeys = map[string]bool{"eventID": true, "eventName": true, "eventVersion": true, "eventSource": true, "awsRegion": true}
+
+// topLevelOnly reports whether the pattern reads only leaf values of
+// topLevelKeys, so a record's recordTop is enough to match it.
+func (f *Filter) topLevelOnly() bool {
+	for k, c := range f.root.children {
+		if c.leaf == nil || !topLevelKeys[k] {
+			return false
+		}
+	}
+	return true
+}
+
 // Match reports whether the JSON object record matches the pattern. Invalid
 // JSON matches nothing.
 func (f *Filter) Match(record []byte) bool {

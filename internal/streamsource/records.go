@@ -16,15 +16,22 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// rawBody captures the HTTP response body of one SDK call. It is added as a
-// deserialize-step middleware after the operation's deserializer, so it sits
-// next to the transport: it reads the body, keeps a copy, and hands the
-// deserializer an identical reader. Every retry attempt overwrites it.
-type rawBody struct{ b []byte }
+// rawRecords captures the records of one GetRecords call as raw JSON. It is
+// a deserialize-step middleware added after the operation's deserializer,
+// so it sits next to the transport and sees the HTTP response first. From a
+// successful response it keeps each record's bytes and hands the SDK's
+// deserializer only the NextShardIterator: the source never uses the SDK's
+// typed records (they do not marshal back to DynamoDB JSON), so it does not
+// pay for decoding them. Error responses pass through untouched. Every retry
+// attempt overwrites the capture.
+type rawRecords struct {
+	records []json.RawMessage
+	ok      bool // a successful response was captured
+}
 
-func (*rawBody) ID() string { return "eventlake.streamsource.rawBody" }
+func (*rawRecords) ID() string { return "eventlake.streamsource.rawRecords" }
 
-func (c *rawBody) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
+func (c *rawRecords) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
 	middleware.DeserializeOutput, middleware.Metadata, error,
 ) {
 	out, md, err := next.HandleDeserialize(ctx, in)
@@ -32,21 +39,51 @@ func (c *rawBody) HandleDeserialize(ctx context.Context, in middleware.Deseriali
 		return out, md, err
 	}
 	resp, ok := out.RawResponse.(*smithyhttp.Response)
-	if !ok || resp.Body == nil {
+	if !ok || resp.Body == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return out, md, err
 	}
-	b, rerr := io.ReadAll(resp.Body)
+	body, rerr := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if rerr != nil {
 		return out, md, fmt.Errorf("read GetRecords response body: %w", rerr)
 	}
-	c.b = b
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	c.records, c.ok = nil, false
+	page, perr := splitPage(body)
+	if perr != nil {
+		// Let the SDK's deserializer report the malformed body.
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return out, md, nil
+	}
+	c.records, c.ok = page.Records, true
+	rest, merr := json.Marshal(struct {
+		NextShardIterator *string `json:",omitempty"`
+	}{page.NextShardIterator})
+	if merr != nil {
+		return out, md, fmt.Errorf("GetRecords response: %w", merr)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(rest))
+	resp.ContentLength = int64(len(rest))
+	resp.Header.Del("X-Amz-Crc32") // the checksum was of the whole body
 	return out, md, nil
 }
 
+// getRecordsPage is a GetRecords response with the records left raw.
+type getRecordsPage struct {
+	Records           []json.RawMessage `json:"Records"`
+	NextShardIterator *string           `json:"NextShardIterator"`
+}
+
+// splitPage splits a GetRecords response body into its records' raw JSON.
+func splitPage(body []byte) (getRecordsPage, error) {
+	var page getRecordsPage
+	if err := json.Unmarshal(body, &page); err != nil {
+		return page, fmt.Errorf("%w: %v", errMalformedRecords, err)
+	}
+	return page, nil
+}
+
 // option returns the per-call option that installs the capture.
-func (c *rawBody) option() func(*dynamodbstreams.Options) {
+func (c *rawRecords) option() func(*dynamodbstreams.Options) {
 	return func(o *dynamodbstreams.Options) {
 		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 			return s.Deserialize.Add(c, middleware.After)
@@ -67,33 +104,55 @@ type record struct {
 	recvAt  time.Time
 }
 
-// recordHead is the part of a stream record the source reads itself.
-type recordHead struct {
-	EventName string `json:"eventName"`
-	DynamoDB  struct {
+// recordTop is what the source reads itself from a stream record: the
+// top-level keys that filters commonly use, and the sequence number.
+type recordTop struct {
+	EventID        json.RawMessage `json:"eventID"`
+	EventName      json.RawMessage `json:"eventName"`
+	EventVersion   json.RawMessage `json:"eventVersion"`
+	EventSource    json.RawMessage `json:"eventSource"`
+	AWSRegion      json.RawMessage `json:"awsRegion"`
+	EventSourceARN json.RawMessage `json:"eventSourceARN"`
+	DynamoDB       struct {
 		SequenceNumber              string   `json:"SequenceNumber"`
 		ApproximateCreationDateTime *float64 `json:"ApproximateCreationDateTime"`
 	} `json:"dynamodb"`
 }
 
+// topKeys returns the keys of t that are present, as a filter reads them.
+func (t *recordTop) topKeys() map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, 5)
+	for k, v := range map[string]json.RawMessage{
+		"eventID": t.EventID, "eventName": t.EventName, "eventVersion": t.EventVersion,
+		"eventSource": t.EventSource, "awsRegion": t.AWSRegion,
+	} {
+		if v != nil {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 // errMalformedRecords is matched by every error of parseRecords.
 var errMalformedRecords = errors.New("malformed GetRecords response")
 
-// parseRecords decodes a raw GetRecords response body into records, setting
-// eventSourceARN and awsRegion in each as Lambda does and matching it against
-// filters (nil keeps every record). Every other key of a record is passed on
-// byte for byte, in the order DynamoDB sent it.
-func parseRecords(body []byte, arn, region string, filters []*Filter) ([]record, error) {
-	var page struct {
-		Records []json.RawMessage `json:"Records"`
+// parseRecords turns the raw records of a GetRecords response into
+// records, setting eventSourceARN and awsRegion in each as Lambda does and
+// matching it against filters (nil keeps every record). Every other key of a
+// record is passed on byte for byte, in the order DynamoDB sent it.
+//
+// A record is decoded once into the few fields the source reads, and once
+// more into all its keys only when a filter looks beyond the top-level keys
+// of recordTop (or the record needs rewriting).
+func parseRecords(raws []json.RawMessage, arn, region string, filters []*Filter) ([]record, error) {
+	generic := false
+	for _, f := range filters {
+		generic = generic || !f.topLevelOnly()
 	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("%w: %v", errMalformedRecords, err)
-	}
-	recs := make([]record, 0, len(page.Records))
+	recs := make([]record, 0, len(raws))
 	suffix := `,"eventSourceARN":` + quote(arn) + `}`
-	for i, raw := range page.Records {
-		r, err := parseRecord(raw, suffix, region, filters)
+	for i, raw := range raws {
+		r, err := parseRecord(raw, suffix, region, filters, generic)
 		if err != nil {
 			return nil, fmt.Errorf("%w: record %d: %v", errMalformedRecords, i, err)
 		}
@@ -102,37 +161,44 @@ func parseRecords(body []byte, arn, region string, filters []*Filter) ([]record,
 	return recs, nil
 }
 
-func parseRecord(raw json.RawMessage, suffix, region string, filters []*Filter) (record, error) {
-	var head recordHead
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return record{}, err
-	}
-	if head.DynamoDB.SequenceNumber == "" || !isDigits(head.DynamoDB.SequenceNumber) {
-		return record{}, fmt.Errorf("dynamodb.SequenceNumber %q is not a sequence number", head.DynamoDB.SequenceNumber)
-	}
-	r := record{seq: head.DynamoDB.SequenceNumber}
-	r.advance = r.seq
-	if t := head.DynamoDB.ApproximateCreationDateTime; t != nil && !math.IsNaN(*t) && !math.IsInf(*t, 0) &&
-		math.Abs(*t) < 1e12 {
-		sec, frac := math.Modf(*t)
-		r.created = time.Unix(int64(sec), int64(frac*1e9)).UTC()
-	}
-	// Lambda sets eventSourceARN (absent from GetRecords) and reports the
-	// stream's region; every other key is DynamoDB's, untouched.
+func parseRecord(raw json.RawMessage, suffix, region string, filters []*Filter, generic bool) (record, error) {
 	obj := bytes.TrimSpace(raw)
 	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
 		return record{}, errors.New("record is not a JSON object")
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &m); err != nil {
+	top := new(recordTop)
+	if err := json.Unmarshal(obj, top); err != nil {
 		return record{}, err
 	}
-	if _, ok := m["eventSourceARN"]; ok || (region != "" && !isJSONString(m["awsRegion"], region)) {
-		m["eventSourceARN"] = json.RawMessage(suffix[len(`,"eventSourceARN":`) : len(suffix)-1])
-		if region != "" {
-			m["awsRegion"] = json.RawMessage(quote(region))
+	seq := top.DynamoDB.SequenceNumber
+	if seq == "" || !isDigits(seq) {
+		return record{}, fmt.Errorf("dynamodb.SequenceNumber %q is not a sequence number", seq)
+	}
+	r := record{seq: seq, advance: seq, keep: true}
+	if t := top.DynamoDB.ApproximateCreationDateTime; t != nil && !math.IsNaN(*t) && !math.IsInf(*t, 0) &&
+		math.Abs(*t) < 1e12 {
+		sec, frac := math.Modf(*t)
+		r.created = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	}
+	var all map[string]json.RawMessage // every key, when needed
+	if generic {
+		if err := json.Unmarshal(obj, &all); err != nil {
+			return record{}, err
 		}
-		b, err := json.Marshal(m)
+	}
+	// Lambda sets eventSourceARN (absent from GetRecords) and reports the
+	// stream's region; every other key is DynamoDB's, untouched.
+	if top.EventSourceARN != nil || (region != "" && !isJSONString(top.AWSRegion, region)) {
+		if all == nil {
+			if err := json.Unmarshal(obj, &all); err != nil {
+				return record{}, err
+			}
+		}
+		all["eventSourceARN"] = json.RawMessage(suffix[len(`,"eventSourceARN":`) : len(suffix)-1])
+		if region != "" {
+			all["awsRegion"] = json.RawMessage(quote(region))
+		}
+		b, err := json.Marshal(all)
 		if err != nil {
 			return record{}, err
 		}
@@ -141,23 +207,32 @@ func parseRecord(raw json.RawMessage, suffix, region string, filters []*Filter) 
 		// The common case: append the key, keeping DynamoDB's bytes and order.
 		b := make([]byte, 0, len(obj)+len(suffix))
 		b = append(b, obj[:len(obj)-1]...)
-		if len(m) == 0 {
+		if isEmptyObject(obj) {
 			b = append(b, suffix[1:]...)
 		} else {
 			b = append(b, suffix...)
 		}
 		r.json = b
 	}
-	r.keep = true
-	for i, f := range filters {
-		if f.match(m) {
-			break
+	if len(filters) > 0 {
+		m := all
+		if m == nil {
+			m = top.topKeys()
 		}
-		if i == len(filters)-1 {
-			r.keep = false
+		r.keep = false
+		for _, f := range filters {
+			if f.match(m) {
+				r.keep = true
+				break
+			}
 		}
 	}
 	return r, nil
+}
+
+// isEmptyObject reports whether obj, a JSON object, has no keys.
+func isEmptyObject(obj []byte) bool {
+	return len(bytes.TrimSpace(obj[1:len(obj)-1])) == 0
 }
 
 // isJSONString reports whether v is the JSON string want.

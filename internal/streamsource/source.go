@@ -119,8 +119,9 @@ type Config struct {
 	// FunctionTimeout bounds one invocation (the handler's context deadline);
 	// an invocation that outlives it counts as a function error. Default 1 min.
 	FunctionTimeout time.Duration
-	// PollInterval is the pause after an empty page of an open shard;
-	// default 250 ms.
+	// PollInterval is the pause before reading again once a GetRecords
+	// page was not full (the reader has caught up with the shard); default
+	// 250 ms. A full page is followed by the next read at once.
 	PollInterval time.Duration
 	// ShardSyncInterval is how often the stream is described to find new
 	// shards; default 10 s. It is also described whenever a shard ends.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -877,6 +878,29 @@ func (c *countingStreams) GetRecords(ctx context.Context, in *dynamodbstreams.Ge
 		c.n.Add(1)
 	}
 	return out, err
+}
+
+// dropOptions wraps the real client but drops the per-call options, so the
+// source cannot capture the raw records.
+type dropOptions struct{ *dynamodbstreams.Client }
+
+func (d dropOptions) GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error) {
+	return d.Client.GetRecords(ctx, in)
+}
+
+func TestWrapperThatDropsOptionsFailsClearly(t *testing.T) {
+	t.Parallel()
+	s := newStream(t)
+	s.put(t, 3)
+	src, err := streamsource.New(dropOptions{s.streams}, lambda.NewHandler((&recorder{}).handle), testConfig(s.arn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := src.Run(ctx); err == nil || !strings.Contains(err.Error(), "per-call options") {
+		t.Fatalf("Run = %v, want an error saying the wrapper must pass the options on", err)
+	}
 }
 
 func TestStreamNotFound(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/eventlake/eventlake/internal/pipeline"
 	"github.com/eventlake/eventlake/tracker"
 )
+
+// benchTimeout bounds one measurement.
+const benchTimeout = 30 * time.Minute
 
 // benchEvents is the number of events of BenchmarkPipeline;
 // EVENTLAKE_BENCH_EVENTS overrides it.
@@ -27,12 +31,18 @@ func benchEvents(b *testing.B) int {
 	return n
 }
 
-// BenchmarkPipeline measures, in the same run and the same DynamoDB Local,
-// the events per second from the first Put to the last event being
-// queryable in the lake (events_dedup counts every event), beside the rate
-// at which DynamoDB Local alone accepts the same events with BatchWriteItem
-// (the tracker's AsyncWriter, same configuration, into a table with the same
-// stream but nothing reading it). ratio-% is the first over the second.
+// BenchmarkPipeline measures, in the same run, the events per second from
+// the first Put to the last event being queryable in the lake
+// (events_dedup counts every event), beside the rate at which DynamoDB Local
+// alone accepts the same events with BatchWriteItem (the tracker's
+// AsyncWriter, same configuration, into the same events table with its
+// stream, with nothing reading the stream). ratio-% is the first over the
+// second; the target is at least 70.
+//
+// Each measurement gets a fresh DynamoDB Local holding only its tables, as
+// the demo has, after the same JIT warm-up (DynamoDB Local's write speed
+// depends on the tables and stream records it already holds, so sharing one
+// server would favour whichever side runs first).
 func BenchmarkPipeline(b *testing.B) {
 	n := benchEvents(b)
 	evs, _ := genEvents(42, n, 1000, 90)
@@ -51,12 +61,27 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
-// storeOnly puts evs into DynamoDB Local with the AsyncWriter and returns
-// events/s from the first Put until Flush returns.
-func storeOnly(b *testing.B, evs []tracker.Event) float64 {
+// freshDynamoDB starts a DynamoDB Local for one measurement and warms up its
+// write path with warmItems events into a table of its own (no stream).
+func freshDynamoDB(b *testing.B) *dynamolocal.Server {
 	b.Helper()
-	env := dynamolocal.NewEnv(b)
-	tr, err := tracker.New(env.Client, tracker.Config{EventsTable: env.EventsTable, SummaryTable: env.SummaryTable})
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	defer cancel()
+	srv, err := dynamolocal.Start(ctx, dynamolocal.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Stop)
+	db, err := srv.Client(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm := tracker.EventsTable
+	warm.StreamNewImage = false
+	if err := dynamolocal.CreateTable(ctx, db, warm, "warmup"); err != nil {
+		b.Fatal(err)
+	}
+	tr, err := tracker.New(db, tracker.Config{EventsTable: "warmup"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,17 +89,57 @@ func storeOnly(b *testing.B, evs []tracker.Event) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	evs, _ := genEvents(7, warmItems, 1000, 90)
+	putAllWith(ctx, b, w.Put, evs)
+	if err := w.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return srv
+}
+
+// warmItems is the number of events written to warm DynamoDB Local up.
+const warmItems = 20_000
+
+// storeOnly puts evs into DynamoDB Local with the AsyncWriter and returns
+// events/s from the first Put until Close returns (every event stored).
+func storeOnly(b *testing.B, evs []tracker.Event) float64 {
+	b.Helper()
+	b.StopTimer()
+	srv := freshDynamoDB(b)
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
 	defer cancel()
+	db, err := srv.Client(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, def := range tracker.Tables {
+		if err := dynamolocal.CreateTable(ctx, db, def, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tr, err := tracker.New(db, tracker.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
 	began := time.Now()
-	putAllWith(b, func(ctx context.Context, e tracker.Event) error { return w.Put(ctx, e) }, evs)
+	cpu0 := goCPU()
+	putAllWith(ctx, b, w.Put, evs)
 	if err := w.Close(ctx); err != nil {
 		b.Fatal(err)
 	}
 	took := time.Since(began)
+	b.Logf("DynamoDB Local alone: %d events in %v, Go CPU %v", len(evs), took.Round(time.Millisecond), (goCPU() - cpu0).Round(time.Millisecond))
+	b.StopTimer()
+	defer b.StartTimer()
 	if st := w.Stats(); st.Written != int64(len(evs)) {
 		b.Fatalf("wrote %d of %d events", st.Written, len(evs))
 	}
+	srv.Stop()
 	return float64(len(evs)) / took.Seconds()
 }
 
@@ -82,18 +147,41 @@ func storeOnly(b *testing.B, evs []tracker.Event) float64 {
 // first Put until the lake's deduplicated view counts every event.
 func throughPipeline(b *testing.B, evs []tracker.Event, format athena.Format) float64 {
 	b.Helper()
-	p := start(b, pipeline.Config{Format: format, Backfill: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	b.StopTimer()
+	srv := freshDynamoDB(b)
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
 	defer cancel()
+	p, err := pipeline.Start(ctx, pipeline.Config{DynamoDB: srv, LakeDir: b.TempDir(), Format: format, Backfill: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	b.StartTimer()
 	began := time.Now()
-	putAllWith(b, p.Put, evs)
+	cpu0 := goCPU()
+	putAllWith(ctx, b, p.Put, evs)
 	counts, err := p.Drain(ctx, nil)
 	took := time.Since(began)
+	cpu := goCPU() - cpu0
+	b.StopTimer()
+	defer b.StartTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
 	if counts.Events != int64(len(evs)) {
 		b.Fatalf("lake has %d events, want %d", counts.Events, len(evs))
 	}
+	fs := p.Firehose.Stats()
+	b.Logf("pipeline (%s): %d events in %v, Go CPU %v; %d invocations; %d Firehose calls; %d objects, %d rows in the lake",
+		format, len(evs), took.Round(time.Millisecond), cpu.Round(time.Millisecond), p.Source.Stats().Invocations,
+		fs.Calls, fs.ObjectsDelivered, counts.Lines)
 	return float64(len(evs)) / took.Seconds()
+}
+
+// goCPU is the CPU time this process has used (DynamoDB Local's is not
+// included).
+func goCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

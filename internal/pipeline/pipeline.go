@@ -88,13 +88,16 @@ type Config struct {
 }
 
 // DefaultBufferInterval is the local Firehose buffering interval: short, so
-// the demo's lake fills while it runs (the deployed stack uses minutes).
-const DefaultBufferInterval = time.Second
+// the demo's lake fills while it runs (the deployed stack uses minutes), yet
+// long enough that backfilled history, filed under up to one partition per
+// day, is not cut into thousands of tiny objects. Drain flushes the buffers.
+const DefaultBufferInterval = 5 * time.Second
 
 // DefaultSource returns the event source mapping settings the pipeline
 // uses, those of the deployed stack (batch size 1,000, INSERT-only filter,
-// partial batch responses, bisect on error, 10 retries) with a short poll
-// interval and no batching window, for a quick local round trip.
+// partial batch responses, bisect on error, 10 retries) but no batching
+// window, for a quick local round trip. Shards are polled four times a
+// second, as Lambda does (streamsource.DefaultPollInterval).
 func DefaultSource() streamsource.Config {
 	return streamsource.Config{
 		BatchSize:                  1000,
@@ -102,7 +105,6 @@ func DefaultSource() streamsource.Config {
 		ReportBatchItemFailures:    true,
 		BisectBatchOnFunctionError: true,
 		MaxRetries:                 10,
-		PollInterval:               50 * time.Millisecond,
 		ShardSyncInterval:          5 * time.Second,
 	}
 }
@@ -294,9 +296,6 @@ func mergeSource(c, d streamsource.Config) streamsource.Config {
 	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = d.MaxRetries
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = d.PollInterval
 	}
 	if c.ShardSyncInterval == 0 {
 		c.ShardSyncInterval = d.ShardSyncInterval

@@ -63,14 +63,14 @@ func genEvents(seed uint64, n, users, days int) ([]tracker.Event, map[string]int
 // goroutines, as request handlers would.
 func putAll(t testing.TB, p *pipeline.Pipeline, evs []tracker.Event) {
 	t.Helper()
-	putAllWith(t, p.Put, evs)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	putAllWith(ctx, t, p.Put, evs)
 }
 
 // putAllWith puts evs with put from four goroutines.
-func putAllWith(t testing.TB, put func(context.Context, tracker.Event) error, evs []tracker.Event) {
+func putAllWith(ctx context.Context, t testing.TB, put func(context.Context, tracker.Event) error, evs []tracker.Event) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
 	const goroutines = 4
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines)

@@ -216,7 +216,7 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		}
 		fh.Encoder = p.encoder
 	default:
-		fh.Encoder = firehoselocal.GzipEncoder{}
+		fh.Encoder = newPooledGzip()
 	}
 	if p.Firehose, err = firehoselocal.Start(fh); err != nil {
 		return p, fmt.Errorf("pipeline: start Firehose endpoint: %w", err)

@@ -292,9 +292,11 @@ type shardInfo struct {
 var ErrStreamNotFound = errors.New("stream not found")
 
 // Run reads the stream and invokes the handler until ctx is done, then
-// returns nil after the batches in flight finish. It also returns nil when
-// the stream is disabled and every shard has been read to its end. It
-// returns an error when the stream does not exist (ErrStreamNotFound) or a
+// returns nil once its goroutines have stopped: an invocation in flight sees
+// its context cancelled, and its batch, not checkpointed, is sent again by
+// the next Run. Run also returns nil when the stream is disabled and every
+// shard has been read to its end. It returns an error when the stream does
+// not exist (ErrStreamNotFound), the raw records cannot be captured, or a
 // checkpoint cannot be stored. Only one Run may be active per Source.
 func (s *Source) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {

@@ -44,8 +44,11 @@ vet:
 	$(GO) vet ./...
 
 ## test: every test, against DynamoDB Local, DuckDB, the CDK synthesizer and Chromium.
+## It ends with `make demo` itself, with small numbers and a throwaway lake.
 test: deps chromium vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@lake=$$(mktemp -d); trap 'rm -rf "$$lake"' EXIT; \
+	  $(MAKE) --no-print-directory demo DEMO_FLAGS="-events 500 -users 8 -days 14 -rows 3 -lake $$lake/lake"
 
 ## bench: every benchmark with -benchmem (BENCH=regexp, BENCHTIME=...).
 bench: deps

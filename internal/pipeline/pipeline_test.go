@@ -226,15 +226,20 @@ func TestEndToEndWithFaults(t *testing.T) {
 			}
 			return fdb
 		},
-		Firehose: firehoselocal.Options{Faults: firehoselocal.Faults{RecordFailureRate: 0.2, ThrottleRate: 0.1, ServerErrorRate: 0.05}, Seed: 3},
+		// Rates and sizes that make every kind of fault certain in practice:
+		// the draws follow the order of calls, which timing decides, so a
+		// seed alone does not fix which calls fail. With batches of 50
+		// (60 or more invocations) and 16 KiB records (several per call),
+		// the chance that a run sees no throttled call is below 1e-4.
+		Firehose: firehoselocal.Options{Faults: firehoselocal.Faults{RecordFailureRate: 0.2, ThrottleRate: 0.15, ServerErrorRate: 0.1}, Seed: 3},
 		WrapHandler: func(next streamsource.Invoker) streamsource.Invoker {
 			handler.next = next
 			return handler
 		},
 		Async: tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxAttempts: 50, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond}},
-		Relay: relayFast(),
+		Relay: func() relay.Config { c := relayFast(); c.RecordMaxBytes = 16 << 10; return c }(),
 		Source: streamsource.Config{
-			BatchSize: 200, RetryBaseDelay: 5 * time.Millisecond, RetryMaxDelay: 50 * time.Millisecond,
+			BatchSize: 50, RetryBaseDelay: 5 * time.Millisecond, RetryMaxDelay: 50 * time.Millisecond,
 		},
 	})
 	putAll(t, p, evs)

@@ -232,7 +232,7 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
-	var inv streamsource.Invoker = lambda.NewHandler(h.Handle)
+	var inv streamsource.Invoker = lambda.NewHandler(h) // as lambda.Start(h) in the deployed function
 	if cfg.WrapHandler != nil {
 		inv = cfg.WrapHandler(inv)
 	}

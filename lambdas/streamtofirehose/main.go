@@ -34,5 +34,5 @@ func main() {
 		logger.Error("bad configuration", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h) // Invoke: reads the stream event itself (see relay.Handler.Invoke)
 }

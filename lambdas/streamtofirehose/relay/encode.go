@@ -66,6 +66,8 @@ var columns = func() []column {
 type scratch struct {
 	attrs []attr
 	text  []byte
+	cols  [][]byte    // appendFastLine: each column's value, by index
+	kv    [][2][]byte // appendFastAttributes: key and value of each entry
 }
 
 type attr struct {
@@ -161,12 +163,15 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 			dst = appendAttributes(dst, m, sc)
 			continue
 		}
+		var str string // the text of an S or N value, read once
 		empty := false
 		switch av.DataType() {
 		case events.DataTypeString:
-			empty = av.String() == ""
+			str = av.String()
+			empty = str == ""
 		case events.DataTypeNumber:
-			empty = av.Number() == ""
+			str = av.Number()
+			empty = str == ""
 		case events.DataTypeBinary:
 			empty = len(av.Binary()) == 0
 		case events.DataTypeBoolean:
@@ -184,7 +189,11 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 		}
 		first = false
 		dst = append(dst, c.key...)
-		dst = appendScalar(dst, av)
+		if str != "" {
+			dst = appendString(dst, str)
+		} else {
+			dst = appendScalar(dst, av)
+		}
 	}
 	return append(dst, '}', '\n'), nil
 }
@@ -215,7 +224,7 @@ func appendAttributes(dst []byte, m map[string]events.DynamoDBAttributeValue, sc
 	for k, v := range m {
 		sc.attrs = append(sc.attrs, attr{k, v})
 	}
-	slices.SortFunc(sc.attrs, func(a, b attr) int { return cmp.Compare(a.key, b.key) })
+	sortAttrs(sc.attrs)
 	dst = append(dst, '{')
 	for i, a := range sc.attrs {
 		if i > 0 {
@@ -235,6 +244,20 @@ func appendAttributes(dst []byte, m map[string]events.DynamoDBAttributeValue, sc
 	}
 	clear(sc.attrs) // drop references to the image
 	return append(dst, '}')
+}
+
+// sortAttrs sorts a by key: insertion sort for the few attributes of a
+// typical event (no closure, no calls), slices.SortFunc for more.
+func sortAttrs(a []attr) {
+	if len(a) > 12 {
+		slices.SortFunc(a, func(x, y attr) int { return cmp.Compare(x.key, y.key) })
+		return
+	}
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j].key < a[j-1].key; j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
 }
 
 // appendPlain appends av as plain JSON, without DynamoDB type wrappers.
@@ -376,25 +399,42 @@ var safe = func() (t [256]bool) {
 // characters escaped, U+2028 and U+2029 escaped (as encoding/json does),
 // each byte of invalid UTF-8 replaced by U+FFFD.
 func appendString(dst []byte, s string) []byte {
+	i := safePrefix(s)
+	if i == len(s) { // the common case: printable ASCII only
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Skip runs of safe ASCII eight bytes at a time.
-		for i+8 <= len(s) {
-			t := s[i : i+8]
-			w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-				uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-			if hasUnsafe(w) {
-				break
-			}
-			i += 8
-		}
-		if i >= len(s) {
+	return appendEscaped(dst, s, i)
+}
+
+// safePrefix returns the length of the longest prefix of s made of bytes
+// that need no escaping and no UTF-8 check (see safe). It is a leaf with no
+// appends, so the scan stays in registers.
+func safePrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		if hasUnsafe(w) {
 			break
 		}
+	}
+	for ; i < len(s) && safe[s[i]]; i++ {
+	}
+	return i
+}
+
+// appendEscaped appends s[i:] escaped and the closing quote, s[:i] being
+// safe; dst already holds the opening quote.
+func appendEscaped(dst []byte, s string, i int) []byte {
+	start := 0
+	for i < len(s) {
 		c := s[i]
 		if safe[c] {
-			i++
+			i += safePrefix(s[i:])
 			continue
 		}
 		if c < utf8.RuneSelf {

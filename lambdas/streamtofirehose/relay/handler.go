@@ -139,6 +139,7 @@ type state struct {
 	recs    []record // Firehose records: runs of lines
 	entries []types.Record
 	pending []int
+	raw     []rawRecord // Invoke's records, slices of its payload
 }
 
 // line is one event line: buf[previous line's end:end], from ev.Records[rec].
@@ -207,6 +208,8 @@ func (h *Handler) release(st *state) {
 		st.buf = nil
 	}
 	clear(st.entries[:cap(st.entries)]) // drop references to buf
+	clear(st.raw)                       // and to the payload
+	st.raw = st.raw[:0]
 	st.buf, st.lines, st.recs, st.entries, st.pending = st.buf[:0], st.lines[:0], st.recs[:0], st.entries[:0], st.pending[:0]
 	h.pool.Put(st)
 }
@@ -222,28 +225,54 @@ func (h *Handler) encode(ctx context.Context, ev events.DynamoDBEvent, st *state
 		start := len(st.buf)
 		var err error
 		st.buf, err = appendLine(st.buf, rec.Change.NewImage, &st.sc)
-		if err != nil {
-			sum.malformed++
-			h.log.LogAttrs(ctx, slog.LevelWarn, "skipped a stream record whose image is not an event",
-				slog.String(LogFieldSequenceNumber, rec.Change.SequenceNumber),
-				slog.String(LogFieldStreamEventID, rec.EventID),
-				slog.String("error", err.Error()))
-			continue
+		if problem := h.keep(st, sum, i, start, err); problem != 0 {
+			h.logSkipped(ctx, problem, err, len(st.buf)-start, rec.Change.SequenceNumber, rec.EventID)
+			if problem == skippedOversize {
+				st.buf = st.buf[:start]
+			}
 		}
-		if size := len(st.buf) - start; size > MaxRecordBytes {
-			st.buf = st.buf[:start]
-			sum.oversize++
-			h.log.LogAttrs(ctx, slog.LevelError, "skipped an event larger than a Firehose record; it stays in DynamoDB",
-				slog.String(LogFieldSequenceNumber, rec.Change.SequenceNumber),
-				slog.String(LogFieldStreamEventID, rec.EventID),
-				slog.Int("line_bytes", size),
-				slog.Int("limit_bytes", MaxRecordBytes))
-			continue
-		}
-		st.lines = append(st.lines, line{end: len(st.buf), rec: i})
 	}
 	sum.lines = len(st.lines)
 	sum.bytes = len(st.buf)
+}
+
+// Why keep skipped a record.
+const (
+	skippedMalformed = 1 + iota
+	skippedOversize
+)
+
+// keep records the line that encoding record i appended to st.buf from
+// start (with err) and returns 0, or counts the record as skipped and
+// says why; the caller logs it and, for an oversize line, truncates st.buf
+// to start after logging its size.
+func (h *Handler) keep(st *state, sum *summary, i, start int, err error) int {
+	if err != nil {
+		sum.malformed++
+		return skippedMalformed
+	}
+	if len(st.buf)-start > MaxRecordBytes {
+		sum.oversize++
+		return skippedOversize
+	}
+	st.lines = append(st.lines, line{end: len(st.buf), rec: i})
+	return 0
+}
+
+// logSkipped logs a record that keep skipped.
+func (h *Handler) logSkipped(ctx context.Context, problem int, err error, size int, seq, eventID string) {
+	if problem == skippedMalformed {
+		h.log.LogAttrs(ctx, slog.LevelWarn, "skipped a stream record whose image is not an event",
+			slog.String(LogFieldSequenceNumber, seq),
+			slog.String(LogFieldStreamEventID, eventID),
+			slog.String("error", err.Error()))
+		return
+	}
+	h.log.LogAttrs(ctx, slog.LevelError, "skipped an event larger than a Firehose record; it stays in DynamoDB",
+		slog.String(LogFieldSequenceNumber, seq),
+		slog.String(LogFieldStreamEventID, eventID),
+		slog.Int("line_bytes", size),
+		slog.Int("limit_bytes", MaxRecordBytes))
 }
 
 // pack groups consecutive lines into records of at most RecordMaxBytes (a

@@ -21,67 +21,76 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden NDJSON files in testdata/golden")
 
-// TestGolden sends AWS-shaped stream events from testdata through the
-// Lambda runtime's JSON decoding and the real SDK client, and compares the
-// delivered NDJSON with testdata/golden.
+// TestGolden sends AWS-shaped stream events from testdata through both
+// entry points (Invoke on the raw payload; Handle behind the Lambda
+// runtime's JSON decoding) and the real SDK client, and compares the
+// delivered NDJSON with testdata/golden: both must give the same bytes.
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no testdata: %v", err)
 	}
 	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".json")
-		t.Run(name, func(t *testing.T) {
-			payload, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ev events.DynamoDBEvent
-			if err := json.Unmarshal(payload, &ev); err != nil {
-				t.Fatalf("%s does not decode as a DynamoDB event: %v", file, err)
-			}
-			hs := newHarness(t, testConfig(), firehoselocal.Options{})
-			resp := hs.invoke(t, context.Background(), payload)
-			if len(resp.BatchItemFailures) != 0 {
-				t.Fatalf("batch item failures %v", resp.BatchItemFailures)
-			}
-			lines := hs.delivered(t)
-			got := strings.Join(lines, "\n")
-			if len(lines) > 0 {
-				got += "\n"
-			}
-			golden := filepath.Join("testdata", "golden", name+".ndjson")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("delivered NDJSON differs from %s:\n got: %s\nwant: %s", golden, got, want)
-			}
-			for _, l := range lines {
-				checkLine(t, l)
-			}
-
-			inserts := 0
-			for _, r := range ev.Records {
-				if r.EventName == "INSERT" {
-					inserts++
-				}
-			}
-			s := hs.lastSummary(t)
-			if num(s, relay.LogFieldBatchSize) != len(ev.Records) || num(s, relay.LogFieldRecordsSize) != len(lines) ||
-				num(s, relay.LogFieldSkipped) != len(ev.Records)-len(lines) ||
-				num(s, relay.LogFieldNotInsert) != len(ev.Records)-inserts || num(s, relay.LogFieldFailedPutCount) != 0 {
-				t.Errorf("summary %v for %d records, %d inserts, %d lines", s, len(ev.Records), inserts, len(lines))
-			}
-			checkNoIPs(t, hs.logs.String())
-		})
+		for _, entry := range []string{"Invoke", "Handle"} {
+			name := strings.TrimSuffix(filepath.Base(file), ".json")
+			t.Run(name+"/"+entry, func(t *testing.T) { golden(t, file, name, entry == "Handle") })
+		}
 	}
+}
+
+// golden runs one testdata file through Invoke or (typed) Handle.
+func golden(t *testing.T, file, name string, typed bool) {
+	payload, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatalf("%s does not decode as a DynamoDB event: %v", file, err)
+	}
+	hs := newHarness(t, testConfig(), firehoselocal.Options{})
+	if typed {
+		hs.typed()
+	}
+	resp := hs.invoke(t, context.Background(), payload)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch item failures %v", resp.BatchItemFailures)
+	}
+	lines := hs.delivered(t)
+	got := strings.Join(lines, "\n")
+	if len(lines) > 0 {
+		got += "\n"
+	}
+	golden := filepath.Join("testdata", "golden", name+".ndjson")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("delivered NDJSON differs from %s:\n got: %s\nwant: %s", golden, got, want)
+	}
+	for _, l := range lines {
+		checkLine(t, l)
+	}
+
+	inserts := 0
+	for _, r := range ev.Records {
+		if r.EventName == "INSERT" {
+			inserts++
+		}
+	}
+	s := hs.lastSummary(t)
+	if num(s, relay.LogFieldBatchSize) != len(ev.Records) || num(s, relay.LogFieldRecordsSize) != len(lines) ||
+		num(s, relay.LogFieldSkipped) != len(ev.Records)-len(lines) ||
+		num(s, relay.LogFieldNotInsert) != len(ev.Records)-inserts || num(s, relay.LogFieldFailedPutCount) != 0 {
+		t.Errorf("summary %v for %d records, %d inserts, %d lines", s, len(ev.Records), inserts, len(lines))
+	}
+	checkNoIPs(t, hs.logs.String())
 }
 
 // TestSkippedRecordsAreLogged checks the malformed sample: each bad image
@@ -533,5 +542,23 @@ func TestTypicalEventSize(t *testing.T) {
 	}
 	if avg := total / 1000; avg < 330 || avg > 370 {
 		t.Errorf("a typical line is %d bytes on average, want about 350", avg)
+	}
+}
+
+// TestInvokeRejectsWhatIsNotAStreamEvent: a payload that is not a JSON
+// object with a Records array fails the invocation (Lambda retries it), as
+// the runtime's decoding error does for Handle; nothing is sent.
+func TestInvokeRejectsWhatIsNotAStreamEvent(t *testing.T) {
+	hs := newHarness(t, testConfig(), firehoselocal.Options{})
+	for _, p := range []string{`[]`, `{"Records":{}}`, `{"Records":[{"eventName":"INSERT"`, `{"Records":[]}{}`} {
+		if out, err := hs.lambda.Invoke(context.Background(), []byte(p)); err == nil {
+			t.Errorf("Invoke(%s) = %s, want an error", p, out)
+		}
+	}
+	if st := hs.srv.Stats(); st.Calls != 0 {
+		t.Errorf("%d Firehose calls for invalid payloads", st.Calls)
+	}
+	if lines := hs.delivered(t); len(lines) != 0 {
+		t.Errorf("delivered %q", lines)
 	}
 }

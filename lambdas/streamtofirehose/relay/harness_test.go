@@ -61,7 +61,9 @@ func (l *logBuffer) String() string {
 }
 
 // harness is a Handler wired to a Firehose-compatible endpoint through the
-// real SDK client, invoked through aws-lambda-go's JSON handler.
+// real SDK client, invoked through aws-lambda-go's handler: Invoke on the
+// raw payload, as lambda.Start(h) runs it, or Handle after the runtime's
+// JSON decoding (typed).
 type harness struct {
 	srv     *firehoselocal.Server
 	handler *relay.Handler
@@ -101,7 +103,14 @@ func newHarness(t testing.TB, cfg relay.Config, opts firehoselocal.Options) *har
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
 	}
-	return &harness{srv: srv, handler: h, lambda: lambda.NewHandler(h.Handle), logs: logs}
+	return &harness{srv: srv, handler: h, lambda: lambda.NewHandler(h), logs: logs}
+}
+
+// typed makes the harness invoke Handle behind the runtime's decoding into
+// events.DynamoDBEvent instead of Invoke (the deployed entry point).
+func (hs *harness) typed() *harness {
+	hs.lambda = lambda.NewHandler(hs.handler.Handle)
+	return hs
 }
 
 // invoke sends a payload through the Lambda runtime's JSON decoding, as

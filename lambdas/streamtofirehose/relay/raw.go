@@ -1,0 +1,634 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Invoke implements lambda.Handler: lambda.Start(h) hands it the raw
+// invocation payload, a DynamoDB stream event, and it returns the JSON of
+// an events.DynamoDBEventResponse. It does what Handle does, with the same
+// lines, retries, logs and response, but it reads the payload itself
+// instead of letting the runtime decode it into events.DynamoDBEvent:
+// aws-lambda-go's decoding of attribute values costs tens of microseconds
+// and about 140 allocations per record, far more than the relaying itself.
+//
+// Invoke reads what it needs of each record (eventID, eventName,
+// dynamodb.SequenceNumber, dynamodb.NewImage) and encodes the common image
+// shape (string columns, attributes a map of strings, printable ASCII
+// without escapes) straight from the payload's bytes. Any other image is
+// decoded as the runtime would decode it and encoded by AppendLine, so the
+// two paths give the same bytes (a differential fuzz test holds them to
+// it). A payload that is not a JSON object with a Records array is an
+// error, as the runtime's decoding error would be; an image that the
+// runtime could not decode is counted and logged as malformed, like any
+// other image that is not an event, instead of failing the batch forever.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	began := time.Now()
+	st := h.pool.Get().(*state)
+	defer h.release(st)
+
+	var err error
+	st.raw, err = parseEvent(payload, st.raw[:0])
+	if err != nil {
+		return nil, fmt.Errorf("relay: the payload is not a DynamoDB stream event: %w", err)
+	}
+	sum := summary{batch: len(st.raw)}
+	for i := range st.raw {
+		rec := &st.raw[i]
+		if !rec.eventName.is(string(events.DynamoDBOperationTypeInsert)) {
+			sum.notInsert++
+			continue
+		}
+		start := len(st.buf)
+		st.buf, err = appendRawLine(st.buf, rec.image, &st.sc)
+		if problem := h.keep(st, &sum, i, start, err); problem != 0 {
+			h.logSkipped(ctx, problem, err, len(st.buf)-start, jsonText(rec.seq), jsonText(rec.eventID))
+			if problem == skippedOversize {
+				st.buf = st.buf[:start]
+			}
+		}
+	}
+	sum.lines = len(st.lines)
+	sum.bytes = len(st.buf)
+	h.pack(st)
+	failed := h.send(ctx, st, &sum, began)
+
+	var resp events.DynamoDBEventResponse
+	if failed >= 0 {
+		sum.failedSeq = jsonText(st.raw[failed].seq)
+		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: sum.failedSeq}}
+	}
+	h.logSummary(ctx, &sum, time.Since(began))
+	return json.Marshal(resp)
+}
+
+// rawRecord is what Invoke reads of one stream record: the contents of its
+// JSON strings (escapes left as they are) and NewImage's JSON, all slices
+// of the payload.
+type rawRecord struct {
+	eventID, eventName, seq jsonString
+	image                   []byte // nil when absent or null
+}
+
+// jsonString is the raw content of a JSON string and whether it holds
+// escapes.
+type jsonString struct {
+	raw []byte
+	esc bool
+}
+
+// jsonText returns the string's value.
+func jsonText(s jsonString) string {
+	if !s.esc {
+		return string(s.raw)
+	}
+	var v string
+	q := make([]byte, 0, len(s.raw)+2)
+	q = append(append(append(q, '"'), s.raw...), '"')
+	if json.Unmarshal(q, &v) != nil {
+		return string(s.raw)
+	}
+	return v
+}
+
+// is reports whether the string's value is want.
+func (s jsonString) is(want string) bool {
+	if !s.esc {
+		return string(s.raw) == want
+	}
+	return jsonText(s) == want
+}
+
+// maxDepth bounds nesting, as encoding/json does.
+const maxDepth = 10000
+
+var errSyntax = errors.New("malformed JSON")
+
+// scan reads JSON from b. It checks structure, not every detail of
+// literals and numbers: the payload comes from Lambda, and every value it
+// keeps is either checked (fast path) or decoded by encoding/json.
+type scan struct {
+	b []byte
+	i int
+}
+
+func (s *scan) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, or 0 at the end.
+func (s *scan) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// eat consumes c if it is the next byte after white space.
+func (s *scan) eat(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string, eight bytes at a time while they hold neither '"'
+// nor '\\'.
+func (s *scan) str() (jsonString, error) {
+	b := s.b
+	i := s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	if i >= len(b) || b[i] != '"' {
+		s.i = i
+		return jsonString{}, errSyntax
+	}
+	i++
+	start, esc := i, false
+	for {
+		for ; i+8 <= len(b); i += 8 {
+			t := b[i : i+8]
+			w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+				uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+			if hasQuoteOrBackslash(w) {
+				break
+			}
+		}
+		if i >= len(b) {
+			s.i = i
+			return jsonString{}, errSyntax
+		}
+		switch b[i] {
+		case '"':
+			s.i = i + 1
+			return jsonString{raw: b[start:i], esc: esc}, nil
+		case '\\':
+			esc = true
+			i += 2 // and the escaped byte (the rest of \uXXXX is plain)
+		default:
+			i++
+		}
+	}
+}
+
+// hasQuoteOrBackslash reports whether a byte of w may be '"' or '\\' (it
+// may report true for other bytes >= 0x80, never false for those two).
+func hasQuoteOrBackslash(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ (lo * '"')
+	quote = (quote - lo) &^ quote
+	bslash := w ^ (lo * '\\')
+	bslash = (bslash - lo) &^ bslash
+	return (quote|bslash)&hi != 0
+}
+
+// skip reads any value.
+func (s *scan) skip(depth int) error {
+	if depth > maxDepth {
+		return errSyntax
+	}
+	switch s.peek() {
+	case '"':
+		_, err := s.str()
+		return err
+	case '{':
+		s.i++
+		if s.eat('}') {
+			return nil
+		}
+		for {
+			if _, err := s.str(); err != nil {
+				return err
+			}
+			if !s.eat(':') {
+				return errSyntax
+			}
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			if s.eat(',') {
+				continue
+			}
+			if s.eat('}') {
+				return nil
+			}
+			return errSyntax
+		}
+	case '[':
+		s.i++
+		if s.eat(']') {
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			if s.eat(',') {
+				continue
+			}
+			if s.eat(']') {
+				return nil
+			}
+			return errSyntax
+		}
+	}
+	start := s.i
+	for s.i < len(s.b) && isLiteralByte(s.b[s.i]) {
+		s.i++
+	}
+	if s.i == start {
+		return errSyntax
+	}
+	return nil
+}
+
+// isLiteralByte reports whether c may appear in a number, true, false or
+// null.
+func isLiteralByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-' || c == '+' || c == '.' || c == 'E'
+}
+
+// span reads any value and returns its bytes; nil for null.
+func (s *scan) span() ([]byte, error) {
+	s.ws()
+	start := s.i
+	if err := s.skip(0); err != nil {
+		return nil, err
+	}
+	v := s.b[start:s.i]
+	if string(v) == "null" {
+		return nil, nil
+	}
+	return v, nil
+}
+
+// enter starts reading an object: it reports whether a key follows (null
+// reads as an empty object).
+func (s *scan) enter() (bool, error) {
+	if s.peek() == 'n' {
+		return false, s.skip(0)
+	}
+	if !s.eat('{') {
+		return false, errSyntax
+	}
+	return !s.eat('}'), nil
+}
+
+// key reads an object's key and the colon after it.
+func (s *scan) key() (jsonString, error) {
+	k, err := s.str()
+	if err == nil && !s.eat(':') {
+		err = errSyntax
+	}
+	return k, err
+}
+
+// next reads what follows an object's value: it reports whether another
+// key follows.
+func (s *scan) next() (bool, error) {
+	if s.eat(',') {
+		return true, nil
+	}
+	if s.eat('}') {
+		return false, nil
+	}
+	return false, errSyntax
+}
+
+// text reads a string or null (the zero jsonString).
+func (s *scan) text() (jsonString, error) {
+	if s.peek() == 'n' {
+		return jsonString{}, s.skip(0)
+	}
+	return s.str()
+}
+
+// parseEvent appends the records of a DynamoDB stream event to recs.
+func parseEvent(payload []byte, recs []rawRecord) ([]rawRecord, error) {
+	s := &scan{b: payload}
+	if s.peek() != '{' {
+		return recs, errors.New("not a JSON object")
+	}
+	more, err := s.enter()
+	for err == nil && more {
+		var k jsonString
+		if k, err = s.key(); err != nil {
+			break
+		}
+		if !k.is("Records") || s.peek() == 'n' {
+			err = s.skip(0)
+		} else if recs, err = parseRecords(s, recs); err != nil {
+			break
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	if err != nil {
+		return recs, err
+	}
+	if s.peek() != 0 {
+		return recs, errors.New("data after the event")
+	}
+	return recs, nil
+}
+
+// parseRecords reads the Records array.
+func parseRecords(s *scan, recs []rawRecord) ([]rawRecord, error) {
+	if !s.eat('[') {
+		return recs, errors.New("Records is not an array")
+	}
+	if s.eat(']') {
+		return recs, nil
+	}
+	for {
+		recs = append(recs, rawRecord{})
+		if err := parseRecord(s, &recs[len(recs)-1]); err != nil {
+			return recs, err
+		}
+		if s.eat(',') {
+			continue
+		}
+		if s.eat(']') {
+			return recs, nil
+		}
+		return recs, errSyntax
+	}
+}
+
+func parseRecord(s *scan, rec *rawRecord) error {
+	more, err := s.enter()
+	for err == nil && more {
+		var k jsonString
+		if k, err = s.key(); err != nil {
+			break
+		}
+		switch {
+		case k.is("eventID"):
+			rec.eventID, err = s.text()
+		case k.is("eventName"):
+			rec.eventName, err = s.text()
+		case k.is("dynamodb"):
+			err = parseStreamRecord(s, rec)
+		default:
+			err = s.skip(0)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	return err
+}
+
+func parseStreamRecord(s *scan, rec *rawRecord) error {
+	more, err := s.enter()
+	for err == nil && more {
+		var k jsonString
+		if k, err = s.key(); err != nil {
+			break
+		}
+		switch {
+		case k.is("SequenceNumber"):
+			rec.seq, err = s.text()
+		case k.is("NewImage"):
+			rec.image, err = s.span()
+		default:
+			err = s.skip(0)
+		}
+		if err == nil {
+			more, err = s.next()
+		}
+	}
+	return err
+}
+
+// appendRawLine appends the line of the image whose DynamoDB JSON is img
+// (nil: no image). It gives the same bytes and errors as AppendLine on the
+// image decoded as the Lambda runtime decodes it.
+func appendRawLine(dst []byte, img []byte, sc *scratch) ([]byte, error) {
+	if out, ok := appendFastLine(dst, img, sc); ok {
+		return out, nil
+	}
+	if img == nil {
+		return appendLine(dst, nil, sc)
+	}
+	var m map[string]events.DynamoDBAttributeValue
+	if !decodeImage(img, &m) {
+		return dst, &ImageError{Problem: "NewImage is not DynamoDB JSON"}
+	}
+	return appendLine(dst, m, sc)
+}
+
+// decodeImage unmarshals as aws-lambda-go does; its attribute decoder
+// panics on some malformed sets.
+func decodeImage(img []byte, m *map[string]events.DynamoDBAttributeValue) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return json.Unmarshal(img, m) == nil
+}
+
+// isPlain reports whether b is a JSON string's content that needs neither
+// unescaping nor escaping: printable ASCII other than '"' and '\\'.
+func isPlain(b []byte) bool {
+	return safePrefixBytes(b) == len(b)
+}
+
+func safePrefixBytes(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		t := b[i : i+8]
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		if hasUnsafe(w) {
+			break
+		}
+	}
+	for ; i < len(b) && safe[b[i]]; i++ {
+	}
+	return i
+}
+
+// appendFastLine encodes the common image shape straight from its JSON:
+// each schema field at most once, string fields {"S":"<plain, non-empty>"},
+// attributes {"M":{...}} of at least one {"S":"<plain>"} with plain, unique
+// keys. Other attributes are skipped whatever they hold. It reports false,
+// with dst unchanged, for anything else.
+func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
+	if img == nil {
+		return dst, false
+	}
+	if cap(sc.cols) < len(columns) {
+		sc.cols = make([][]byte, len(columns))
+	}
+	cols := sc.cols[:len(columns)]
+	clear(cols)
+	defer clear(cols)
+	s := scan{b: img}
+	if !s.eat('{') || s.eat('}') {
+		return dst, false
+	}
+	for {
+		key, err := s.str()
+		if err != nil || key.esc || !s.eat(':') {
+			return dst, false
+		}
+		ci := -1
+		for i := range columns {
+			if string(key.raw) == columns[i].name {
+				ci = i
+				break
+			}
+		}
+		if ci < 0 {
+			if s.skip(0) != nil {
+				return dst, false
+			}
+		} else {
+			if cols[ci] != nil || !s.eat('{') {
+				return dst, false
+			}
+			t, err := s.str()
+			if err != nil || !s.eat(':') {
+				return dst, false
+			}
+			if columns[ci].isMap {
+				if string(t.raw) != "M" || s.peek() != '{' {
+					return dst, false
+				}
+				start := s.i
+				if s.skip(0) != nil {
+					return dst, false
+				}
+				cols[ci] = img[start:s.i]
+			} else {
+				if string(t.raw) != "S" {
+					return dst, false
+				}
+				v, err := s.str()
+				if err != nil || len(v.raw) == 0 || !isPlain(v.raw) {
+					return dst, false
+				}
+				cols[ci] = v.raw
+			}
+			if !s.eat('}') {
+				return dst, false
+			}
+		}
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			break
+		}
+		return dst, false
+	}
+	if s.peek() != 0 {
+		return dst, false
+	}
+	start := len(dst)
+	dst = append(dst, '{')
+	for ci := range columns {
+		c := &columns[ci]
+		v := cols[ci]
+		if v == nil {
+			if c.required {
+				return dst[:start], false
+			}
+			continue
+		}
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, c.key...)
+		if c.isMap {
+			var ok bool
+			if dst, ok = appendFastAttributes(dst, v, sc); !ok {
+				return dst[:start], false
+			}
+			continue
+		}
+		dst = append(dst, '"')
+		dst = append(dst, v...)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}', '\n'), true
+}
+
+// maxFastAttributes bounds the insertion sort of appendFastAttributes;
+// larger maps take the slow path.
+const maxFastAttributes = 32
+
+// appendFastAttributes appends the JSON object of m, the JSON of a
+// DynamoDB map of plain strings, with sorted keys.
+func appendFastAttributes(dst []byte, m []byte, sc *scratch) ([]byte, bool) {
+	s := scan{b: m}
+	if !s.eat('{') || s.eat('}') {
+		return dst, false // empty: the slow path omits or rejects it
+	}
+	kv := sc.kv[:0]
+	defer func() { clear(kv); sc.kv = kv[:0] }()
+	for {
+		key, err := s.str()
+		if err != nil || !isPlain(key.raw) || !s.eat(':') || !s.eat('{') {
+			return dst, false
+		}
+		t, err := s.str()
+		if err != nil || string(t.raw) != "S" || !s.eat(':') {
+			return dst, false
+		}
+		v, err := s.str()
+		if err != nil || !isPlain(v.raw) || !s.eat('}') {
+			return dst, false
+		}
+		if kv = append(kv, [2][]byte{key.raw, v.raw}); len(kv) > maxFastAttributes {
+			return dst, false
+		}
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			break
+		}
+		return dst, false
+	}
+	for i := 1; i < len(kv); i++ {
+		for j := i; j > 0 && bytes.Compare(kv[j][0], kv[j-1][0]) < 0; j-- {
+			kv[j], kv[j-1] = kv[j-1], kv[j]
+		}
+	}
+	dst = append(dst, '{')
+	for i, p := range kv {
+		if i > 0 {
+			if bytes.Equal(p[0], kv[i-1][0]) {
+				return dst, false // a repeated key: the runtime keeps the last
+			}
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, p[0]...)
+		dst = append(dst, '"', ':', '"')
+		dst = append(dst, p[1]...)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}'), true
+}

@@ -412,7 +412,7 @@ func appendString(dst []byte, s string) []byte {
 // safePrefix returns the length of the longest prefix of s made of bytes
 // that need no escaping and no UTF-8 check (see safe). It is a leaf with no
 // appends, so the scan stays in registers.
-func safePrefix(s string) int {
+func safePrefix[T string | []byte](s T) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		t := s[i : i+8]

@@ -450,22 +450,7 @@ func decodeImage(img []byte, m *map[string]events.DynamoDBAttributeValue) (ok bo
 // isPlain reports whether b is a JSON string's content that needs neither
 // unescaping nor escaping: printable ASCII other than '"' and '\\'.
 func isPlain(b []byte) bool {
-	return safePrefixBytes(b) == len(b)
-}
-
-func safePrefixBytes(b []byte) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		t := b[i : i+8]
-		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		if hasUnsafe(w) {
-			break
-		}
-	}
-	for ; i < len(b) && safe[b[i]]; i++ {
-	}
-	return i
+	return safePrefix(b) == len(b)
 }
 
 // appendFastLine encodes the common image shape straight from its JSON:

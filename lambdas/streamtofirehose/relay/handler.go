@@ -190,17 +190,18 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	defer h.release(st)
 
 	sum := summary{batch: len(ev.Records)}
-	h.encode(ctx, ev, st, &sum)
-	h.pack(st)
-	failed := h.send(ctx, st, &sum, began)
-
-	var resp events.DynamoDBEventResponse
-	if failed >= 0 {
-		sum.failedSeq = ev.Records[failed].Change.SequenceNumber
-		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: sum.failedSeq}}
+	for i := range ev.Records {
+		rec := &ev.Records[i]
+		if rec.EventName != string(events.DynamoDBOperationTypeInsert) {
+			sum.notInsert++
+			continue
+		}
+		start := len(st.buf)
+		var err error
+		st.buf, err = appendLine(st.buf, rec.Change.NewImage, &st.sc)
+		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return rec.Change.SequenceNumber, rec.EventID })
 	}
-	h.logSummary(ctx, &sum, time.Since(began))
-	return resp, nil
+	return h.deliver(ctx, st, &sum, began, func(i int) string { return ev.Records[i].Change.SequenceNumber }), nil
 }
 
 func (h *Handler) release(st *state) {
@@ -214,65 +215,51 @@ func (h *Handler) release(st *state) {
 	h.pool.Put(st)
 }
 
-// encode appends the line of every INSERT record to st.buf.
-func (h *Handler) encode(ctx context.Context, ev events.DynamoDBEvent, st *state, sum *summary) {
-	for i := range ev.Records {
-		rec := &ev.Records[i]
-		if rec.EventName != string(events.DynamoDBOperationTypeInsert) {
-			sum.notInsert++
-			continue
-		}
-		start := len(st.buf)
-		var err error
-		st.buf, err = appendLine(st.buf, rec.Change.NewImage, &st.sc)
-		if problem := h.keep(st, sum, i, start, err); problem != 0 {
-			h.logSkipped(ctx, problem, err, len(st.buf)-start, rec.Change.SequenceNumber, rec.EventID)
-			if problem == skippedOversize {
-				st.buf = st.buf[:start]
-			}
-		}
-	}
-	sum.lines = len(st.lines)
-	sum.bytes = len(st.buf)
-}
-
-// Why keep skipped a record.
-const (
-	skippedMalformed = 1 + iota
-	skippedOversize
-)
-
-// keep records the line that encoding record i appended to st.buf from
-// start (with err) and returns 0, or counts the record as skipped and
-// says why; the caller logs it and, for an oversize line, truncates st.buf
-// to start after logging its size.
-func (h *Handler) keep(st *state, sum *summary, i, start int, err error) int {
-	if err != nil {
+// keep records the line that encoding stream record i appended to st.buf
+// from start, or, when err is set or the line is over MaxRecordBytes,
+// removes it, counts the record as skipped and logs it with the sequence
+// number and stream event ID that ids returns.
+func (h *Handler) keep(ctx context.Context, st *state, sum *summary, i, start int, err error, ids func() (seq, eventID string)) {
+	size := len(st.buf) - start
+	switch {
+	case err != nil:
 		sum.malformed++
-		return skippedMalformed
-	}
-	if len(st.buf)-start > MaxRecordBytes {
-		sum.oversize++
-		return skippedOversize
-	}
-	st.lines = append(st.lines, line{end: len(st.buf), rec: i})
-	return 0
-}
-
-// logSkipped logs a record that keep skipped.
-func (h *Handler) logSkipped(ctx context.Context, problem int, err error, size int, seq, eventID string) {
-	if problem == skippedMalformed {
+		seq, id := ids()
 		h.log.LogAttrs(ctx, slog.LevelWarn, "skipped a stream record whose image is not an event",
 			slog.String(LogFieldSequenceNumber, seq),
-			slog.String(LogFieldStreamEventID, eventID),
+			slog.String(LogFieldStreamEventID, id),
 			slog.String("error", err.Error()))
+	case size > MaxRecordBytes:
+		sum.oversize++
+		seq, id := ids()
+		h.log.LogAttrs(ctx, slog.LevelError, "skipped an event larger than a Firehose record; it stays in DynamoDB",
+			slog.String(LogFieldSequenceNumber, seq),
+			slog.String(LogFieldStreamEventID, id),
+			slog.Int("line_bytes", size),
+			slog.Int("limit_bytes", MaxRecordBytes))
+	default:
+		st.lines = append(st.lines, line{end: len(st.buf), rec: i})
 		return
 	}
-	h.log.LogAttrs(ctx, slog.LevelError, "skipped an event larger than a Firehose record; it stays in DynamoDB",
-		slog.String(LogFieldSequenceNumber, seq),
-		slog.String(LogFieldStreamEventID, eventID),
-		slog.Int("line_bytes", size),
-		slog.Int("limit_bytes", MaxRecordBytes))
+	st.buf = st.buf[:start]
+}
+
+// deliver packs and sends the lines in st, logs the summary and returns
+// the response: empty, or naming the earliest stream record with an
+// undelivered line, whose sequence number seq returns.
+func (h *Handler) deliver(ctx context.Context, st *state, sum *summary, began time.Time, seq func(i int) string) events.DynamoDBEventResponse {
+	sum.lines = len(st.lines)
+	sum.bytes = len(st.buf)
+	h.pack(st)
+	failed := h.send(ctx, st, sum, began)
+
+	var resp events.DynamoDBEventResponse
+	if failed >= 0 {
+		sum.failedSeq = seq(failed)
+		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: sum.failedSeq}}
+	}
+	h.logSummary(ctx, sum, time.Since(began))
+	return resp
 }
 
 // pack groups consecutive lines into records of at most RecordMaxBytes (a

@@ -48,25 +48,9 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		start := len(st.buf)
 		st.buf, err = appendRawLine(st.buf, rec.image, &st.sc)
-		if problem := h.keep(st, &sum, i, start, err); problem != 0 {
-			h.logSkipped(ctx, problem, err, len(st.buf)-start, jsonText(rec.seq), jsonText(rec.eventID))
-			if problem == skippedOversize {
-				st.buf = st.buf[:start]
-			}
-		}
+		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
 	}
-	sum.lines = len(st.lines)
-	sum.bytes = len(st.buf)
-	h.pack(st)
-	failed := h.send(ctx, st, &sum, began)
-
-	var resp events.DynamoDBEventResponse
-	if failed >= 0 {
-		sum.failedSeq = jsonText(st.raw[failed].seq)
-		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: sum.failedSeq}}
-	}
-	h.logSummary(ctx, &sum, time.Since(began))
-	return json.Marshal(resp)
+	return json.Marshal(h.deliver(ctx, st, &sum, began, func(i int) string { return jsonText(st.raw[i].seq) }))
 }
 
 // rawRecord is what Invoke reads of one stream record: the contents of its
@@ -320,27 +304,36 @@ func (s *scan) text() (jsonString, error) {
 	return s.str()
 }
 
-// parseEvent appends the records of a DynamoDB stream event to recs.
-func parseEvent(payload []byte, recs []rawRecord) ([]rawRecord, error) {
-	s := &scan{b: payload}
-	if s.peek() != '{' {
-		return recs, errors.New("not a JSON object")
-	}
+// fields reads an object (null reads as an empty one), calling field with
+// each key and the scanner on its value, which field must read. field does
+// not escape, so its closure costs no allocation.
+func (s *scan) fields(field func(key jsonString) error) error {
 	more, err := s.enter()
 	for err == nil && more {
 		var k jsonString
 		if k, err = s.key(); err != nil {
 			break
 		}
-		if !k.is("Records") || s.peek() == 'n' {
-			err = s.skip(0)
-		} else if recs, err = parseRecords(s, recs); err != nil {
-			break
-		}
-		if err == nil {
+		if err = field(k); err == nil {
 			more, err = s.next()
 		}
 	}
+	return err
+}
+
+// parseEvent appends the records of a DynamoDB stream event to recs.
+func parseEvent(payload []byte, recs []rawRecord) ([]rawRecord, error) {
+	s := &scan{b: payload}
+	if s.peek() != '{' {
+		return recs, errors.New("not a JSON object")
+	}
+	err := s.fields(func(k jsonString) (err error) {
+		if !k.is("Records") || s.peek() == 'n' {
+			return s.skip(0)
+		}
+		recs, err = parseRecords(s, recs)
+		return err
+	})
 	if err != nil {
 		return recs, err
 	}
@@ -373,50 +366,32 @@ func parseRecords(s *scan, recs []rawRecord) ([]rawRecord, error) {
 	}
 }
 
+// parseRecord reads one stream record: eventID, eventName and, in
+// dynamodb, SequenceNumber and NewImage.
 func parseRecord(s *scan, rec *rawRecord) error {
-	more, err := s.enter()
-	for err == nil && more {
-		var k jsonString
-		if k, err = s.key(); err != nil {
-			break
-		}
+	return s.fields(func(k jsonString) (err error) {
 		switch {
 		case k.is("eventID"):
 			rec.eventID, err = s.text()
 		case k.is("eventName"):
 			rec.eventName, err = s.text()
 		case k.is("dynamodb"):
-			err = parseStreamRecord(s, rec)
+			err = s.fields(func(k jsonString) (err error) {
+				switch {
+				case k.is("SequenceNumber"):
+					rec.seq, err = s.text()
+				case k.is("NewImage"):
+					rec.image, err = s.span()
+				default:
+					err = s.skip(0)
+				}
+				return err
+			})
 		default:
 			err = s.skip(0)
 		}
-		if err == nil {
-			more, err = s.next()
-		}
-	}
-	return err
-}
-
-func parseStreamRecord(s *scan, rec *rawRecord) error {
-	more, err := s.enter()
-	for err == nil && more {
-		var k jsonString
-		if k, err = s.key(); err != nil {
-			break
-		}
-		switch {
-		case k.is("SequenceNumber"):
-			rec.seq, err = s.text()
-		case k.is("NewImage"):
-			rec.image, err = s.span()
-		default:
-			err = s.skip(0)
-		}
-		if err == nil {
-			more, err = s.next()
-		}
-	}
-	return err
+		return err
+	})
 }
 
 // appendRawLine appends the line of the image whose DynamoDB JSON is img
@@ -430,21 +405,22 @@ func appendRawLine(dst []byte, img []byte, sc *scratch) ([]byte, error) {
 		return appendLine(dst, nil, sc)
 	}
 	var m map[string]events.DynamoDBAttributeValue
-	if !decodeImage(img, &m) {
+	if !decodeLikeTheRuntime(img, &m) {
 		return dst, &ImageError{Problem: "NewImage is not DynamoDB JSON"}
 	}
 	return appendLine(dst, m, sc)
 }
 
-// decodeImage unmarshals as aws-lambda-go does; its attribute decoder
-// panics on some malformed sets.
-func decodeImage(img []byte, m *map[string]events.DynamoDBAttributeValue) (ok bool) {
+// decodeLikeTheRuntime unmarshals data into v as aws-lambda-go does and
+// reports whether it could; the events package's attribute decoder panics
+// on some malformed sets, which counts as a failure.
+func decodeLikeTheRuntime(data []byte, v any) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	return json.Unmarshal(img, m) == nil
+	return json.Unmarshal(data, v) == nil
 }
 
 // isPlain reports whether b is a JSON string's content that needs neither

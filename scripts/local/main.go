@@ -34,26 +34,45 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	interrupted := ctx.Err() != nil // before stop, which cancels ctx
 	stop()
+	os.Exit(exitCode(err, interrupted, os.Stderr))
+}
+
+// exitCode reports how run ended on stderr and returns the exit status: 0,
+// 2 for a bad command line (-h included), 130 after Ctrl-C or SIGTERM, 1
+// for any other failure.
+func exitCode(err error, interrupted bool, stderr io.Writer) int {
+	var usage usageError
 	switch {
 	case err == nil:
+		return 0
 	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	case ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "\ninterrupted: everything started was stopped")
-		os.Exit(130)
+		return 2
+	case errors.As(err, &usage):
+		fmt.Fprintln(stderr, "local:", err)
+		return 2
+	case interrupted:
+		fmt.Fprintln(stderr, "\ninterrupted: everything started was stopped")
+		return 130
 	default:
-		fmt.Fprintln(os.Stderr, "local:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "local:", err)
+		return 1
 	}
 }
+
+// usageError is a bad command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // run parses args and runs the demo, writing the report to stdout and logs
 // (warnings and errors, JSON) to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return demo(ctx, opts, stdout, log)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -207,4 +209,47 @@ func globCount(t *testing.T, root, ext string) int {
 		t.Fatal(err)
 	}
 	return len(files)
+}
+
+// TestMainExitStatus runs the command's main in a child process: a bad
+// command line names every bad flag and exits 2, a failure exits 1 with
+// its reason, and neither is reported as an interrupt.
+func TestMainExitStatus(t *testing.T) {
+	if args := os.Getenv("EVENTLAKE_LOCAL_MAIN_ARGS"); args != "" {
+		os.Args = append([]string{"local"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args   string
+		status int
+		want   []string
+	}{
+		{"-events -5 -format xml", 2, []string{"local: ", "-events must be at least 1", `-format "xml": want parquet or json`}},
+		{"-nosuchflag", 2, []string{"local: ", "-nosuchflag"}},
+		{"-h", 2, []string{"usage: go run ./scripts/local"}},
+		{"-events 10 -lake " + filepath.Join(notADir, "lake"), 1, []string{"local: ", notADir}},
+	} {
+		t.Run(c.args, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
+			cmd.Env = append(os.Environ(), "EVENTLAKE_LOCAL_MAIN_ARGS="+c.args)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != c.status {
+				t.Fatalf("exit %v, want status %d; output:\n%s", err, c.status, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), "interrupted") {
+				t.Errorf("reported as an interrupt:\n%s", out)
+			}
+		})
+	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventlake/eventlake/internal/faultdb"
+	"github.com/eventlake/eventlake/local/faultdb"
 	"github.com/eventlake/eventlake/tracker"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/eventlake/eventlake/internal/dynamolocal"
+	"github.com/eventlake/eventlake/local/dynamolocal"
 	"github.com/eventlake/eventlake/tracker"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/eventlake/eventlake/internal/firehoselocal"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/local/firehoselocal"
 )
 
 // streamBatch is what the event source mapping hands the relay: two INSERTs

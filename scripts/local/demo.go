@@ -21,8 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/internal/fakedata"
-	"github.com/eventlake/eventlake/internal/pipeline"
+	"github.com/eventlake/eventlake/local/fakedata"
+	"github.com/eventlake/eventlake/local/pipeline"
 	"github.com/eventlake/eventlake/tracker"
 	"github.com/eventlake/eventlake/tracker/admin"
 )

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eventlake/eventlake/internal/pipeline"
+	"github.com/eventlake/eventlake/local/pipeline"
 )
 
 // progress shows where the events are. On a terminal it redraws one line;

@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
-	"github.com/eventlake/eventlake/internal/firehoselocal"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/local/firehoselocal"
 )
 
 // decodedBatch returns n typical records as the Lambda runtime hands them

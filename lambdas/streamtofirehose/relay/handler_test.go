@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/eventlake/eventlake/internal/firehoselocal"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/local/firehoselocal"
 	"github.com/eventlake/eventlake/tracker"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/eventlake/eventlake/internal/firehoselocal"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/local/firehoselocal"
 	"github.com/eventlake/eventlake/tracker"
 )
 

@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/internal/dynamolocal"
-	"github.com/eventlake/eventlake/internal/faultdb"
-	"github.com/eventlake/eventlake/internal/firehoselocal"
-	"github.com/eventlake/eventlake/internal/pipeline"
-	"github.com/eventlake/eventlake/internal/streamsource"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/local/dynamolocal"
+	"github.com/eventlake/eventlake/local/faultdb"
+	"github.com/eventlake/eventlake/local/firehoselocal"
+	"github.com/eventlake/eventlake/local/pipeline"
+	"github.com/eventlake/eventlake/local/streamsource"
 	"github.com/eventlake/eventlake/tracker"
 )
 

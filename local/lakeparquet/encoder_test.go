@@ -17,8 +17,8 @@ import (
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/local"
-	"github.com/eventlake/eventlake/internal/firehoselocal"
-	"github.com/eventlake/eventlake/internal/lakeparquet"
+	"github.com/eventlake/eventlake/local/firehoselocal"
+	"github.com/eventlake/eventlake/local/lakeparquet"
 	"github.com/eventlake/eventlake/tracker"
 )
 

@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/eventlake/eventlake/internal/firehoselocal"
+	"github.com/eventlake/eventlake/local/firehoselocal"
 )
 
 const stream = "events"

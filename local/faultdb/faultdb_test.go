@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventlake/eventlake/internal/dynamolocal"
-	"github.com/eventlake/eventlake/internal/faultdb"
+	"github.com/eventlake/eventlake/local/dynamolocal"
+	"github.com/eventlake/eventlake/local/faultdb"
 	"github.com/eventlake/eventlake/tracker"
 )
 

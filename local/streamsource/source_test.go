@@ -23,8 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/eventlake/eventlake/internal/dynamolocal"
-	"github.com/eventlake/eventlake/internal/streamsource"
+	"github.com/eventlake/eventlake/local/dynamolocal"
+	"github.com/eventlake/eventlake/local/streamsource"
 )
 
 // waitTimeout bounds every wait for the stream to be processed: generous,

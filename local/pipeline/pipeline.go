@@ -16,11 +16,11 @@ import (
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/local"
-	"github.com/eventlake/eventlake/internal/dynamolocal"
-	"github.com/eventlake/eventlake/internal/firehoselocal"
-	"github.com/eventlake/eventlake/internal/lakeparquet"
-	"github.com/eventlake/eventlake/internal/streamsource"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/local/dynamolocal"
+	"github.com/eventlake/eventlake/local/firehoselocal"
+	"github.com/eventlake/eventlake/local/lakeparquet"
+	"github.com/eventlake/eventlake/local/streamsource"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -55,7 +55,7 @@ type Config struct {
 	EventsTable  string
 	SummaryTable string
 	// WrapDynamoDB wraps the DynamoDB client the tracker writes with, for
-	// example with a fault-injecting internal/faultdb.DB; nil uses the
+	// example with a fault-injecting local/faultdb.DB; nil uses the
 	// client as it is.
 	WrapDynamoDB func(*dynamodb.Client) tracker.DynamoDB
 	// Tracker configures the tracker; the table names are set from above.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/eventlake/eventlake/internal/fakedata"
+	"github.com/eventlake/eventlake/local/fakedata"
 	"github.com/eventlake/eventlake/tracker"
 )
 

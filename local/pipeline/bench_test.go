@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/internal/dynamolocal"
-	"github.com/eventlake/eventlake/internal/pipeline"
+	"github.com/eventlake/eventlake/local/dynamolocal"
+	"github.com/eventlake/eventlake/local/pipeline"
 	"github.com/eventlake/eventlake/tracker"
 )
 

@@ -23,6 +23,8 @@ const (
 	DefaultDatabase = "eventlake"
 	TableName       = "events"
 	ViewName        = "events_dedup"
+	// IdentitiesView maps each anonymous_id to the user it became.
+	IdentitiesView = "identities"
 	// DefaultProjectionStart is the first day partition projection offers.
 	DefaultProjectionStart = "2020-01-01"
 )
@@ -105,7 +107,7 @@ func (c DDLConfig) withDefaults() (DDLConfig, error) {
 
 // DDL renders the statements that create the catalog objects, in order: the
 // database, the events table in cfg.Format with partition projection on dt,
-// and the events_dedup view. Every statement is idempotent (IF NOT EXISTS,
+// and the views (events_dedup, identities). Every statement is idempotent (IF NOT EXISTS,
 // OR REPLACE). The error names every bad field of cfg.
 func DDL(cfg DDLConfig) ([]Statement, error) {
 	cfg, err := cfg.withDefaults()
@@ -117,7 +119,7 @@ func DDL(cfg DDLConfig) ([]Statement, error) {
 		table = "create_table_json"
 	}
 	var out []Statement
-	for _, name := range []string{"create_database", table, "create_view_events_dedup"} {
+	for _, name := range append([]string{"create_database", table}, viewFiles...) {
 		sql, err := renderDDL(name, cfg)
 		if err != nil {
 			return nil, err
@@ -127,13 +129,25 @@ func DDL(cfg DDLConfig) ([]Statement, error) {
 	return out, nil
 }
 
-// ViewDDL renders the CREATE OR REPLACE VIEW statement of events_dedup over
-// database.events. The local runner runs it on DuckDB with database "main".
-func ViewDDL(database string) (string, error) {
+// viewFiles are the view templates, in the order they are created.
+var viewFiles = []string{"create_view_events_dedup", "create_view_identities"}
+
+// ViewsDDL renders the CREATE OR REPLACE VIEW statements of the views over
+// database.events, in order. The local runner runs them on DuckDB with
+// database "main".
+func ViewsDDL(database string) ([]string, error) {
 	if !databaseRE.MatchString(database) {
-		return "", fmt.Errorf("view DDL: database %q: want lower-case letters, digits and _", database)
+		return nil, fmt.Errorf("view DDL: database %q: want lower-case letters, digits and _", database)
 	}
-	return renderDDL("create_view_events_dedup", DDLConfig{Database: database})
+	out := make([]string, len(viewFiles))
+	for i, name := range viewFiles {
+		sql, err := renderDDL(name, DDLConfig{Database: database})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = sql
+	}
+	return out, nil
 }
 
 func renderDDL(name string, cfg DDLConfig) (string, error) {
@@ -163,7 +177,7 @@ func stripHeader(sql string) string {
 	return strings.Join(lines[i:], "\n")
 }
 
-// ViewColumn is a column of the events_dedup view.
+// ViewColumn is a column of a view.
 type ViewColumn struct {
 	Name string
 	// HiveType is the Glue column type ("string", "map<string,string>").
@@ -172,11 +186,9 @@ type ViewColumn struct {
 	TrinoType string
 }
 
-// DedupView describes the events_dedup view for a database: its columns
-// (tracker.EventFields and dt) and the SELECT that defines it. The infra can
-// declare the view as a Glue table from this (see PrestoViewOriginalText)
-// instead of running the CREATE VIEW statement through Athena.
-type DedupView struct {
+// View describes a view for a database: its columns (for the Glue table
+// that declares it) and its SELECT.
+type View struct {
 	Database string
 	Name     string
 	Columns  []ViewColumn
@@ -184,27 +196,50 @@ type DedupView struct {
 	SQL string
 }
 
-// NewDedupView describes events_dedup in database. It fails if a field of
-// tracker.EventFields has a type it cannot spell in Trino.
-func NewDedupView(database string) (DedupView, error) {
-	ddl, err := ViewDDL(database)
+// Views describes every view of database, in creation order: events_dedup,
+// then identities. It fails if a field of tracker.EventFields() has a type
+// it cannot spell in Trino.
+func Views(database string) ([]View, error) {
+	ddls, err := ViewsDDL(database)
 	if err != nil {
-		return DedupView{}, err
+		return nil, err
 	}
-	_, body, ok := strings.Cut(ddl, " AS\n")
-	if !ok {
-		return DedupView{}, fmt.Errorf("view DDL: no AS in %q", ddl)
-	}
-	v := DedupView{Database: database, Name: ViewName, SQL: strings.TrimSpace(body)}
-	for _, f := range tracker.EventFields {
+	var fields []ViewColumn
+	for _, f := range tracker.EventFields() {
 		tt, err := TrinoType(f.AthenaType)
 		if err != nil {
-			return DedupView{}, fmt.Errorf("view column %s: %w", f.Name, err)
+			return nil, fmt.Errorf("view column %s: %w", f.Name, err)
 		}
-		v.Columns = append(v.Columns, ViewColumn{Name: f.Name, HiveType: f.AthenaType, TrinoType: tt})
+		fields = append(fields, ViewColumn{Name: f.Name, HiveType: f.AthenaType, TrinoType: tt})
 	}
-	v.Columns = append(v.Columns, ViewColumn{Name: tracker.PartitionColumn, HiveType: "string", TrinoType: "varchar"})
-	return v, nil
+	str := func(name string) ViewColumn { return ViewColumn{Name: name, HiveType: "string", TrinoType: "varchar"} }
+	columns := map[string][]ViewColumn{
+		ViewName:       append(fields, str(tracker.PartitionColumn)),
+		IdentitiesView: {str(tracker.FieldAnonymousID), str(tracker.FieldUserID), str("linked_at")},
+	}
+	out := make([]View, len(ddls))
+	for i, ddl := range ddls {
+		head, body, ok := strings.Cut(ddl, " AS\n")
+		if !ok {
+			return nil, fmt.Errorf("view DDL: no AS in %q", ddl)
+		}
+		name := head[strings.LastIndex(head, ".")+1:]
+		cols, ok := columns[name]
+		if !ok {
+			return nil, fmt.Errorf("view DDL: no columns declared for view %s", name)
+		}
+		out[i] = View{Database: database, Name: name, Columns: cols, SQL: strings.TrimSpace(body)}
+	}
+	return out, nil
+}
+
+// NewDedupView describes events_dedup in database (see Views).
+func NewDedupView(database string) (View, error) {
+	vs, err := Views(database)
+	if err != nil {
+		return View{}, err
+	}
+	return vs[0], nil
 }
 
 // PrestoViewOriginalText returns the ViewOriginalText of a Glue table of type
@@ -212,7 +247,7 @@ func NewDedupView(database string) (DedupView, error) {
 // the view definition JSON + " */" (ViewExpandedText is "/* Presto View */",
 // and the table parameter presto_view is "true"). catalog is the data
 // catalog, "awsdatacatalog" for Glue.
-func (v DedupView) PrestoViewOriginalText(catalog string) (string, error) {
+func (v View) PrestoViewOriginalText(catalog string) (string, error) {
 	type col struct {
 		Name string `json:"name"`
 		Type string `json:"type"`

@@ -36,7 +36,7 @@ func tableColumns(t *testing.T, sql string) (cols, parts [][2]string) {
 
 func TestDDLColumnsMatchEventSchema(t *testing.T) {
 	var want [][2]string
-	for _, f := range tracker.EventFields {
+	for _, f := range tracker.EventFields() {
 		want = append(want, [2]string{f.Name, strings.ReplaceAll(f.AthenaType, " ", "")})
 	}
 	for _, format := range []Format{FormatParquet, FormatJSON} {
@@ -45,16 +45,16 @@ func TestDDLColumnsMatchEventSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(stmts) != 3 {
-				t.Fatalf("got %d statements, want database, table, view", len(stmts))
+			if len(stmts) != 4 {
+				t.Fatalf("got %d statements, want database, table, two views", len(stmts))
 			}
 			cols, parts := tableColumns(t, stmts[1].SQL)
 			if len(cols) != len(want) {
-				t.Fatalf("table columns %v, want %v (tracker.EventFields)", cols, want)
+				t.Fatalf("table columns %v, want %v (tracker.EventFields())", cols, want)
 			}
 			for i := range want {
 				if cols[i] != want[i] {
-					t.Errorf("column %d: DDL has %v, tracker.EventFields has %v", i, cols[i], want[i])
+					t.Errorf("column %d: DDL has %v, tracker.EventFields() has %v", i, cols[i], want[i])
 				}
 			}
 			if len(parts) != 1 || parts[0] != [2]string{tracker.PartitionColumn, "string"} {
@@ -67,8 +67,10 @@ func TestDDLColumnsMatchEventSchema(t *testing.T) {
 			if sel == nil {
 				t.Fatalf("no select list in view\n%s", view)
 			}
+			// (is_bot with a default for rows written before it existed).
 			wantSel := strings.Join(append(tracker.FieldNames(), tracker.PartitionColumn), ", ")
-			if sel[1] != wantSel {
+			gotSel := strings.Join(strings.Fields(strings.ReplaceAll(sel[1], "coalesce(is_bot, false) AS is_bot", "is_bot")), " ")
+			if gotSel != wantSel {
 				t.Errorf("view selects %q, want %q", sel[1], wantSel)
 			}
 		})
@@ -80,7 +82,7 @@ func TestDDLRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := stmts[0].SQL + "\n" + stmts[1].SQL + "\n" + stmts[2].SQL
+	all := stmts[0].SQL + "\n" + stmts[1].SQL + "\n" + stmts[2].SQL + "\n" + stmts[3].SQL
 	for _, want := range []string{
 		"CREATE DATABASE IF NOT EXISTS `analytics`",
 		"CREATE EXTERNAL TABLE IF NOT EXISTS `analytics`.`events`",
@@ -93,7 +95,9 @@ func TestDDLRender(t *testing.T) {
 		"'storage.location.template' = 's3://my-lake/events/dt=${dt}/'",
 		"CREATE OR REPLACE VIEW analytics.events_dedup AS",
 		"FROM analytics.events",
-		"PARTITION BY dt, user_id, event_at, event_id",
+		"PARTITION BY dt, user_id, anonymous_id, event_at, event_id",
+		"CREATE OR REPLACE VIEW analytics.identities AS",
+		"PARTITION BY anonymous_id ORDER BY event_at, event_id",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("rendered DDL lacks %q:\n%s", want, all)
@@ -154,11 +158,11 @@ func TestDedupViewForGlue(t *testing.T) {
 	if v.Name != ViewName || !strings.HasPrefix(v.SQL, "SELECT user_id,") || !strings.HasSuffix(v.SQL, "WHERE copy = 1") {
 		t.Errorf("view %s SQL:\n%s", v.Name, v.SQL)
 	}
-	wantTypes := map[string]string{"map<string,string>": "map(varchar,varchar)", "string": "varchar"}
-	if len(v.Columns) != len(tracker.EventFields)+1 {
-		t.Fatalf("%d columns, want %d", len(v.Columns), len(tracker.EventFields)+1)
+	wantTypes := map[string]string{"map<string,string>": "map(varchar,varchar)", "string": "varchar", "boolean": "boolean"}
+	if len(v.Columns) != len(tracker.EventFields())+1 {
+		t.Fatalf("%d columns, want %d", len(v.Columns), len(tracker.EventFields())+1)
 	}
-	for i, f := range tracker.EventFields {
+	for i, f := range tracker.EventFields() {
 		c := v.Columns[i]
 		if c.Name != f.Name || c.HiveType != f.AthenaType || c.TrinoType != wantTypes[f.AthenaType] {
 			t.Errorf("column %d = %+v, field %s %s", i, c, f.Name, f.AthenaType)
@@ -188,8 +192,37 @@ func TestDedupViewForGlue(t *testing.T) {
 	if def.OriginalSQL != v.SQL || def.Catalog != "awsdatacatalog" || def.Schema != "eventlake" || len(def.Columns) != len(v.Columns) {
 		t.Errorf("decoded view %+v", def)
 	}
-	if def.Columns[6].Name != "attributes" || def.Columns[6].Type != "map(varchar,varchar)" {
-		t.Errorf("attributes column %+v", def.Columns[6])
+	last := def.Columns[len(def.Columns)-2]
+	if last.Name != "attributes" || last.Type != "map(varchar,varchar)" {
+		t.Errorf("attributes column %+v", last)
+	}
+}
+
+func TestViews(t *testing.T) {
+	vs, err := Views("eventlake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0].Name != ViewName || vs[1].Name != IdentitiesView {
+		t.Fatalf("views %+v", vs)
+	}
+	id := vs[1]
+	if !strings.HasPrefix(id.SQL, "SELECT anonymous_id, user_id, event_at AS linked_at") || !strings.Contains(id.SQL, "FROM eventlake.events") {
+		t.Errorf("identities SQL:\n%s", id.SQL)
+	}
+	var names []string
+	for _, c := range id.Columns {
+		names = append(names, c.Name+" "+c.TrinoType)
+	}
+	if strings.Join(names, ", ") != "anonymous_id varchar, user_id varchar, linked_at varchar" {
+		t.Errorf("identities columns %s", names)
+	}
+	stmts, err := DDL(DDLConfig{Location: "s3://lake/events/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(stmts); n != 4 || stmts[3].Name != "create_view_identities" {
+		t.Errorf("DDL statements %d, last %s", n, stmts[n-1].Name)
 	}
 }
 

@@ -458,8 +458,8 @@ func (w *AsyncWriter) dispatch() {
 		}
 		if i := indexSameKey(cur, e); !generated && i >= 0 {
 			if !sameEvent(cur[i], e) {
-				w.fail([]Event{e}, fmt.Errorf("put event %s of user %q: another event with this key is in the same batch: %w",
-					e.ID, e.UserID, ErrDuplicateEvent))
+				w.fail([]Event{e}, fmt.Errorf("put event %s of %s: another event with this key is in the same batch: %w",
+					e.ID, e.actor(), ErrDuplicateEvent))
 				continue
 			}
 			// BatchWriteItem rejects a request whose items share a key; an
@@ -484,7 +484,7 @@ var closedSignal = func() chan struct{} { c := make(chan struct{}); close(c); re
 // indexSameKey returns the index of the event in b with e's key, or -1.
 func indexSameKey(b []Event, e Event) int {
 	for i := range b {
-		if b[i].ID == e.ID && b[i].UserID == e.UserID && b[i].At.Equal(e.At) {
+		if b[i].ID == e.ID && b[i].UserID == e.UserID && (e.UserID != "" || b[i].AnonymousID == e.AnonymousID) && b[i].At.Equal(e.At) {
 			return i
 		}
 	}
@@ -494,7 +494,8 @@ func indexSameKey(b []Event, e Event) int {
 // sameEvent reports whether two normalized events with the same key would
 // be stored as the same item.
 func sameEvent(a, b Event) bool {
-	return a.Type == b.Type && a.UserAgent == b.UserAgent && a.IP == b.IP && maps.Equal(a.Attributes, b.Attributes)
+	return a.Type == b.Type && a.UserID == b.UserID && a.AnonymousID == b.AnonymousID &&
+		a.UserAgent == b.UserAgent && a.IP == b.IP && maps.Equal(a.Attributes, b.Attributes)
 }
 
 func (w *AsyncWriter) work() {
@@ -601,13 +602,21 @@ func unprocessedHas(reqs []types.WriteRequest, e Event) bool {
 		if r.PutRequest == nil {
 			continue
 		}
-		uid, _ := r.PutRequest.Item[FieldUserID].(*types.AttributeValueMemberS)
+		actor, _ := r.PutRequest.Item[AttrActor].(*types.AttributeValueMemberS)
 		key, _ := r.PutRequest.Item[AttrEventKey].(*types.AttributeValueMemberS)
-		if uid != nil && key != nil && uid.Value == e.UserID && eventKeyIs(key.Value, e) {
+		if actor != nil && key != nil && actorIs(actor.Value, e) && eventKeyIs(key.Value, e) {
 			return true
 		}
 	}
 	return false
+}
+
+// actorIs reports whether an actor value is e's, without building e's.
+func actorIs(actor string, e Event) bool {
+	if e.UserID != "" {
+		return len(actor) == len(actorUser)+len(e.UserID) && actor[:len(actorUser)] == actorUser && actor[len(actorUser):] == e.UserID
+	}
+	return len(actor) == len(actorAnonymous)+len(e.AnonymousID) && actor[:len(actorAnonymous)] == actorAnonymous && actor[len(actorAnonymous):] == e.AnonymousID
 }
 
 // eventKeyIs reports whether an event_key value is e's.

@@ -31,22 +31,28 @@ type Device struct {
 	Model string `json:"model,omitempty"`
 	// Mobile reports a phone or tablet.
 	Mobile bool `json:"mobile,omitempty"`
+	// Tablet reports a tablet: an iPad, an Android device without the
+	// "Mobile" token, or a header that says "Tablet".
+	Tablet bool `json:"tablet,omitempty"`
 	// Bot reports an automated client: a crawler the parser recognises, or a
 	// command-line tool or HTTP library (curl, Wget, python-requests,
 	// Go-http-client, ...).
 	Bot bool `json:"bot,omitempty"`
 }
 
-// Kind returns "bot", "mobile", "desktop" or "" when the header says too
-// little to tell.
-func (d Device) Kind() string {
+// Type returns the device type stored in the device_type field:
+// DeviceBot, DeviceTablet, DeviceMobile, DeviceDesktop, or "" when the
+// header says too little to tell.
+func (d Device) Type() string {
 	switch {
 	case d.Bot:
-		return "bot"
+		return DeviceBot
+	case d.Tablet:
+		return DeviceTablet
 	case d.Mobile:
-		return "mobile"
+		return DeviceMobile
 	case d.OS != "" || d.Platform != "":
-		return "desktop"
+		return DeviceDesktop
 	}
 	return ""
 }
@@ -117,12 +123,33 @@ func ParseUserAgent(ua string) (d Device) {
 	if pl := p.Platform(); productName(pl) {
 		d.Platform = pl
 	}
+	if d.Platform == "iPad" && (d.OS == "OS" || d.OS == "CPU OS") {
+		d.OS = "iPadOS" // the parser names the iPad's OS by the header's "CPU OS" token
+	}
 	if m := p.Model(); productName(m) {
 		d.Model = m
 	}
 	d.Mobile = p.Mobile()
+	d.Tablet = isTablet(ua)
+	if d.Tablet {
+		d.Mobile = true
+	}
 	d.Bot = p.Bot() || isTool(ua)
 	return d
+}
+
+// isTablet recognises tablets, which the parser reports as mobile: iPads,
+// headers with a "Tablet" token (Firefox on Android tablets, Windows
+// tablets, Kindle's "Silk"), and Android devices whose header lacks the
+// "Mobile" token that Android phones' browsers send.
+func isTablet(ua string) bool {
+	switch {
+	case strings.Contains(ua, "iPad"), strings.Contains(ua, "Tablet"), strings.Contains(ua, "Silk/"):
+		return true
+	case strings.Contains(ua, "Android"):
+		return !strings.Contains(ua, "Mobile")
+	}
+	return false
 }
 
 func isTool(ua string) bool {

@@ -22,6 +22,14 @@ func TestParseUserAgent(t *testing.T) {
 			tracker.Device{Browser: "Safari", BrowserVersion: "17.5", OS: "iPhone OS", OSVersion: "17.5", Platform: "iPhone", Model: "iPhone", Mobile: true}, "mobile"},
 		{"chrome on android", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
 			tracker.Device{Browser: "Chrome", BrowserVersion: "126.0.0.0", OS: "Android", OSVersion: "14", Platform: "Linux", Model: "Pixel 8", Mobile: true}, "mobile"},
+		{"chrome on android phone, generic model", "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+			tracker.Device{Browser: "Chrome", BrowserVersion: "126.0.0.0", OS: "Android", OSVersion: "10", Platform: "Linux", Model: "K", Mobile: true}, "mobile"},
+		{"chrome on android tablet", "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+			tracker.Device{Browser: "Chrome", BrowserVersion: "126.0.0.0", OS: "Android", OSVersion: "14", Platform: "Linux", Model: "SM-X710", Mobile: true, Tablet: true}, "tablet"},
+		{"safari on ipad", "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+			tracker.Device{Browser: "Safari", BrowserVersion: "17.5", OS: "iPadOS", OSVersion: "17.5", Platform: "iPad", Model: "iPad", Mobile: true, Tablet: true}, "tablet"},
+		{"firefox on android tablet", "Mozilla/5.0 (Android 14; Tablet; rv:127.0) Gecko/127.0 Firefox/127.0",
+			tracker.Device{Browser: "Firefox", BrowserVersion: "127.0", OS: "Android", OSVersion: "14", Platform: "Tablet", Mobile: true, Tablet: true}, "tablet"},
 		{"firefox on linux", "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
 			tracker.Device{Browser: "Firefox", BrowserVersion: "127.0", OS: "Linux", Platform: "X11"}, "desktop"},
 		{"safari on mac", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
@@ -40,10 +48,10 @@ func TestParseUserAgent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tracker.ParseUserAgent(tc.ua)
 			if got != tc.want {
-				t.Errorf("ParseUserAgent(%q)\n got %+v\nwant %+v", tc.ua, got, tc.want)
+				t.Errorf("ParseUserAgent(%q)\n got %#v\nwant %#v", tc.ua, got, tc.want)
 			}
-			if got.Kind() != tc.kind {
-				t.Errorf("Kind = %q, want %q", got.Kind(), tc.kind)
+			if got.Type() != tc.kind {
+				t.Errorf("Type = %q, want %q", got.Type(), tc.kind)
 			}
 		})
 	}
@@ -85,4 +93,44 @@ func FuzzParseUserAgent(f *testing.F) {
 			t.Fatalf("empty header parsed to %+v", d)
 		}
 	})
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		ua   string
+		want tracker.Client
+	}{
+		{"", tracker.Client{}},
+		{uaChrome, tracker.Client{DeviceType: tracker.DeviceDesktop, Browser: "Chrome", OS: "Windows"}},
+		{uaIPhone, tracker.Client{DeviceType: tracker.DeviceMobile, Browser: "Safari", OS: "iPhone OS"}},
+		// The demo's most common agent: a phone, which regular expressions
+		// on "Android" once called a tablet.
+		{"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+			tracker.Client{DeviceType: tracker.DeviceMobile, Browser: "Chrome", OS: "Android"}},
+		{"Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+			tracker.Client{DeviceType: tracker.DeviceTablet, Browser: "Safari", OS: "iPadOS"}},
+		{"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+			tracker.Client{DeviceType: tracker.DeviceBot, Browser: "bingbot", Bot: true}},
+		{"python-requests/2.31.0", tracker.Client{DeviceType: tracker.DeviceBot, Browser: "python-requests", Bot: true}},
+	}
+	for _, tc := range cases {
+		// Twice: the second answer comes from the cache.
+		for range 2 {
+			if got := tracker.Classify(tc.ua); got != tc.want {
+				t.Errorf("Classify(%q) = %#v, want %#v", tc.ua, got, tc.want)
+			}
+		}
+		d := tracker.ParseUserAgent(tc.ua)
+		if got := tracker.Classify(tc.ua); got.DeviceType != d.Type() || got.Bot != d.Bot {
+			t.Errorf("Classify(%q) = %#v disagrees with ParseUserAgent %#v", tc.ua, got, d)
+		}
+	}
+}
+
+func BenchmarkClassifyCached(b *testing.B) {
+	b.ReportAllocs()
+	tracker.Classify(uaChrome)
+	for b.Loop() {
+		tracker.Classify(uaChrome)
+	}
 }

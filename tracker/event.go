@@ -7,14 +7,23 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
-// Event is one thing a user did. Only UserID and Type are required; the
-// zero value of every other field means "use the default".
+// Event is one thing a user or an anonymous visitor did. Type and one of
+// UserID and AnonymousID are required; the zero value of every other field
+// means "use the default".
 type Event struct {
-	// UserID identifies the user (required; numeric IDs are strings).
+	// UserID identifies the signed-in user (numeric IDs are strings). Empty
+	// for an anonymous visitor.
 	UserID string
+	// AnonymousID identifies a visitor who is not (or not yet) identified:
+	// a first-party cookie, a device ID, Segment's anonymousId, a
+	// fingerprint. An event with both IDs links the visitor to the user (an
+	// identify event does exactly that); events without a UserID are never
+	// counted as a user's.
+	AnonymousID string
 	// Type is what happened; it must be in the tracker's allowlist.
 	Type string
 	// At is when it happened. The zero time means now; any other time is
@@ -57,10 +66,18 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Problem }
 
-// ValidationError lists every bad field of one event. Nothing of an event
-// that fails validation is written.
+// MaxFieldErrors is the most problems a ValidationError lists; the rest
+// are only counted (ValidationError.More), so that an error stays small
+// whatever the event holds.
+const MaxFieldErrors = 20
+
+// ValidationError lists the bad fields of one event: the first
+// MaxFieldErrors problems in Fields, and how many more there were in More.
+// Nothing of an event that fails validation is written.
 type ValidationError struct {
 	Fields []FieldError
+	// More counts the problems found beyond those in Fields.
+	More int
 }
 
 func (e *ValidationError) Error() string {
@@ -71,6 +88,9 @@ func (e *ValidationError) Error() string {
 			b.WriteString("; ")
 		}
 		b.WriteString(f.Error())
+	}
+	if e.More > 0 {
+		fmt.Fprintf(&b, "; and %d more problem(s)", e.More)
 	}
 	return b.String()
 }
@@ -89,14 +109,33 @@ func (e *ValidationError) Has(field string) bool {
 }
 
 func (e *ValidationError) add(field, format string, args ...any) {
+	if len(e.Fields) >= MaxFieldErrors {
+		e.More++
+		return
+	}
 	e.Fields = append(e.Fields, FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
 }
 
-// DefaultEventTypes is the allowlist used when Config.EventTypes is nil.
-var DefaultEventTypes = []string{
+// Event types with a meaning of their own to eventlake's queries.
+const (
+	// TypeIdentify links the event's anonymous_id to its user_id (Segment's
+	// identify call); any event carrying both IDs links them too.
+	TypeIdentify = "identify"
+	// TypeAlias links a previous identifier, stored as anonymous_id, to the
+	// user_id (Segment's alias call).
+	TypeAlias = "alias"
+)
+
+// defaultEventTypes is the allowlist used when Config.EventTypes is nil.
+var defaultEventTypes = []string{
 	"login", "logout", "login_failed", "signup", "trial_started", "subscribed", "unsubscribed",
-	"page_view", "click", "impression", "search", "purchase", "password_reset", "profile_update",
+	"page_view", "screen", "click", "impression", "search", "purchase", "password_reset", "profile_update",
+	TypeIdentify, TypeAlias,
 }
+
+// DefaultEventTypes returns the allowlist used when Config.EventTypes is
+// nil. The slice is a copy.
+func DefaultEventTypes() []string { return slices.Clone(defaultEventTypes) }
 
 // IPPolicy says what happens to IP addresses at write time.
 type IPPolicy int
@@ -150,15 +189,14 @@ func (v *validator) normalizeInPlace(e *Event) error {
 		verr.add(field, format, args...)
 	}
 
-	switch {
-	case e.UserID == "":
-		fail(FieldUserID, "is empty")
-	case len(e.UserID) > MaxUserIDBytes:
-		fail(FieldUserID, "is %d bytes, the limit is %d", len(e.UserID), MaxUserIDBytes)
-	case !utf8.ValidString(e.UserID):
-		fail(FieldUserID, "is not valid UTF-8")
-	case strings.TrimSpace(e.UserID) != e.UserID:
-		fail(FieldUserID, "has leading or trailing white space")
+	if e.UserID == "" && e.AnonymousID == "" {
+		fail(FieldUserID, "is empty, and so is anonymous_id: an event needs one of them")
+	}
+	if p := checkIdentifier(e.UserID, MaxUserIDBytes); p != "" {
+		fail(FieldUserID, "%s", p)
+	}
+	if p := checkIdentifier(e.AnonymousID, MaxAnonymousIDBytes); p != "" {
+		fail(FieldAnonymousID, "%s", p)
 	}
 
 	switch _, ok := v.types[e.Type]; {
@@ -268,6 +306,25 @@ func (v *validator) normalizeInPlace(e *Event) error {
 	return nil
 }
 
+// checkIdentifier applies the rules of user and anonymous IDs to a non-empty
+// s and returns the problem, or "" when s is empty or valid. Control
+// characters are refused because no query could ever name such an ID.
+func checkIdentifier(s string, maxBytes int) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) > maxBytes:
+		return fmt.Sprintf("is %d bytes, the limit is %d", len(s), maxBytes)
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.TrimSpace(s) != s:
+		return "has leading or trailing white space"
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return "holds a control character"
+	}
+	return ""
+}
+
 func validID(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -319,7 +376,12 @@ func truncateForError(s string) string {
 }
 
 // AnonymizeIP zeroes the last octet of an IPv4 address and the last 80 bits
-// of an IPv6 address, as Google Analytics' IP anonymization does.
+// of an IPv6 address, as Google Analytics' IP anonymization does. IPv6
+// addresses that embed an IPv4 address keep no more of it than an IPv4
+// address would: 6to4 (2002::/16, the IPv4 address in bits 16-47) loses the
+// embedded last octet too; Teredo (2001::/32, the client's address in the
+// last 32 bits), NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and IPv4-compatible
+// (::/96) addresses carry the IPv4 address in the zeroed bits.
 func AnonymizeIP(addr netip.Addr) netip.Addr {
 	addr = addr.Unmap()
 	if addr.Is4() {
@@ -328,10 +390,14 @@ func AnonymizeIP(addr netip.Addr) netip.Addr {
 		return netip.AddrFrom4(b)
 	}
 	b := addr.As16()
-	for i := 6; i < 16; i++ {
+	first := 6
+	if b[0] == 0x20 && b[1] == 0x02 { // 6to4: 2002:AABB:CCDD::/48
+		first = 5
+	}
+	for i := first; i < 16; i++ {
 		b[i] = 0
 	}
-	return netip.AddrFrom16(b)
+	return netip.AddrFrom16(b).WithZone(addr.Zone())
 }
 
 // EventKey returns the sort key of an event stored at t with the given ID.

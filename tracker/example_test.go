@@ -45,7 +45,7 @@ func exampleDynamoDB(ctx context.Context) (*dynamodb.Client, tracker.Config, err
 		EventsTable:  "example-events-" + strconv.Itoa(exampleTables) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		SummaryTable: "example-summary-" + strconv.Itoa(exampleTables) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
-	if err := dynamolocal.CreateTable(ctx, db, tracker.EventsTable, cfg.EventsTable); err != nil {
+	if err := dynamolocal.CreateTable(ctx, db, tracker.EventsTableDef(), cfg.EventsTable); err != nil {
 		return nil, tracker.Config{}, err
 	}
 	return db, cfg, nil

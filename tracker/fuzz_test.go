@@ -40,7 +40,7 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, user, typ string, offsetMs int64, id, ua, ip, key, val string) {
 		if n, err := strconv.Atoi(typ); err == nil && n >= 0 {
 			// Reach the allowlist more often than random strings would.
-			typ = tracker.DefaultEventTypes[n%len(tracker.DefaultEventTypes)]
+			typ = tracker.DefaultEventTypes()[n%len(tracker.DefaultEventTypes())]
 		}
 		e := tracker.Event{UserID: user, Type: typ, ID: id, UserAgent: ua, IP: ip}
 		if offsetMs != 0 {
@@ -79,7 +79,7 @@ func FuzzValidate(f *testing.F) {
 		out, err := env.Client.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: aws.String(env.EventsTable),
 			Key: map[string]types.AttributeValue{
-				tracker.FieldUserID:  &types.AttributeValueMemberS{Value: v.UserID},
+				tracker.AttrActor:    &types.AttributeValueMemberS{Value: tracker.ActorKey(v.UserID, v.AnonymousID)},
 				tracker.AttrEventKey: &types.AttributeValueMemberS{Value: tracker.EventKey(v.At, v.ID)},
 			},
 			ConsistentRead: aws.Bool(true),

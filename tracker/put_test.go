@@ -21,7 +21,7 @@ import (
 func queryUser(tb testing.TB, env *dynamolocal.Env, user string) []map[string]types.AttributeValue {
 	tb.Helper()
 	ex, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key(tracker.FieldUserID).Equal(expression.Value(user))).Build()
+		WithKeyCondition(expression.Key(tracker.AttrActor).Equal(expression.Value(tracker.ActorKey(user, "")))).Build()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,6 +78,7 @@ func putVia(t *testing.T, tr *tracker.Tracker, async bool, events ...tracker.Eve
 type wantItem struct {
 	strings map[string]string
 	numbers map[string]string
+	bools   map[string]bool
 	attrs   map[string]string
 }
 
@@ -100,6 +101,15 @@ func checkItem(t *testing.T, got map[string]types.AttributeValue, want wantItem)
 			t.Errorf("%s = %#v, want N %s", n, got[n], v)
 		} else if s.Value != v {
 			t.Errorf("%s = %s, want %s", n, s.Value, v)
+		}
+	}
+	for n, v := range want.bools {
+		names[n] = true
+		b, ok := got[n].(*types.AttributeValueMemberBOOL)
+		if !ok {
+			t.Errorf("%s = %#v, want BOOL %v", n, got[n], v)
+		} else if b.Value != v {
+			t.Errorf("%s = %v, want %v", n, b.Value, v)
 		}
 	}
 	if want.attrs != nil {
@@ -154,7 +164,7 @@ func TestRoundTrip(t *testing.T) {
 			out, err := env.Client.GetItem(testCtx(t, time.Minute), &dynamodb.GetItemInput{
 				TableName: aws.String(env.EventsTable),
 				Key: map[string]types.AttributeValue{
-					tracker.FieldUserID:  &types.AttributeValueMemberS{Value: user},
+					tracker.AttrActor:    &types.AttributeValueMemberS{Value: "u#" + user},
 					tracker.AttrEventKey: &types.AttributeValueMemberS{Value: atUTC + "#" + e.ID},
 				},
 				ConsistentRead: aws.Bool(true),
@@ -167,14 +177,19 @@ func TestRoundTrip(t *testing.T) {
 			}
 			checkItem(t, out.Item, wantItem{
 				strings: map[string]string{
-					tracker.FieldUserID:    user,
-					tracker.AttrEventKey:   atUTC + "#" + e.ID,
-					tracker.FieldEventAt:   atUTC,
-					tracker.FieldEventID:   e.ID,
-					tracker.FieldEventType: "page_view",
-					tracker.FieldUserAgent: e.UserAgent,
-					tracker.FieldIPAddress: "2001:db8:85a3::8a2e:370:7334",
+					tracker.AttrActor:       "u#" + user,
+					tracker.FieldUserID:     user,
+					tracker.AttrEventKey:    atUTC + "#" + e.ID,
+					tracker.FieldEventAt:    atUTC,
+					tracker.FieldEventID:    e.ID,
+					tracker.FieldEventType:  "page_view",
+					tracker.FieldUserAgent:  e.UserAgent,
+					tracker.FieldIPAddress:  "2001:db8:85a3::8a2e:370:7334",
+					tracker.FieldDeviceType: tracker.DeviceDesktop,
+					tracker.FieldBrowser:    "Safari",
+					tracker.FieldOS:         "Mac OS X",
 				},
+				bools: map[string]bool{tracker.FieldIsBot: false},
 				numbers: map[string]string{
 					tracker.AttrExpiresAt: strconv.FormatInt(time.Date(2026, 11, 22, 9, 4, 5, 0, time.UTC).Add(retention).Unix(), 10),
 				},
@@ -198,12 +213,13 @@ func TestRoundTrip(t *testing.T) {
 			}
 			stamp := now().UTC().Format(tracker.TimeLayout)
 			checkItem(t, items[0], wantItem{strings: map[string]string{
+				tracker.AttrActor:      "u#" + user,
 				tracker.FieldUserID:    user,
 				tracker.AttrEventKey:   stamp + "#" + id,
 				tracker.FieldEventAt:   stamp,
 				tracker.FieldEventID:   id,
 				tracker.FieldEventType: "logout",
-			}})
+			}, bools: map[string]bool{tracker.FieldIsBot: false}})
 		})
 
 		t.Run(name+"/user agent cleaned", func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -54,27 +53,37 @@ func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgum
 
 // checkUserID applies the write path's user ID rules to a read argument.
 func checkUserID(op, id string) error {
-	problem := ""
-	switch {
-	case id == "":
-		problem = "is empty"
-	case len(id) > MaxUserIDBytes:
-		problem = fmt.Sprintf("is %d bytes, the limit is %d", len(id), MaxUserIDBytes)
-	case !utf8.ValidString(id):
-		problem = "is not valid UTF-8"
-	case strings.TrimSpace(id) != id:
-		problem = "has leading or trailing white space"
-	default:
-		return nil
-	}
-	return &ArgumentError{Op: op, Field: FieldUserID, Problem: problem}
+	return checkActorID(op, FieldUserID, id, MaxUserIDBytes)
 }
 
-// StoredEvent is an event as read back: the event's fields (UserID, Type, At,
-// ID, UserAgent, IP, Attributes) and the device its user agent describes.
+// checkAnonymousID applies the write path's anonymous ID rules to a read
+// argument.
+func checkAnonymousID(op, id string) error {
+	return checkActorID(op, FieldAnonymousID, id, MaxAnonymousIDBytes)
+}
+
+func checkActorID(op, field, id string, maxBytes int) error {
+	problem := checkIdentifier(id, maxBytes)
+	if id == "" {
+		problem = "is empty"
+	}
+	if problem == "" {
+		return nil
+	}
+	return &ArgumentError{Op: op, Field: field, Problem: problem}
+}
+
+// StoredEvent is an event as read back: the event's fields (UserID,
+// AnonymousID, Type, At, ID, UserAgent, IP, Attributes), the client
+// classification stored with it, and the details its user agent gives.
 type StoredEvent struct {
 	Event
-	// Device is ParseUserAgent(UserAgent).
+	// Client is the classification stored at write time (device_type,
+	// browser, os, is_bot); for an item written before the tracker stored
+	// it, Classify(UserAgent), which gives the same values.
+	Client Client
+	// Device is ParseUserAgent(UserAgent): versions, platform and model for
+	// people to read.
 	Device Device
 }
 
@@ -120,6 +129,10 @@ type Page struct {
 	ItemsRead int
 	// CapacityUnits is the read capacity DynamoDB reports as consumed.
 	CapacityUnits float64
+	// Skipped counts items of the partition that are not events the
+	// tracker wrote (a sort key without "<time>#<id>"): they are left out
+	// of Events instead of failing the page.
+	Skipped int
 }
 
 // ReadConfig configures a Reader. The zero value means defaults.
@@ -178,8 +191,18 @@ func cmp0(a, b int) int {
 // in a deployment of several processes use NewReader with shared
 // CursorKeys. See (*Reader).Recent.
 func (t *Tracker) Recent(ctx context.Context, userID string, opts RecentOptions) (Page, error) {
-	r := Reader{t: t, codec: cursorCodec{keys: [][]byte{processCursorKey()}}, maxRead: DefaultMaxItemsRead}
-	return r.Recent(ctx, userID, opts)
+	return t.defaultReader().Recent(ctx, userID, opts)
+}
+
+// RecentAnonymous is Recent for an anonymous visitor: the events stored
+// under the anonymous ID, those without a user ID. See
+// (*Reader).RecentAnonymous.
+func (t *Tracker) RecentAnonymous(ctx context.Context, anonymousID string, opts RecentOptions) (Page, error) {
+	return t.defaultReader().RecentAnonymous(ctx, anonymousID, opts)
+}
+
+func (t *Tracker) defaultReader() *Reader {
+	return &Reader{t: t, codec: cursorCodec{keys: [][]byte{processCursorKey()}}, maxRead: DefaultMaxItemsRead}
 }
 
 // EventTypes returns the tracker's allowlist of event types, sorted.
@@ -192,21 +215,33 @@ func (t *Tracker) EventTypes() []string {
 	return out
 }
 
-// readItem is the part of an event item a page needs: the user is known, and
-// event_at and event_id are the two halves of event_key.
+// readItem is the part of an event item a page needs: event_at and event_id
+// are the two halves of event_key. IsBot is a pointer to tell an item
+// written before the tracker classified user agents.
 type readItem struct {
-	EventKey   string            `dynamodbav:"event_key"`
-	EventType  string            `dynamodbav:"event_type"`
-	UserAgent  string            `dynamodbav:"user_agent"`
-	IPAddress  string            `dynamodbav:"ip_address"`
-	Attributes map[string]string `dynamodbav:"attributes"`
+	EventKey    string            `dynamodbav:"event_key"`
+	UserID      string            `dynamodbav:"user_id"`
+	AnonymousID string            `dynamodbav:"anonymous_id"`
+	EventType   string            `dynamodbav:"event_type"`
+	UserAgent   string            `dynamodbav:"user_agent"`
+	IPAddress   string            `dynamodbav:"ip_address"`
+	DeviceType  string            `dynamodbav:"device_type"`
+	Browser     string            `dynamodbav:"browser"`
+	OS          string            `dynamodbav:"os"`
+	IsBot       *bool             `dynamodbav:"is_bot"`
+	Attributes  map[string]string `dynamodbav:"attributes"`
 }
 
-var readProjection = expression.NamesList(expression.Name(AttrEventKey), expression.Name(FieldEventType),
-	expression.Name(FieldUserAgent), expression.Name(FieldIPAddress), expression.Name(FieldAttributes))
+var readProjection = expression.NamesList(expression.Name(AttrEventKey),
+	expression.Name(FieldUserID), expression.Name(FieldAnonymousID), expression.Name(FieldEventType),
+	expression.Name(FieldUserAgent), expression.Name(FieldIPAddress), expression.Name(FieldDeviceType),
+	expression.Name(FieldBrowser), expression.Name(FieldOS), expression.Name(FieldIsBot),
+	expression.Name(FieldAttributes))
 
 // query is a validated Recent call.
 type query struct {
+	actor   string // the partition: ActorKey of the user or the visitor
+	who     string // for errors: user "42", anonymous visitor "f00"
 	user    string
 	limit   int
 	types   []string // sorted, unique
@@ -216,12 +251,21 @@ type query struct {
 	digest  [cursorDigestLen]byte
 }
 
-func (r *Reader) parse(userID string, o RecentOptions) (query, error) {
+func (r *Reader) parse(userID, anonymousID string, o RecentOptions) (query, error) {
 	const op = "recent"
 	q := query{user: userID, limit: cmp0(o.Limit, DefaultRecentLimit), maxRead: cmp0(o.MaxItemsRead, r.maxRead)}
-	if err := checkUserID(op, userID); err != nil {
-		return q, err
+	if anonymousID != "" || userID == "" {
+		if err := checkAnonymousID(op, anonymousID); err != nil {
+			return q, err
+		}
+		q.who = fmt.Sprintf("anonymous visitor %q", anonymousID)
+	} else {
+		if err := checkUserID(op, userID); err != nil {
+			return q, err
+		}
+		q.who = fmt.Sprintf("user %q", userID)
 	}
+	q.actor = ActorKey(userID, anonymousID)
 	if q.limit < 1 || q.limit > MaxRecentLimit {
 		return q, &ArgumentError{Op: op, Field: "limit", Problem: fmt.Sprintf("%d is not between 1 and %d", o.Limit, MaxRecentLimit)}
 	}
@@ -251,10 +295,10 @@ func (r *Reader) parse(userID string, o RecentOptions) (query, error) {
 	if q.lo != "" && q.hi != "" && q.lo >= q.hi {
 		return q, &ArgumentError{Op: op, Field: "to", Problem: "is not after from"}
 	}
-	q.digest = queryDigest(r.t.eventsTable, q.user, q.types, q.lo, q.hi)
+	q.digest = queryDigest(r.t.eventsTable, q.actor, q.types, q.lo, q.hi)
 	if o.Cursor != "" {
 		if q.start, err = r.codec.decode(o.Cursor, q.digest); err != nil {
-			return q, fmt.Errorf("recent events of user %q: %w", userID, err)
+			return q, fmt.Errorf("recent events of %s: %w", q.who, err)
 		}
 	}
 	return q, nil
@@ -294,19 +338,38 @@ func rangeBound(op, field string, t time.Time) (string, error) {
 // another key or issued for another query, or the DynamoDB error wrapped
 // with the user. A user without events gets an empty page and no error.
 func (r *Reader) Recent(ctx context.Context, userID string, opts RecentOptions) (Page, error) {
-	q, err := r.parse(userID, opts)
+	if userID == "" {
+		return Page{}, &ArgumentError{Op: "recent", Field: FieldUserID, Problem: "is empty"}
+	}
+	return r.recent(ctx, userID, "", opts)
+}
+
+// RecentAnonymous returns a page of an anonymous visitor's activity, newest
+// first: the events stored under the anonymous ID, which are those without a
+// user ID. Events the visitor sent after being identified carry the user ID
+// and are the user's (Recent). Otherwise as Recent; errors name
+// anonymous_id.
+func (r *Reader) RecentAnonymous(ctx context.Context, anonymousID string, opts RecentOptions) (Page, error) {
+	if anonymousID == "" {
+		return Page{}, &ArgumentError{Op: "recent", Field: FieldAnonymousID, Problem: "is empty"}
+	}
+	return r.recent(ctx, "", anonymousID, opts)
+}
+
+func (r *Reader) recent(ctx context.Context, userID, anonymousID string, opts RecentOptions) (Page, error) {
+	q, err := r.parse(userID, anonymousID, opts)
 	if err != nil {
 		return Page{}, err
 	}
 	page, err := r.run(ctx, q, opts.ConsistentRead)
 	if err != nil {
-		return Page{}, fmt.Errorf("recent events of user %q: %w", userID, err)
+		return Page{}, fmt.Errorf("recent events of %s: %w", q.who, err)
 	}
 	return page, nil
 }
 
 func (r *Reader) build(q query) (expression.Expression, error) {
-	kc := expression.Key(FieldUserID).Equal(expression.Value(q.user))
+	kc := expression.Key(AttrActor).Equal(expression.Value(q.actor))
 	ek := expression.Key(AttrEventKey)
 	switch {
 	case q.lo != "" && q.hi != "":
@@ -365,7 +428,7 @@ func (r *Reader) run(ctx context.Context, q query, consistent bool) (Page, error
 		in.ExclusiveStartKey = nil
 		if start != "" {
 			in.ExclusiveStartKey = map[string]types.AttributeValue{
-				FieldUserID:  &types.AttributeValueMemberS{Value: q.user},
+				AttrActor:    &types.AttributeValueMemberS{Value: q.actor},
 				AttrEventKey: &types.AttributeValueMemberS{Value: start},
 			}
 		}
@@ -387,9 +450,10 @@ func (r *Reader) run(ctx context.Context, q query, consistent bool) (Page, error
 				page.Next = r.codec.encode(q.digest, eventKeyOf(page.Events[len(page.Events)-1]))
 				return page, nil
 			}
-			e, err := it.event(q.user, devices)
-			if err != nil {
-				return Page{}, err
+			e, ok := it.event(devices)
+			if !ok {
+				page.Skipped++
+				continue
 			}
 			page.Events = append(page.Events, e)
 		}
@@ -428,30 +492,40 @@ func filteredPageSize(need, found, read, maxRead int) int {
 
 func eventKeyOf(e StoredEvent) string { return EventKey(e.At, e.ID) }
 
-func (it *readItem) event(user string, devices map[string]Device) (StoredEvent, error) {
+// event returns the stored event of an item, or false for an item whose
+// sort key is not "<time>#<id>" (not written by the tracker).
+func (it *readItem) event(devices map[string]Device) (StoredEvent, bool) {
 	at, id, ok := strings.Cut(it.EventKey, "#")
 	if !ok || id == "" {
-		return StoredEvent{}, fmt.Errorf("event of user %q has a malformed %s %q", user, AttrEventKey, it.EventKey)
+		return StoredEvent{}, false
 	}
 	t, err := time.Parse(TimeLayout, at)
 	if err != nil {
-		return StoredEvent{}, fmt.Errorf("event of user %q has a malformed %s %q: %w", user, AttrEventKey, it.EventKey, err)
+		return StoredEvent{}, false
 	}
 	d, seen := devices[it.UserAgent]
 	if !seen {
 		d = ParseUserAgent(it.UserAgent)
 		devices[it.UserAgent] = d
 	}
+	c := Client{DeviceType: it.DeviceType, Browser: it.Browser, OS: it.OS}
+	if it.IsBot != nil {
+		c.Bot = *it.IsBot
+	} else {
+		c = Classify(it.UserAgent) // written before classification was stored
+	}
 	return StoredEvent{
 		Event: Event{
-			UserID:     user,
-			Type:       it.EventType,
-			At:         t,
-			ID:         id,
-			UserAgent:  it.UserAgent,
-			IP:         it.IPAddress,
-			Attributes: it.Attributes,
+			UserID:      it.UserID,
+			AnonymousID: it.AnonymousID,
+			Type:        it.EventType,
+			At:          t,
+			ID:          id,
+			UserAgent:   it.UserAgent,
+			IP:          it.IPAddress,
+			Attributes:  it.Attributes,
 		},
+		Client: c,
 		Device: d,
-	}, nil
+	}, true
 }

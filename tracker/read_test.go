@@ -241,7 +241,10 @@ func TestRecentReadsOnlyWhatAPageNeeds(t *testing.T) {
 		projected = append(projected, in.ExpressionAttributeNames[placeholder])
 	}
 	slices.Sort(projected)
-	want := []string{tracker.FieldAttributes, tracker.AttrEventKey, tracker.FieldEventType, tracker.FieldIPAddress, tracker.FieldUserAgent}
+	// Everything but the keys' duplicates (actor, event_at, event_id) and
+	// expires_at.
+	want := []string{tracker.FieldAttributes, tracker.AttrEventKey, tracker.FieldEventType, tracker.FieldIPAddress, tracker.FieldUserAgent,
+		tracker.FieldUserID, tracker.FieldAnonymousID, tracker.FieldDeviceType, tracker.FieldBrowser, tracker.FieldOS, tracker.FieldIsBot}
 	slices.Sort(want)
 	if !slices.Equal(projected, want) {
 		t.Errorf("projection %q = %q, want %q", *in.ProjectionExpression, projected, want)
@@ -610,7 +613,7 @@ func TestRecentDynamoDBError(t *testing.T) {
 func TestEventTypes(t *testing.T) {
 	f := newReadFixture(t)
 	got := f.tr.EventTypes()
-	want := slices.Sorted(slices.Values(tracker.DefaultEventTypes))
+	want := slices.Sorted(slices.Values(tracker.DefaultEventTypes()))
 	if !slices.Equal(got, want) {
 		t.Errorf("EventTypes = %q, want %q", got, want)
 	}

@@ -1,6 +1,9 @@
 package tracker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Field describes one field of the event schema. The schema is defined once,
 // here: the DynamoDB item, the NDJSON line the stream Lambda writes, the
@@ -9,7 +12,8 @@ import "time"
 type Field struct {
 	// Name is the JSON key, the DynamoDB attribute name and the Athena column.
 	Name string
-	// DynamoType is the DynamoDB attribute type the item stores: "S" or "M".
+	// DynamoType is the DynamoDB attribute type the item stores: "S", "BOOL"
+	// or "M".
 	DynamoType string
 	// AthenaType is the Athena (Hive DDL) and Glue column type.
 	AthenaType string
@@ -26,18 +30,50 @@ type Field struct {
 // Field names of the event schema. These strings are the wire format: they
 // appear in DynamoDB items, NDJSON lines and Athena columns.
 const (
-	FieldUserID     = "user_id"
-	FieldEventAt    = "event_at"
-	FieldEventID    = "event_id"
-	FieldEventType  = "event_type"
-	FieldUserAgent  = "user_agent"
-	FieldIPAddress  = "ip_address"
-	FieldAttributes = "attributes"
+	FieldUserID      = "user_id"
+	FieldAnonymousID = "anonymous_id"
+	FieldEventAt     = "event_at"
+	FieldEventID     = "event_id"
+	FieldEventType   = "event_type"
+	FieldUserAgent   = "user_agent"
+	FieldIPAddress   = "ip_address"
+	FieldDeviceType  = "device_type"
+	FieldBrowser     = "browser"
+	FieldOS          = "os"
+	FieldIsBot       = "is_bot"
+	FieldAttributes  = "attributes"
+)
+
+// Device types, the values of the device_type field.
+const (
+	DeviceDesktop = "desktop"
+	DeviceMobile  = "mobile"
+	DeviceTablet  = "tablet"
+	DeviceBot     = "bot"
+)
+
+// Standard attribute names for web context. The collector, the fake data and
+// the queries use these names; any other key is free-form.
+const (
+	AttrURL         = "url"
+	AttrPath        = "path"
+	AttrReferrer    = "referrer"
+	AttrTitle       = "title"
+	AttrUTMSource   = "utm_source"
+	AttrUTMMedium   = "utm_medium"
+	AttrUTMCampaign = "utm_campaign"
+	AttrUTMTerm     = "utm_term"
+	AttrUTMContent  = "utm_content"
 )
 
 // DynamoDB-only attributes: they are part of the item but not of the event
 // schema, so they never leave DynamoDB as JSON.
 const (
+	// AttrActor is the partition key of both tables: "u#" and the user ID
+	// for an event with a user ID, else "a#" and the anonymous ID (see
+	// ActorKey). Identified and anonymous events never share a partition,
+	// whatever the two IDs hold.
+	AttrActor = "actor"
 	// AttrEventKey is the table's sort key: EventAt formatted with TimeLayout,
 	// "#", then the event ID. It sorts by time, never collides for two events
 	// of one user in the same millisecond, and is range-queryable by date.
@@ -61,6 +97,7 @@ const DateLayout = "2006-01-02"
 // 400 KB item limit (the largest valid item is about 24 KB).
 const (
 	MaxUserIDBytes         = 256
+	MaxAnonymousIDBytes    = 256
 	MaxEventTypeBytes      = 64
 	MaxEventIDBytes        = 64
 	MaxUserAgentBytes      = 2048
@@ -70,48 +107,61 @@ const (
 	MaxAttributesBytes     = 16 * 1024
 	// MaxItemBytes is an upper bound of a stored item's size as DynamoDB
 	// counts it (attribute names plus values), for events that pass Validate.
-	MaxItemBytes = MaxUserIDBytes + 2*len(TimeLayout) + 2*MaxEventIDBytes + 1 +
-		MaxEventTypeBytes + MaxUserAgentBytes + 39 + MaxAttributesBytes +
-		MaxAttributes*3 + 200
+	MaxItemBytes = 2*MaxUserIDBytes + 2*MaxAnonymousIDBytes + 2*len(TimeLayout) + 2*MaxEventIDBytes + 1 +
+		MaxEventTypeBytes + MaxUserAgentBytes + 39 + 3*maxDeviceField + MaxAttributesBytes +
+		MaxAttributes*3 + 300
 )
 
 // DefaultMaxFutureSkew is how far in the future an event time may be before
 // validation rejects it, when Config.MaxFutureSkew is zero.
 const DefaultMaxFutureSkew = 5 * time.Minute
 
-// EventFields is the event schema in column order.
-var EventFields = []Field{
-	{Name: FieldUserID, DynamoType: "S", AthenaType: "string", Required: true, MaxBytes: MaxUserIDBytes,
-		Doc: "the user who acted; the table's partition key (numeric IDs are strings)"},
+// eventFields is the event schema in column order.
+var eventFields = []Field{
+	{Name: FieldUserID, DynamoType: "S", AthenaType: "string", MaxBytes: MaxUserIDBytes,
+		Doc: "the identified user who acted (numeric IDs are strings); absent for an anonymous visitor"},
+	{Name: FieldAnonymousID, DynamoType: "S", AthenaType: "string", MaxBytes: MaxAnonymousIDBytes,
+		Doc: "the visitor's first-party identifier (cookie, device ID, Segment's anonymousId); every event has a user_id, an anonymous_id or both"},
 	{Name: FieldEventAt, DynamoType: "S", AthenaType: "string", Required: true,
 		Doc: "when it happened, ISO8601 UTC with milliseconds: 2026-11-22T10:04:05.123Z"},
 	{Name: FieldEventID, DynamoType: "S", AthenaType: "string", Required: true, MaxBytes: MaxEventIDBytes,
 		Doc: "unique, time-sortable ID (UUIDv7 unless the caller supplies one); removes duplicate deliveries"},
 	{Name: FieldEventType, DynamoType: "S", AthenaType: "string", Required: true, MaxBytes: MaxEventTypeBytes,
-		Doc: "what happened: login, page_view, signup, ... (an allowlist)"},
+		Doc: "what happened: login, page_view, signup, identify, ... (an allowlist)"},
 	{Name: FieldUserAgent, DynamoType: "S", AthenaType: "string", MaxBytes: MaxUserAgentBytes,
 		Doc: "the client's User-Agent header"},
 	{Name: FieldIPAddress, DynamoType: "S", AthenaType: "string", MaxBytes: 39,
 		Doc: "the client's IPv4 or IPv6 address, possibly anonymized"},
+	{Name: FieldDeviceType, DynamoType: "S", AthenaType: "string", MaxBytes: maxDeviceField,
+		Doc: "desktop, mobile, tablet or bot, from the user agent at write time; absent when it says nothing"},
+	{Name: FieldBrowser, DynamoType: "S", AthenaType: "string", MaxBytes: maxDeviceField,
+		Doc: "the browser or client name from the user agent: Chrome, Safari, curl, Googlebot, ..."},
+	{Name: FieldOS, DynamoType: "S", AthenaType: "string", MaxBytes: maxDeviceField,
+		Doc: "the operating system's name from the user agent: Windows, Mac OS X, Android, ..."},
+	{Name: FieldIsBot, DynamoType: "BOOL", AthenaType: "boolean",
+		Doc: "true when the user agent is a crawler, a command-line tool or an HTTP library"},
 	{Name: FieldAttributes, DynamoType: "M", AthenaType: "map<string,string>", MaxBytes: MaxAttributesBytes,
-		Doc: "free-form string attributes: url, referrer, campaign, fingerprint, ..."},
+		Doc: "free-form string attributes; standard names url, path, referrer, title, utm_source, utm_medium, utm_campaign, utm_term, utm_content"},
 }
+
+// EventFields returns the event schema in column order. The slice is a
+// copy: changing it changes nothing else.
+func EventFields() []Field { return slices.Clone(eventFields) }
 
 // FieldNames returns the names of EventFields in column order.
 func FieldNames() []string {
-	names := make([]string, len(EventFields))
-	for i, f := range EventFields {
+	names := make([]string, len(eventFields))
+	for i, f := range eventFields {
 		names[i] = f.Name
 	}
 	return names
 }
 
-// TableDef describes a DynamoDB table. The CDK app and the local DynamoDB
-// helper both create tables from these definitions.
+// TableDef describes a DynamoDB table's keys and stream. The CDK construct
+// and the local DynamoDB harness both create tables from these definitions;
+// the names are theirs to choose (the deployed stack lets CloudFormation
+// name its tables, so the tracker has no default table names).
 type TableDef struct {
-	// DefaultName is the name used locally; the CDK app lets CloudFormation
-	// name the deployed tables.
-	DefaultName string
 	// PartitionKey and SortKey are string (S) attributes; SortKey may be empty.
 	PartitionKey string
 	SortKey      string
@@ -121,21 +171,36 @@ type TableDef struct {
 	StreamNewImage bool
 }
 
-// EventsTable holds the events. Its stream feeds the analytics pipeline.
-var EventsTable = TableDef{
-	DefaultName:    "eventlake-events",
-	PartitionKey:   FieldUserID,
-	SortKey:        AttrEventKey,
-	TTLAttribute:   AttrExpiresAt,
-	StreamNewImage: true,
+// EventsTableDef returns the definition of the events table: partition key
+// actor ("u#<user_id>" or "a#<anonymous_id>"), sort key event_key, TTL on
+// expires_at, and a NEW_IMAGE stream, which feeds the lake and the summary.
+func EventsTableDef() TableDef {
+	return TableDef{
+		PartitionKey:   AttrActor,
+		SortKey:        AttrEventKey,
+		TTLAttribute:   AttrExpiresAt,
+		StreamNewImage: true,
+	}
 }
 
-// SummaryTable holds one item per user: last seen and the action count. It
-// has no stream, so summary writes never reach the analytics pipeline.
-var SummaryTable = TableDef{
-	DefaultName:  "eventlake-user-summary",
-	PartitionKey: FieldUserID,
+// SummaryTableDef returns the definition of the summary table: one item per
+// user or visitor (partition key actor) with last seen, the action count and
+// identity links. It has no stream, so summary writes never reach the lake.
+func SummaryTableDef() TableDef {
+	return TableDef{PartitionKey: AttrActor}
 }
 
-// Tables lists every table the tracker uses.
-var Tables = []TableDef{EventsTable, SummaryTable}
+// ActorKey returns the partition key of the events of a user (when userID is
+// not empty) or of an anonymous visitor: "u#" + userID, else "a#" +
+// anonymousID. The prefixes keep a user and a visitor with equal IDs apart.
+func ActorKey(userID, anonymousID string) string {
+	if userID != "" {
+		return actorUser + userID
+	}
+	return actorAnonymous + anonymousID
+}
+
+const (
+	actorUser      = "u#"
+	actorAnonymous = "a#"
+)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +16,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Attributes of a summary item (SummaryTable, partition key user_id).
+// Attributes of a summary item (SummaryTableDef, partition key actor: "u#"
+// and the user ID, or "a#" and the anonymous ID).
 const (
+	// AttrAnonymousIDs, on a user's item, is the string set of the anonymous
+	// IDs seen on the user's events (at most MaxLinkedAnonymousIDs): the
+	// visitor histories the admin page shows beside the user's own.
+	AttrAnonymousIDs = "anonymous_ids"
+	// AttrLinkedUser, on a visitor's item, is the user ID of the first event
+	// that carried both the visitor's anonymous ID and a user ID: the first
+	// link wins, as in the lake's identities view.
+	AttrLinkedUser = "user_id"
 	// AttrLastSeen is when the user was last seen, formatted with TimeLayout
 	// (type S, so that comparisons in condition expressions order by time).
 	AttrLastSeen = "last_seen"
@@ -46,10 +57,20 @@ type SummaryConfig struct {
 	CacheSize int
 }
 
-// UserSummary is what the summary table knows about a user.
+// MaxLinkedAnonymousIDs bounds the anonymous IDs a user's summary keeps.
+const MaxLinkedAnonymousIDs = 20
+
+// UserSummary is what the summary table knows about a user or a visitor.
 type UserSummary struct {
-	// UserID is the user.
+	// UserID is the user; for a visitor's summary, the user the visitor
+	// became (the first link), or empty.
 	UserID string
+	// AnonymousID is the visitor, for a visitor's summary; empty for a
+	// user's.
+	AnonymousID string
+	// AnonymousIDs are the visitors linked to the user (a user's summary),
+	// sorted; at most MaxLinkedAnonymousIDs.
+	AnonymousIDs []string
 	// LastSeen is the time of the last last_seen write, accurate to the
 	// Summarizer's interval; zero when the user was never seen.
 	LastSeen time.Time
@@ -125,6 +146,9 @@ func (s *Summarizer) touch(ctx context.Context, op, userID string, count bool) e
 	if err := checkUserID(op, userID); err != nil {
 		return err
 	}
+	if s.t.summaryTable == "" {
+		return ErrNoSummaryTable
+	}
 	now := s.t.v.now().UTC().Truncate(time.Millisecond)
 	prev, due := s.cache.claim(userID, now, s.interval)
 	if !due {
@@ -189,7 +213,7 @@ func (s *Summarizer) add(ctx context.Context, op, userID string) error {
 }
 
 func summaryKey(userID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{SummaryTable.PartitionKey: &types.AttributeValueMemberS{Value: userID}}
+	return map[string]types.AttributeValue{AttrActor: &types.AttributeValueMemberS{Value: ActorKey(userID, "")}}
 }
 
 func storedLastSeen(item map[string]types.AttributeValue) (time.Time, bool) {
@@ -203,47 +227,78 @@ func storedLastSeen(item map[string]types.AttributeValue) (time.Time, bool) {
 
 // summaryItem is a summary table item.
 type summaryItem struct {
-	UserID   string `dynamodbav:"user_id"`
-	LastSeen string `dynamodbav:"last_seen"`
-	Actions  int64  `dynamodbav:"actions"`
+	LastSeen     string   `dynamodbav:"last_seen"`
+	Actions      int64    `dynamodbav:"actions"`
+	AnonymousIDs []string `dynamodbav:"anonymous_ids,stringset"`
+	LinkedUser   string   `dynamodbav:"user_id"`
 }
 
+// ErrNoSummaryTable is returned by summary reads and writes of a Tracker
+// configured without Config.SummaryTable.
+var ErrNoSummaryTable = errors.New("tracker: no summary table configured (Config.SummaryTable)")
+
 // Summary returns what the summary table knows about the user: the zero
-// LastSeen and Actions (and no error) for a user never touched. It reads
-// with one eventually consistent GetItem, so a Touch that just returned may
-// not be visible yet. Errors: an *ArgumentError for an invalid user ID, or
-// the DynamoDB error wrapped with the user.
+// LastSeen and Actions (and no error) for a user never seen. It reads with
+// one eventually consistent GetItem. Errors: an *ArgumentError for an
+// invalid user ID, ErrNoSummaryTable, or the DynamoDB error wrapped with the
+// user.
 func (t *Tracker) Summary(ctx context.Context, userID string) (UserSummary, error) {
 	if err := checkUserID("summary", userID); err != nil {
 		return UserSummary{}, err
 	}
-	proj := expression.NamesList(expression.Name(AttrLastSeen), expression.Name(AttrActions))
-	ex, err := expression.NewBuilder().WithProjection(proj).Build()
-	if err != nil {
-		return UserSummary{}, fmt.Errorf("summary of user %q: build projection: %w", userID, err)
-	}
-	out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                aws.String(t.summaryTable),
-		Key:                      summaryKey(userID),
-		ProjectionExpression:     ex.Projection(),
-		ExpressionAttributeNames: ex.Names(),
-	})
+	sum, err := t.summary(ctx, ActorKey(userID, ""))
 	if err != nil {
 		return UserSummary{}, fmt.Errorf("summary of user %q: %w", userID, err)
 	}
-	sum := UserSummary{UserID: userID}
+	sum.UserID = userID
+	return sum, nil
+}
+
+// VisitorSummary returns what the summary table knows about an anonymous
+// visitor: last seen, the action count of the events without a user ID, and
+// the user the visitor became (UserID), if linked. Errors as Summary's.
+func (t *Tracker) VisitorSummary(ctx context.Context, anonymousID string) (UserSummary, error) {
+	if err := checkAnonymousID("summary", anonymousID); err != nil {
+		return UserSummary{}, err
+	}
+	sum, err := t.summary(ctx, ActorKey("", anonymousID))
+	if err != nil {
+		return UserSummary{}, fmt.Errorf("summary of anonymous visitor %q: %w", anonymousID, err)
+	}
+	sum.AnonymousID = anonymousID
+	return sum, nil
+}
+
+func (t *Tracker) summary(ctx context.Context, actor string) (UserSummary, error) {
+	if t.summaryTable == "" {
+		return UserSummary{}, ErrNoSummaryTable
+	}
+	out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(t.summaryTable),
+		Key:       map[string]types.AttributeValue{AttrActor: &types.AttributeValueMemberS{Value: actor}},
+	})
+	if err != nil {
+		return UserSummary{}, err
+	}
+	var sum UserSummary
 	if len(out.Item) == 0 {
 		return sum, nil
 	}
 	var it summaryItem
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return UserSummary{}, fmt.Errorf("summary of user %q: %w", userID, err)
+		return UserSummary{}, err
 	}
 	sum.Actions = it.Actions
 	if it.LastSeen != "" {
 		if sum.LastSeen, err = time.Parse(TimeLayout, it.LastSeen); err != nil {
-			return UserSummary{}, fmt.Errorf("summary of user %q: malformed %s: %w", userID, AttrLastSeen, err)
+			return UserSummary{}, fmt.Errorf("malformed %s: %w", AttrLastSeen, err)
 		}
+	}
+	if strings.HasPrefix(actor, actorAnonymous) {
+		sum.UserID = it.LinkedUser
+	} else {
+		sum.AnonymousIDs = it.AnonymousIDs
+		slices.Sort(sum.AnonymousIDs)
 	}
 	return sum, nil
 }

@@ -246,7 +246,7 @@ func TestSummaryLastSeenUnderConcurrentProcesses(t *testing.T) {
 		for ctx.Err() == nil {
 			out, err := env.Client.GetItem(ctx, &dynamodb.GetItemInput{
 				TableName:      aws.String(env.SummaryTable),
-				Key:            map[string]types.AttributeValue{tracker.FieldUserID: &types.AttributeValueMemberS{Value: "hot"}},
+				Key:            map[string]types.AttributeValue{tracker.AttrActor: &types.AttributeValueMemberS{Value: "u#hot"}},
 				ConsistentRead: aws.Bool(true),
 			})
 			if err != nil {

@@ -25,14 +25,19 @@ type DynamoDB interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
-// Config configures a Tracker. The zero value means defaults everywhere.
+// Config configures a Tracker. EventsTable is required; the zero value of
+// every other field means its default.
 type Config struct {
-	// EventsTable is the events table's name; default EventsTable.DefaultName.
+	// EventsTable is the events table's name (required: the deployed stack
+	// names its tables, so there is no default to fall back on; see
+	// EventsTableDef for its keys).
 	EventsTable string
-	// SummaryTable is the per-user summary table's name; default
-	// SummaryTable.DefaultName.
+	// SummaryTable is the per-user summary table's name. It is needed by
+	// the Summary reads and the Summarizer; empty means they fail with an
+	// error saying so.
 	SummaryTable string
-	// EventTypes is the allowlist of event types; nil means DefaultEventTypes.
+	// EventTypes is the allowlist of event types; nil means
+	// DefaultEventTypes().
 	EventTypes []string
 	// MaxFutureSkew is how far in the future an event may be; zero means
 	// DefaultMaxFutureSkew.
@@ -67,6 +72,9 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if db == nil {
 		return nil, errors.New("tracker: nil DynamoDB client")
 	}
+	if cfg.EventsTable == "" {
+		return nil, errors.New("tracker: Config.EventsTable is empty: set the events table's name (the stack's EventsTableName output)")
+	}
 	if cfg.MaxFutureSkew < 0 || cfg.Retention < 0 || cfg.MaxAge < 0 {
 		return nil, errors.New("tracker: negative duration in Config")
 	}
@@ -75,7 +83,7 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	}
 	eventTypes := cfg.EventTypes
 	if eventTypes == nil {
-		eventTypes = DefaultEventTypes
+		eventTypes = defaultEventTypes
 	}
 	allowed := make(map[string]struct{}, len(eventTypes))
 	for _, t := range eventTypes {
@@ -87,8 +95,8 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	}
 	t := &Tracker{
 		db:           db,
-		eventsTable:  cmpOr(cfg.EventsTable, EventsTable.DefaultName),
-		summaryTable: cmpOr(cfg.SummaryTable, SummaryTable.DefaultName),
+		eventsTable:  cfg.EventsTable,
+		summaryTable: cfg.SummaryTable,
 		retention:    cfg.Retention,
 		v: validator{
 			types:  allowed,
@@ -106,20 +114,13 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 		t.v.now = time.Now
 	}
 	cond, err := expression.NewBuilder().
-		WithCondition(expression.AttributeNotExists(expression.Name(EventsTable.PartitionKey))).
+		WithCondition(expression.AttributeNotExists(expression.Name(AttrActor))).
 		Build()
 	if err != nil {
 		return nil, fmt.Errorf("tracker: build condition: %w", err)
 	}
 	t.condition = cond
 	return t, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // EventsTableName returns the name of the events table.
@@ -144,29 +145,43 @@ func (t *Tracker) Validate(e Event) (Event, error) {
 
 // item is the DynamoDB item of an event.
 type item struct {
-	UserID     string            `dynamodbav:"user_id"`
-	EventKey   string            `dynamodbav:"event_key"`
-	EventAt    string            `dynamodbav:"event_at"`
-	EventID    string            `dynamodbav:"event_id"`
-	EventType  string            `dynamodbav:"event_type"`
-	UserAgent  string            `dynamodbav:"user_agent,omitempty"`
-	IPAddress  string            `dynamodbav:"ip_address,omitempty"`
-	Attributes map[string]string `dynamodbav:"attributes,omitempty"`
-	ExpiresAt  int64             `dynamodbav:"expires_at,omitempty"`
+	Actor       string            `dynamodbav:"actor"`
+	EventKey    string            `dynamodbav:"event_key"`
+	UserID      string            `dynamodbav:"user_id,omitempty"`
+	AnonymousID string            `dynamodbav:"anonymous_id,omitempty"`
+	EventAt     string            `dynamodbav:"event_at"`
+	EventID     string            `dynamodbav:"event_id"`
+	EventType   string            `dynamodbav:"event_type"`
+	UserAgent   string            `dynamodbav:"user_agent,omitempty"`
+	IPAddress   string            `dynamodbav:"ip_address,omitempty"`
+	DeviceType  string            `dynamodbav:"device_type,omitempty"`
+	Browser     string            `dynamodbav:"browser,omitempty"`
+	OS          string            `dynamodbav:"os,omitempty"`
+	IsBot       bool              `dynamodbav:"is_bot"`
+	Attributes  map[string]string `dynamodbav:"attributes,omitempty"`
+	ExpiresAt   int64             `dynamodbav:"expires_at,omitempty"`
 }
 
-// marshal returns the item of a normalized event with its ID set.
+// marshal returns the item of a normalized event with its ID set, enriched
+// with the classification of its user agent.
 func (t *Tracker) marshal(e Event) (map[string]types.AttributeValue, error) {
 	at := e.At.Format(TimeLayout)
+	c := Classify(e.UserAgent)
 	it := item{
-		UserID:     e.UserID,
-		EventKey:   at + "#" + e.ID,
-		EventAt:    at,
-		EventID:    e.ID,
-		EventType:  e.Type,
-		UserAgent:  e.UserAgent,
-		IPAddress:  e.IP,
-		Attributes: e.Attributes,
+		Actor:       ActorKey(e.UserID, e.AnonymousID),
+		EventKey:    at + "#" + e.ID,
+		UserID:      e.UserID,
+		AnonymousID: e.AnonymousID,
+		EventAt:     at,
+		EventID:     e.ID,
+		EventType:   e.Type,
+		UserAgent:   e.UserAgent,
+		IPAddress:   e.IP,
+		DeviceType:  c.DeviceType,
+		Browser:     c.Browser,
+		OS:          c.OS,
+		IsBot:       c.Bot,
+		Attributes:  e.Attributes,
 	}
 	if t.retention > 0 {
 		it.ExpiresAt = e.At.Add(t.retention).Unix()
@@ -209,10 +224,10 @@ func (t *Tracker) Put(ctx context.Context, e Event) error {
 		if sameItem(ccf.Item, av) {
 			return nil
 		}
-		return fmt.Errorf("put event %s of user %q: %w", n.ID, n.UserID, ErrDuplicateEvent)
+		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), ErrDuplicateEvent)
 	}
 	if err != nil {
-		return fmt.Errorf("put event %s of user %q: %w", n.ID, n.UserID, err)
+		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), err)
 	}
 	return nil
 }
@@ -226,7 +241,16 @@ func sameItem(a, b map[string]types.AttributeValue) bool {
 	if attributevalue.UnmarshalMap(a, &x) != nil || attributevalue.UnmarshalMap(b, &y) != nil {
 		return false
 	}
-	return x.UserID == y.UserID && x.EventKey == y.EventKey && x.EventType == y.EventType &&
-		x.UserAgent == y.UserAgent && x.IPAddress == y.IPAddress && x.ExpiresAt == y.ExpiresAt &&
-		maps.Equal(x.Attributes, y.Attributes)
+	return x.Actor == y.Actor && x.EventKey == y.EventKey && x.UserID == y.UserID && x.AnonymousID == y.AnonymousID &&
+		x.EventType == y.EventType && x.UserAgent == y.UserAgent && x.IPAddress == y.IPAddress &&
+		x.ExpiresAt == y.ExpiresAt && maps.Equal(x.Attributes, y.Attributes)
+}
+
+// actor names the event's user or visitor for error messages: user "42" or
+// anonymous visitor "f00".
+func (e Event) actor() string {
+	if e.UserID != "" {
+		return fmt.Sprintf("user %q", e.UserID)
+	}
+	return fmt.Sprintf("anonymous visitor %q", e.AnonymousID)
 }

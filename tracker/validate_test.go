@@ -49,7 +49,14 @@ func TestValidationRules(t *testing.T) {
 		field string // the field the error must name
 		edit  func(*tracker.Event)
 	}{
-		{"user_id empty", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = "" }},
+		{"user_id and anonymous_id empty", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = "" }},
+		{"user_id with NUL", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = "u\x001" }},
+		{"user_id with a control character", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = "u\x1b[2J" }},
+		{"user_id with a C1 control character", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = "u\u0085" }},
+		{"anonymous_id too long", tracker.FieldAnonymousID, func(e *tracker.Event) { e.AnonymousID = strings.Repeat("a", tracker.MaxAnonymousIDBytes+1) }},
+		{"anonymous_id invalid UTF-8", tracker.FieldAnonymousID, func(e *tracker.Event) { e.AnonymousID = "a\xff" }},
+		{"anonymous_id surrounding space", tracker.FieldAnonymousID, func(e *tracker.Event) { e.AnonymousID = "a-1 " }},
+		{"anonymous_id with NUL", tracker.FieldAnonymousID, func(e *tracker.Event) { e.UserID, e.AnonymousID = "", "a\x00" }},
 		{"user_id too long", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = strings.Repeat("u", tracker.MaxUserIDBytes+1) }},
 		{"user_id invalid UTF-8", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = "u\xff" }},
 		{"user_id surrounding space", tracker.FieldUserID, func(e *tracker.Event) { e.UserID = " u-1" }},

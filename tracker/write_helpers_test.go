@@ -20,7 +20,7 @@ import (
 var startedServer atomic.Pointer[dynamolocal.Server]
 
 // newWriteEnv returns a test environment whose events table is like
-// tracker.EventsTable but has no stream. DynamoDB Local's cost per write
+// tracker.EventsTableDef() but has no stream. DynamoDB Local's cost per write
 // grows with the number of stream records it holds, also of deleted tables
 // (measured: PutItem fell from ~200 to ~15/s after 40,000 writes to a
 // table with a stream; without one it stayed put), so write-heavy tests
@@ -30,7 +30,7 @@ var startedServer atomic.Pointer[dynamolocal.Server]
 func newWriteEnv(tb testing.TB) *dynamolocal.Env {
 	tb.Helper()
 	env := *dynamolocal.NewEnv(tb)
-	def := tracker.EventsTable
+	def := tracker.EventsTableDef()
 	def.StreamNewImage = false
 	env.EventsTable += "-nostream"
 	ctx := testCtx(tb, 2*time.Minute)

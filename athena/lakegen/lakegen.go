@@ -30,7 +30,7 @@ import (
 )
 
 // Event is one event as the stream Lambda writes it (the JSON keys of
-// tracker.EventFields, optional fields omitted when empty) plus the day it
+// tracker.EventFields(), optional fields omitted when empty) plus the day it
 // arrived.
 type Event struct {
 	UserID     string            `json:"user_id"`

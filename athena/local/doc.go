@@ -6,7 +6,7 @@
 //	<root>/events/dt=YYYY-MM-DD/*.parquet  Parquet with the Glue table's schema
 //
 // Open defines the events view over those files (read_json with the columns
-// pinned to tracker.EventFields, read_parquet, hive partitioning on dt as a
+// pinned to tracker.EventFields(), read_parquet, hive partitioning on dt as a
 // string, so a string comparison on dt prunes files as partition projection
 // does on Athena), runs the same events_dedup view DDL as Athena, and loads
 // macros that give DuckDB the Trino functions and semantics the queries use

@@ -127,12 +127,14 @@ func (d *DB) init(ctx context.Context) error {
 	if err := d.refreshEvents(ctx); err != nil {
 		return err
 	}
-	view, err := athena.ViewDDL("main")
+	views, err := athena.ViewsDDL("main")
 	if err != nil {
 		return err
 	}
-	if _, err := d.db.ExecContext(ctx, view); err != nil {
-		return fmt.Errorf("local athena: create view %s: %w", athena.ViewName, err)
+	for _, view := range views {
+		if _, err := d.db.ExecContext(ctx, view); err != nil {
+			return fmt.Errorf("local athena: create view: %w", err)
+		}
 	}
 	return nil
 }
@@ -146,7 +148,7 @@ func (d *DB) Close() error {
 	return err
 }
 
-// duckType maps a Hive DDL type of tracker.EventFields to DuckDB.
+// duckType maps a Hive DDL type of tracker.EventFields() to DuckDB.
 func duckType(hive string) (string, error) {
 	t := strings.ReplaceAll(strings.TrimSpace(hive), " ", "")
 	switch t {
@@ -166,11 +168,11 @@ func duckType(hive string) (string, error) {
 	return "", fmt.Errorf("type %q has no DuckDB mapping here", hive)
 }
 
-// ColumnsSpec returns the read_json columns struct for tracker.EventFields:
+// ColumnsSpec returns the read_json columns struct for tracker.EventFields():
 // {'user_id': 'VARCHAR', ..., 'attributes': 'MAP(VARCHAR, VARCHAR)'}.
 func ColumnsSpec() (string, error) {
-	parts := make([]string, 0, len(tracker.EventFields))
-	for _, f := range tracker.EventFields {
+	parts := make([]string, 0, len(tracker.EventFields()))
+	for _, f := range tracker.EventFields() {
 		t, err := duckType(f.AthenaType)
 		if err != nil {
 			return "", fmt.Errorf("column %s: %w", f.Name, err)
@@ -258,7 +260,7 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 		}
 		if hasParquet {
 			parts = append(parts, fmt.Sprintf(
-				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'})",
+				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, union_by_name = true)",
 				cols, dt, d.cfg.Root, dt, dt))
 		}
 	}
@@ -266,7 +268,7 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 		// No objects yet: an empty view with the schema, so queries return
 		// no rows instead of failing.
 		var sel []string
-		for _, f := range tracker.EventFields {
+		for _, f := range tracker.EventFields() {
 			t, _ := duckType(f.AthenaType)
 			sel = append(sel, fmt.Sprintf("CAST(NULL AS %s) AS %s", t, f.Name))
 		}

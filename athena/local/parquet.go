@@ -13,7 +13,7 @@ import (
 )
 
 // ParquetWriter converts gzip NDJSON objects into Parquet objects with the
-// schema of the Glue table (tracker.EventFields: strings, and attributes as
+// schema of the Glue table (tracker.EventFields(): strings, and attributes as
 // MAP(VARCHAR, VARCHAR)), GZIP-compressed, as eventlake's Firehose record
 // format conversion writes them. It is safe for concurrent use.
 type ParquetWriter struct {

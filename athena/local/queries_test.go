@@ -306,7 +306,8 @@ func TestParquetSchema(t *testing.T) {
 	for _, r := range res.Rows {
 		got = append(got, r[0].String+" "+r[1].String)
 	}
-	want := "user_id VARCHAR,event_at VARCHAR,event_id VARCHAR,event_type VARCHAR,user_agent VARCHAR,ip_address VARCHAR,attributes MAP(VARCHAR, VARCHAR)"
+	want := "user_id VARCHAR,anonymous_id VARCHAR,event_at VARCHAR,event_id VARCHAR,event_type VARCHAR,user_agent VARCHAR,ip_address VARCHAR," +
+		"device_type VARCHAR,browser VARCHAR,os VARCHAR,is_bot BOOLEAN,attributes MAP(VARCHAR, VARCHAR)"
 	if strings.Join(got, ",") != want {
 		t.Errorf("parquet schema %v\nwant %s", got, want)
 	}

@@ -57,9 +57,9 @@ type Catalog struct {
 }
 
 // NewCatalog defines the catalog. It returns an error when a column type of
-// tracker.EventFields has no Glue or Trino equivalent.
+// tracker.EventFields() has no Glue or Trino equivalent.
 func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Catalog, error) {
-	columns, err := glueColumns(tracker.EventFields)
+	columns, err := glueColumns(tracker.EventFields())
 	if err != nil {
 		return nil, err
 	}

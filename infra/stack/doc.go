@@ -2,12 +2,12 @@
 // NewEventlakeStack, built from one construct per concern:
 //
 //   - Tables: the DynamoDB events table (whose NEW_IMAGE stream feeds the
-//     pipeline) and the per-user summary table, from tracker.EventsTable and
-//     tracker.SummaryTable, encrypted with a customer-managed KMS key.
+//     pipeline) and the per-user summary table, from tracker.EventsTableDef() and
+//     tracker.SummaryTableDef(), encrypted with a customer-managed KMS key.
 //   - Lake: the KMS-encrypted, TLS-only S3 bucket the events land in, its
 //     lifecycle rules, and the bucket that receives its access logs.
 //   - Catalog: the Glue database and the partition-projected events table
-//     (columns from tracker.EventFields), the Athena workgroup with a
+//     (columns from tracker.EventFields()), the Athena workgroup with a
 //     bytes-scanned cutoff and encrypted results, and every query of
 //     athena.Queries as a named query.
 //   - Delivery: the Firehose delivery stream that writes the lake, as Parquet

@@ -50,7 +50,7 @@ func NewEventlakeStack(scope constructs.Construct, id string, props *EventlakeSt
 		return nil, fmt.Errorf("load athena queries: %w", err)
 	}
 	// The schema must map to Glue and Trino types; check before defining.
-	if _, err := glueColumns(tracker.EventFields); err != nil {
+	if _, err := glueColumns(tracker.EventFields()); err != nil {
 		return nil, err
 	}
 	if _, err := athena.NewDedupView(p.NamePrefix); err != nil {

@@ -150,7 +150,7 @@ func TestTablesFromTrackerDefinitions(t *testing.T) {
 		"PointInTimeRecoverySpecification": obj{"PointInTimeRecoveryEnabled": true},
 		"SSESpecification":                 obj{"KMSMasterKeyId": key},
 	}
-	ev, sum := tracker.EventsTable, tracker.SummaryTable
+	ev, sum := tracker.EventsTableDef(), tracker.SummaryTableDef()
 	check(t, "events table", func() {
 		s.Template.HasResource(jsii.String("AWS::DynamoDB::GlobalTable"), obj{
 			"DeletionPolicy":      "Retain",
@@ -528,7 +528,7 @@ func TestBucketsAreHardened(t *testing.T) {
 }
 
 // TestGlueTableColumnsAreTheEventSchema ties the Glue table to the tracker
-// package: the columns are tracker.EventFields, in order, with their types.
+// package: the columns are tracker.EventFields(), in order, with their types.
 func TestGlueTableColumnsAreTheEventSchema(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -536,10 +536,10 @@ func TestGlueTableColumnsAreTheEventSchema(t *testing.T) {
 			table := s.one(t, "AWS::Glue::Table", func(r resource) bool { return path(r.Props, "TableInput", "Name") == athena.TableName })
 			in := table.Props["TableInput"].(obj)
 			cols := path(in, "StorageDescriptor", "Columns").(arr)
-			if len(cols) != len(tracker.EventFields) {
-				t.Fatalf("%d columns, want %d", len(cols), len(tracker.EventFields))
+			if len(cols) != len(tracker.EventFields()) {
+				t.Fatalf("%d columns, want %d", len(cols), len(tracker.EventFields()))
 			}
-			for i, f := range tracker.EventFields {
+			for i, f := range tracker.EventFields() {
 				if name, typ := path(cols[i], "Name"), path(cols[i], "Type"); name != f.Name || typ != f.AthenaType {
 					t.Errorf("column %d is %v %v, want %s %s", i, name, typ, f.Name, f.AthenaType)
 				}

@@ -20,9 +20,9 @@ type Tables struct {
 	// Key is the customer-managed key (rotated yearly) of both tables and the
 	// events stream.
 	Key awskms.Key
-	// Events is tracker.EventsTable.
+	// Events is tracker.EventsTableDef().
 	Events awsdynamodb.TableV2
-	// Summary is tracker.SummaryTable.
+	// Summary is tracker.SummaryTableDef().
 	Summary awsdynamodb.TableV2
 }
 
@@ -37,13 +37,12 @@ func NewTables(scope constructs.Construct, id string) *Tables {
 	return &Tables{
 		Construct: c,
 		Key:       key,
-		Events:    newTable(c, "Events", tracker.EventsTable, key),
-		Summary:   newTable(c, "Summary", tracker.SummaryTable, key),
+		Events:    newTable(c, "Events", tracker.EventsTableDef(), key),
+		Summary:   newTable(c, "Summary", tracker.SummaryTableDef(), key),
 	}
 }
 
-// newTable defines one table from def. CloudFormation names it; def's
-// DefaultName is for local use only.
+// newTable defines one table from def. CloudFormation names it.
 func newTable(scope constructs.Construct, id string, def tracker.TableDef, key awskms.IKey) awsdynamodb.TableV2 {
 	props := &awsdynamodb.TablePropsV2{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(def.PartitionKey), Type: awsdynamodb.AttributeType_STRING},

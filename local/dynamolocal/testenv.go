@@ -63,7 +63,7 @@ func NewEnv(tb testing.TB, optFns ...func(*dynamodb.Options)) *Env {
 	for _, p := range []struct {
 		def  tracker.TableDef
 		name string
-	}{{tracker.EventsTable, env.EventsTable}, {tracker.SummaryTable, env.SummaryTable}} {
+	}{{tracker.EventsTableDef(), env.EventsTable}, {tracker.SummaryTableDef(), env.SummaryTable}} {
 		if err := CreateTable(ctx, db, p.def, p.name); err != nil {
 			tb.Fatalf("DynamoDB Local at %s: %v", s.Endpoint, err)
 		}

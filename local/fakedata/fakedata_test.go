@@ -29,7 +29,7 @@ func generate(t *testing.T, cfg fakedata.Config) []tracker.Event {
 
 func TestCountsSpanOrderAndValidity(t *testing.T) {
 	// Validate does no I/O, so a client without a server is enough here.
-	tr, err := tracker.New(dynamodb.New(dynamodb.Options{Region: "us-east-1"}), tracker.Config{Now: func() time.Time { return end }})
+	tr, err := tracker.New(dynamodb.New(dynamodb.Options{Region: "us-east-1"}), tracker.Config{EventsTable: "events", Now: func() time.Time { return end }})
 	if err != nil {
 		t.Fatal(err)
 	}

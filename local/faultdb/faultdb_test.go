@@ -29,7 +29,7 @@ func ctxFor(t *testing.T) context.Context {
 
 func item(user, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		tracker.FieldUserID:  &types.AttributeValueMemberS{Value: user},
+		tracker.AttrActor:    &types.AttributeValueMemberS{Value: tracker.ActorKey(user, "")},
 		tracker.AttrEventKey: &types.AttributeValueMemberS{Value: key},
 	}
 }
@@ -47,8 +47,8 @@ func count(t *testing.T, env *dynamolocal.Env, user string) int {
 	out, err := env.Client.Query(ctxFor(t), &dynamodb.QueryInput{
 		TableName:                 aws.String(env.EventsTable),
 		KeyConditionExpression:    aws.String("#u = :u"),
-		ExpressionAttributeNames:  map[string]string{"#u": tracker.FieldUserID},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: user}},
+		ExpressionAttributeNames:  map[string]string{"#u": tracker.AttrActor},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: tracker.ActorKey(user, "")}},
 		Select:                    types.SelectCount,
 		ConsistentRead:            aws.Bool(true),
 	})

@@ -1,7 +1,7 @@
 // Package lakeparquet writes the lake's Parquet objects locally, as
 // Firehose's record format conversion does in AWS: the NDJSON lines the
 // stream Lambda writes become rows with exactly the columns of
-// tracker.EventFields (strings, and attributes as a Parquet MAP of strings,
+// tracker.EventFields() (strings, and attributes as a Parquet MAP of strings,
 // the Glue table's map<string,string>), with GZIP-compressed pages as the
 // CDK app's record format conversion writes them.
 //

@@ -109,16 +109,20 @@ func TestEncoderWritesTheGlueSchemaReadByTheLocalRunner(t *testing.T) {
 		t.Errorf("rows =\n%v\nwant\n%v", got, want)
 	}
 
-	// The file's own schema: the columns of tracker.EventFields in order,
+	// The file's own schema: the columns of tracker.EventFields() in order,
 	// strings as UTF8 byte arrays, attributes a MAP of UTF8 keys and values
 	// (the converted types Firehose's Hive Parquet serializer writes).
 	schema := query(t, db, fmt.Sprintf(`SELECT name, coalesce(type, ''), coalesce(converted_type, ''), repetition_type
 		FROM parquet_schema('%s') WHERE name <> 'duckdb_schema'`, filepath.ToSlash(file)))
 	var wantSchema [][]string
-	for _, f := range tracker.EventFields {
+	for _, f := range tracker.EventFields() {
 		if f.AthenaType == "map<string,string>" {
 			wantSchema = append(wantSchema, []string{f.Name, "", "MAP", "OPTIONAL"}, []string{"key_value", "", "", "REPEATED"},
 				[]string{"key", "BYTE_ARRAY", "UTF8", "REQUIRED"}, []string{"value", "BYTE_ARRAY", "UTF8", "OPTIONAL"})
+			continue
+		}
+		if f.AthenaType == "boolean" {
+			wantSchema = append(wantSchema, []string{f.Name, "BOOLEAN", "", "OPTIONAL"})
 			continue
 		}
 		wantSchema = append(wantSchema, []string{f.Name, "BYTE_ARRAY", "UTF8", "OPTIONAL"})

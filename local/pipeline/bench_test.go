@@ -78,7 +78,7 @@ func freshDynamoDB(b *testing.B) *dynamolocal.Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	warm := tracker.EventsTable
+	warm := tracker.EventsTableDef()
 	warm.StreamNewImage = false
 	if err := dynamolocal.CreateTable(ctx, db, warm, "warmup"); err != nil {
 		b.Fatal(err)
@@ -114,12 +114,10 @@ func storeOnly(b *testing.B, evs []tracker.Event) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, def := range tracker.Tables {
-		if err := dynamolocal.CreateTable(ctx, db, def, ""); err != nil {
-			b.Fatal(err)
-		}
+	if err := dynamolocal.CreateTables(ctx, db, dynamolocal.EventsTableName, dynamolocal.SummaryTableName); err != nil {
+		b.Fatal(err)
 	}
-	tr, err := tracker.New(db, tracker.Config{})
+	tr, err := tracker.New(db, tracker.Config{EventsTable: dynamolocal.EventsTableName, SummaryTable: dynamolocal.SummaryTableName})
 	if err != nil {
 		b.Fatal(err)
 	}

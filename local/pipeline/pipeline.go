@@ -51,7 +51,7 @@ type Config struct {
 	// nil starts one, which Close stops.
 	DynamoDB *dynamolocal.Server
 	// EventsTable and SummaryTable name the tables, created when missing;
-	// defaults tracker.EventsTable.DefaultName and SummaryTable's.
+	// defaults dynamolocal.EventsTableName and SummaryTableName.
 	EventsTable  string
 	SummaryTable string
 	// WrapDynamoDB wraps the DynamoDB client the tracker writes with, for
@@ -149,10 +149,10 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		return nil, fmt.Errorf("pipeline: Config.Format %q: want %q or %q", cfg.Format, FormatParquet, FormatJSON)
 	}
 	if cfg.EventsTable == "" {
-		cfg.EventsTable = tracker.EventsTable.DefaultName
+		cfg.EventsTable = dynamolocal.EventsTableName
 	}
 	if cfg.SummaryTable == "" {
-		cfg.SummaryTable = tracker.SummaryTable.DefaultName
+		cfg.SummaryTable = dynamolocal.SummaryTableName
 	}
 	if cfg.DeliveryStream == "" {
 		cfg.DeliveryStream = DefaultDeliveryStream
@@ -182,13 +182,8 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if p.Client, err = p.DynamoDB.Client(ctx); err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
-	for _, t := range []struct {
-		def  tracker.TableDef
-		name string
-	}{{tracker.EventsTable, cfg.EventsTable}, {tracker.SummaryTable, cfg.SummaryTable}} {
-		if err := dynamolocal.CreateTable(ctx, p.Client, t.def, t.name); err != nil {
-			return p, fmt.Errorf("pipeline: %w", err)
-		}
+	if err := dynamolocal.CreateTables(ctx, p.Client, cfg.EventsTable, cfg.SummaryTable); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
 	}
 	desc, err := p.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(cfg.EventsTable)})
 	if err != nil {

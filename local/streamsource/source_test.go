@@ -63,6 +63,7 @@ func (s *stream) put(t *testing.T, n int) {
 		_, err := s.env.Client.PutItem(context.Background(), &dynamodb.PutItemInput{
 			TableName: aws.String(s.env.EventsTable),
 			Item: map[string]dtypes.AttributeValue{
+				"actor":     &dtypes.AttributeValueMemberS{Value: "u#u1"},
 				"user_id":   &dtypes.AttributeValueMemberS{Value: "u1"},
 				"event_key": &dtypes.AttributeValueMemberS{Value: key(s.next)},
 				"n":         &dtypes.AttributeValueMemberN{Value: strconv.Itoa(s.next)},
@@ -77,7 +78,7 @@ func (s *stream) put(t *testing.T, n int) {
 
 func (s *stream) itemKey(i int) map[string]dtypes.AttributeValue {
 	return map[string]dtypes.AttributeValue{
-		"user_id":   &dtypes.AttributeValueMemberS{Value: "u1"},
+		"actor":     &dtypes.AttributeValueMemberS{Value: "u#u1"},
 		"event_key": &dtypes.AttributeValueMemberS{Value: key(i)},
 	}
 }

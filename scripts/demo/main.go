@@ -80,12 +80,10 @@ func run(ctx context.Context, out io.Writer, log *slog.Logger, cfg config) error
 	if err != nil {
 		return err
 	}
-	for _, def := range tracker.Tables {
-		if err := dynamolocal.CreateTable(ctx, db, def, ""); err != nil {
-			return err
-		}
+	if err := dynamolocal.CreateTables(ctx, db, dynamolocal.EventsTableName, dynamolocal.SummaryTableName); err != nil {
+		return err
 	}
-	tr, err := tracker.New(db, tracker.Config{})
+	tr, err := tracker.New(db, tracker.Config{EventsTable: dynamolocal.EventsTableName, SummaryTable: dynamolocal.SummaryTableName})
 	if err != nil {
 		return err
 	}

@@ -360,8 +360,13 @@ func serve(ctx context.Context, p *pipeline.Pipeline, out io.Writer, addr, user 
 	if err != nil {
 		return fmt.Errorf("serve the admin page: %w", err)
 	}
+	page, err := admin.NewHandler(p.Tracker, admin.Options{Logger: log})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve the admin page: %w", err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /admin/activity", admin.NewHandler(p.Tracker, admin.Options{Logger: log}))
+	mux.Handle("GET /admin/activity", page)
 	mux.Handle("GET /{$}", http.RedirectHandler("/admin/activity?user="+url.QueryEscape(user), http.StatusFound))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "\nThe admin activity page is at http://%s/admin/activity?user=%s (Ctrl-C stops everything).\n",

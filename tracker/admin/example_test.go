@@ -49,10 +49,14 @@ func ExampleNewHandler() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /admin/activity", requireAdmin(admin.NewHandler(tr, admin.Options{
+	page, err := admin.NewHandler(tr, admin.Options{
 		Reader: reader,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil)),
-	})))
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /admin/activity", requireAdmin(page))
 	log.Fatal(http.ListenAndServe("localhost:8080", mux))
 }

@@ -35,8 +35,9 @@ const (
 // faultDB wraps DynamoDB Local's client and fails reads on demand.
 type faultDB struct {
 	tracker.DynamoDB
-	mu   sync.Mutex
-	fail error
+	mu      sync.Mutex
+	fail    error
+	queries atomic.Int64
 }
 
 func (f *faultDB) err() error {
@@ -52,6 +53,7 @@ func (f *faultDB) setFail(err error) {
 }
 
 func (f *faultDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.queries.Add(1)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
@@ -112,8 +114,12 @@ func newAdminFixture(t *testing.T, opts admin.Options) *adminFixture {
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return adminNow }
 	}
+	h, err := admin.NewHandler(f.tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle(mountPath, admin.NewHandler(f.tr, opts))
+	mux.Handle(mountPath, h)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f

@@ -75,6 +75,13 @@ var contentSecurityPolicy = func() string {
 		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }()
 
+// Linked visitor histories on a user's page: how many of the user's linked
+// anonymous IDs are shown, and how many events of each.
+const (
+	maxLinkedShown  = 5
+	linkedPageLimit = 10
+)
+
 type handler struct {
 	tr       *tracker.Tracker
 	reader   *tracker.Reader
@@ -82,20 +89,26 @@ type handler struct {
 	types    []string
 	log      *slog.Logger
 	now      func() time.Time
-	setupErr error
 }
 
-// NewHandler returns the admin page for tr's users, at the URL it is
-// mounted on: GET ?user=<id>[&type=<type>][&from=YYYY-MM-DD][&to=YYYY-MM-DD]
-// [&cursor=<next>][&format=json]. It is safe for concurrent use.
+// NewHandler returns the admin page for tr's users and visitors, at the URL
+// it is mounted on: GET ?user=<id> (a user) or ?anonymous_id=<id> (an
+// anonymous visitor), [&type=<type>][&from=YYYY-MM-DD][&to=YYYY-MM-DD]
+// [&cursor=<next>][&format=json]. A user's page also shows the latest
+// events of the visitors linked to the user (their history from before they
+// signed in), when the summary holds the links. It is safe for concurrent
+// use.
 //
-// Responses: 200 with the page (a form only without user; an empty table
-// for a user without events); 400 with a message for an invalid user ID,
-// type, date or cursor; 405 for methods other than GET and HEAD; 503 when
-// DynamoDB throttles and 500 for other failures, with a generic message:
-// the details go to Options.Logger only. A configuration error (nil tr, a
-// PageSize out of range) makes every request fail with 500 and is logged.
-func NewHandler(tr *tracker.Tracker, opts Options) http.Handler {
+// Responses: 200 with the page (a form only without an ID; an empty table
+// for a user without events); 400 with a message for an invalid ID, a type
+// outside the filter's list, a bad date, cursor or query string; 405 for
+// methods other than GET and HEAD; 503 when DynamoDB throttles and 500 for
+// other failures, with a generic message: the details go to Options.Logger
+// only.
+//
+// NewHandler fails when the configuration is invalid: a nil Tracker, a
+// PageSize out of range, an invalid type in Options.Types.
+func NewHandler(tr *tracker.Tracker, opts Options) (http.Handler, error) {
 	h := &handler{tr: tr, reader: opts.Reader, pageSize: opts.PageSize, log: opts.Logger, now: opts.Now}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -108,29 +121,40 @@ func NewHandler(tr *tracker.Tracker, opts Options) http.Handler {
 	}
 	switch {
 	case tr == nil:
-		h.setupErr = errors.New("admin: NewHandler: nil Tracker")
+		return nil, errors.New("admin: NewHandler: nil Tracker")
 	case h.pageSize < 1 || h.pageSize > MaxPageSize:
-		h.setupErr = fmt.Errorf("admin: NewHandler: PageSize %d is not between 1 and %d", opts.PageSize, MaxPageSize)
+		return nil, fmt.Errorf("admin: NewHandler: PageSize %d is not between 1 and %d", opts.PageSize, MaxPageSize)
 	case h.reader == nil:
-		h.reader, h.setupErr = tracker.NewReader(tr, tracker.ReadConfig{})
-	}
-	if h.setupErr == nil {
-		h.types = slices.Clone(opts.Types)
-		if h.types == nil {
-			h.types = tr.EventTypes()
+		var err error
+		if h.reader, err = tracker.NewReader(tr, tracker.ReadConfig{}); err != nil {
+			return nil, fmt.Errorf("admin: NewHandler: %w", err)
 		}
 	}
-	return h
+	h.types = slices.Clone(opts.Types)
+	if h.types == nil {
+		h.types = tr.EventTypes()
+	}
+	for _, t := range h.types {
+		if t == "" || len(t) > tracker.MaxEventTypeBytes || strings.ContainsAny(t, " \t\n\r") {
+			return nil, fmt.Errorf("admin: NewHandler: %q in Options.Types is not an event type", t)
+		}
+	}
+	return h, nil
 }
 
 // request is a parsed request.
 type request struct {
-	user, typ, from, to, cursor string
-	json                        bool
+	user, anonymousID, typ, from, to, cursor string
+	json                                     bool
 }
 
 func (q request) values(cursor string) url.Values {
-	v := url.Values{"user": {q.user}}
+	v := url.Values{}
+	if q.anonymousID != "" {
+		v.Set("anonymous_id", q.anonymousID)
+	} else {
+		v.Set("user", q.user)
+	}
 	if q.typ != "" {
 		v.Set("type", q.typ)
 	}
@@ -165,27 +189,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("Vary", "Accept")
 
-	qv := r.URL.Query()
+	// url.ParseQuery, unlike r.URL.Query(), reports the pairs it drops
+	// (a ';' separator), so a mistyped link is refused rather than
+	// silently shown as an empty form.
+	qv, qerr := url.ParseQuery(r.URL.RawQuery)
 	q := request{
-		user:   qv.Get("user"),
-		typ:    qv.Get("type"),
-		from:   qv.Get("from"),
-		to:     qv.Get("to"),
-		cursor: qv.Get("cursor"),
-		json:   wantsJSON(r),
+		user:        qv.Get("user"),
+		anonymousID: qv.Get("anonymous_id"),
+		typ:         qv.Get("type"),
+		from:        qv.Get("from"),
+		to:          qv.Get("to"),
+		cursor:      qv.Get("cursor"),
+		json:        wantsJSON(r),
 	}
 	view := &pageView{
-		Style:     template.CSS(styleSource),
-		User:      q.user,
-		Type:      q.typ,
-		From:      q.from,
-		To:        q.to,
-		Cursor:    q.cursor,
-		MaxUserID: tracker.MaxUserIDBytes,
-		Types:     h.types,
-	}
-	if q.typ != "" && !slices.Contains(view.Types, q.typ) {
-		view.Types = append(slices.Clone(view.Types), q.typ)
+		Style:       template.CSS(styleSource),
+		User:        q.user,
+		AnonymousID: q.anonymousID,
+		Type:        q.typ,
+		From:        q.from,
+		To:          q.to,
+		Cursor:      q.cursor,
+		MaxUserID:   tracker.MaxUserIDBytes,
+		Types:       h.types,
 	}
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -193,14 +219,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, q, view, problem{status: http.StatusMethodNotAllowed, message: "Only GET and HEAD are allowed."})
 		return
 	}
-	if h.setupErr != nil {
-		h.log.ErrorContext(r.Context(), "admin: handler misconfigured", "error", h.setupErr)
-		h.fail(w, r, q, view, problem{status: http.StatusInternalServerError, message: "The activity page is misconfigured; the error has been logged."})
+	if qerr != nil {
+		h.fail(w, r, q, view, problem{status: http.StatusBadRequest,
+			message: "The link's query string is malformed (separate parameters with '&', not ';')."})
 		return
 	}
-	if q.user == "" {
+	if q.typ != "" && !slices.Contains(h.types, q.typ) {
+		// A type outside the list would make the filter read up to the
+		// item cap for nothing: refuse it before any read.
+		h.fail(w, r, q, view, problem{status: http.StatusBadRequest,
+			message: "Invalid type: choose one of the types the filter lists."})
+		return
+	}
+	if q.user != "" && q.anonymousID != "" {
+		h.fail(w, r, q, view, problem{status: http.StatusBadRequest,
+			message: "Give a user ID or a visitor ID, not both."})
+		return
+	}
+	if q.user == "" && q.anonymousID == "" {
 		if q.json {
-			h.fail(w, r, q, view, problem{status: http.StatusBadRequest, message: "Give a user ID in the user parameter."})
+			h.fail(w, r, q, view, problem{status: http.StatusBadRequest, message: "Give a user ID in the user parameter or a visitor ID in the anonymous_id parameter."})
 			return
 		}
 		h.render(w, http.StatusOK, view)
@@ -215,7 +253,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if opts.From, p = parseDay("from", q.from); p == nil {
 		var to time.Time
 		if to, p = parseDay("to", q.to); p == nil && !to.IsZero() {
-			opts.To = to.AddDate(0, 0, 1) // the whole "to" day
+			if to.Year() < 9999 || to.YearDay() < 365 {
+				opts.To = to.AddDate(0, 0, 1) // the whole "to" day
+			} // else the last day there is: no upper bound
 		}
 	}
 	if p == nil && !opts.From.IsZero() && !opts.To.IsZero() && !opts.From.Before(opts.To) {
@@ -226,23 +266,35 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	page, summary, err := h.load(r.Context(), q.user, opts)
+	page, summary, err := h.load(r.Context(), q, opts)
 	if err != nil {
 		h.fail(w, r, q, view, h.classify(r, q, err))
 		return
 	}
+	var linked []linkedView
+	if q.user != "" && q.cursor == "" && len(summary.AnonymousIDs) > 0 {
+		linked = h.loadLinked(r.Context(), summary.AnonymousIDs)
+	}
 	if q.json {
-		h.writeJSON(w, http.StatusOK, newJSONPage(q.user, summary, page))
+		h.writeJSON(w, http.StatusOK, newJSONPage(q, summary, page, linked))
 		return
 	}
 	now := h.now()
 	view.Shown = true
 	view.LastSeen = newStamp(now, summary.LastSeen)
 	view.Actions = summary.Actions
+	view.Skipped = page.Skipped
+	if q.anonymousID != "" {
+		view.LinkedUser = summary.UserID
+	}
 	view.Partial, view.ItemsRead, view.Limit = page.Partial, page.ItemsRead, h.pageSize
-	view.Events = make([]eventView, len(page.Events))
-	for i, e := range page.Events {
-		view.Events[i] = newEventView(now, e)
+	view.Events = newEventViews(now, page.Events)
+	for _, l := range linked {
+		l.Events = newEventViews(now, l.page.Events)
+		view.Linked = append(view.Linked, l)
+	}
+	if extra := len(summary.AnonymousIDs) - len(linked); extra > 0 && q.user != "" && q.cursor == "" {
+		view.LinkedMore = extra
 	}
 	if q.cursor != "" {
 		view.FirstURL = q.link("")
@@ -254,17 +306,59 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // load reads the page and the summary concurrently.
-func (h *handler) load(ctx context.Context, user string, opts tracker.RecentOptions) (tracker.Page, tracker.UserSummary, error) {
+func (h *handler) load(ctx context.Context, q request, opts tracker.RecentOptions) (tracker.Page, tracker.UserSummary, error) {
 	var (
 		wg         sync.WaitGroup
 		summary    tracker.UserSummary
 		summaryErr error
+		page       tracker.Page
+		err        error
 	)
-	wg.Go(func() { summary, summaryErr = h.tr.Summary(ctx, user) })
-	page, err := h.reader.Recent(ctx, user, opts)
+	if q.anonymousID != "" {
+		wg.Go(func() { summary, summaryErr = h.tr.VisitorSummary(ctx, q.anonymousID) })
+		page, err = h.reader.RecentAnonymous(ctx, q.anonymousID, opts)
+	} else {
+		wg.Go(func() { summary, summaryErr = h.tr.Summary(ctx, q.user) })
+		page, err = h.reader.Recent(ctx, q.user, opts)
+	}
 	wg.Wait()
+	if errors.Is(summaryErr, tracker.ErrNoSummaryTable) {
+		summaryErr = nil // a tracker without a summary: the page shows none
+	}
 	// An argument or cursor error explains the request's problem best.
 	return page, summary, errors.Join(err, summaryErr)
+}
+
+// linkedView is one visitor linked to the user, with its latest events.
+type linkedView struct {
+	AnonymousID string
+	URL         string
+	Events      []eventView
+	page        tracker.Page
+	err         bool
+}
+
+// loadLinked reads the newest events of the first maxLinkedShown linked
+// visitors, concurrently. A visitor whose read fails is shown without
+// events, and the failure is logged: the user's own page still answers.
+func (h *handler) loadLinked(ctx context.Context, ids []string) []linkedView {
+	out := make([]linkedView, min(len(ids), maxLinkedShown))
+	var wg sync.WaitGroup
+	for i := range out {
+		id := ids[i]
+		out[i] = linkedView{AnonymousID: id, URL: request{anonymousID: id}.link("")}
+		wg.Go(func() {
+			p, err := h.reader.RecentAnonymous(ctx, id, tracker.RecentOptions{Limit: linkedPageLimit})
+			if err != nil {
+				h.log.WarnContext(ctx, "admin: reading a linked visitor's activity failed", "error", err)
+				out[i].err = true
+				return
+			}
+			out[i].page = p
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // classify turns a read error into a response, logging what the response
@@ -280,13 +374,13 @@ func (h *handler) classify(r *http.Request, q request, err error) problem {
 			message:    "This link to older events is not valid here: " + ce.Reason + ".",
 			restartURL: q.link("")}
 	case r.Context().Err() != nil:
-		h.log.InfoContext(r.Context(), "admin: request ended before the activity was read", "user_id", q.user, "error", err)
+		h.log.InfoContext(r.Context(), "admin: request ended before the activity was read", "user_id", q.user, "anonymous_id", q.anonymousID, "error", err)
 		return problem{status: http.StatusServiceUnavailable, message: "The request was cancelled."}
 	case throttled(err):
-		h.log.WarnContext(r.Context(), "admin: DynamoDB throttled the activity read", "user_id", q.user, "error", err)
+		h.log.WarnContext(r.Context(), "admin: DynamoDB throttled the activity read", "user_id", q.user, "anonymous_id", q.anonymousID, "error", err)
 		return problem{status: http.StatusServiceUnavailable, message: "The activity store is busy; try again in a moment."}
 	default:
-		h.log.ErrorContext(r.Context(), "admin: reading the activity failed", "user_id", q.user, "error", err)
+		h.log.ErrorContext(r.Context(), "admin: reading the activity failed", "user_id", q.user, "anonymous_id", q.anonymousID, "error", err)
 		return problem{status: http.StatusInternalServerError, message: "Could not read the activity; the error has been logged."}
 	}
 }
@@ -303,6 +397,8 @@ func fieldLabel(field string) string {
 	switch field {
 	case tracker.FieldUserID:
 		return "user ID"
+	case tracker.FieldAnonymousID:
+		return "visitor ID"
 	case "types":
 		return "type"
 	}
@@ -382,20 +478,28 @@ func wantsJSON(r *http.Request) bool {
 // pageView is what the template shows. Every string in it may hold
 // client-controlled text; html/template escapes it for its context.
 type pageView struct {
-	Style                template.CSS
-	User, Type, From, To string
-	Cursor               string
-	Types                []string
-	MaxUserID            int
-	Error, RestartURL    string
-	Shown                bool
-	LastSeen             stamp
-	Actions              int64
-	Events               []eventView
-	Partial              bool
-	ItemsRead, Limit     int
-	FirstURL, NextURL    string
+	Style             template.CSS
+	User, AnonymousID string
+	Type, From, To    string
+	Cursor            string
+	Types             []string
+	MaxUserID         int
+	Error, RestartURL string
+	Shown             bool
+	LastSeen          stamp
+	Actions           int64
+	LinkedUser        string // a visitor's page: the user the visitor became
+	Events            []eventView
+	Linked            []linkedView // a user's page: visitor histories
+	LinkedMore        int          // linked visitors not shown
+	Skipped           int
+	Partial           bool
+	ItemsRead, Limit  int
+	FirstURL, NextURL string
 }
+
+// UserURL links to the page of the user a visitor became.
+func (v *pageView) UserURL() string { return request{user: v.LinkedUser}.link("") }
 
 // stamp is a time shown absolutely (UTC, milliseconds) and relatively.
 type stamp struct {
@@ -414,9 +518,18 @@ func newStamp(now, t time.Time) stamp {
 
 type eventView struct {
 	ID, Type, IP                   string
+	AnonymousID                    string
 	At                             stamp
 	Browser, UserAgent, OS, Device string
 	Attributes                     []attribute
+}
+
+func newEventViews(now time.Time, events []tracker.StoredEvent) []eventView {
+	out := make([]eventView, len(events))
+	for i, e := range events {
+		out[i] = newEventView(now, e)
+	}
+	return out
 }
 
 type attribute struct{ Key, Value string }
@@ -424,14 +537,16 @@ type attribute struct{ Key, Value string }
 func newEventView(now time.Time, e tracker.StoredEvent) eventView {
 	d := e.Device
 	v := eventView{
-		ID:        e.ID,
-		Type:      e.Type,
-		IP:        e.IP,
-		At:        newStamp(now, e.At),
-		Browser:   strings.TrimSpace(d.Browser + " " + d.BrowserVersion),
-		UserAgent: e.UserAgent,
-		OS:        strings.TrimSpace(d.OS + " " + d.OSVersion),
-		Device:    d.Kind(),
+		ID:          e.ID,
+		Type:        e.Type,
+		IP:          e.IP,
+		AnonymousID: e.AnonymousID,
+		At:          newStamp(now, e.At),
+		Browser:     strings.TrimSpace(d.Browser + " " + d.BrowserVersion),
+		UserAgent:   e.UserAgent,
+		OS:          strings.TrimSpace(d.OS + " " + d.OSVersion),
+		// The type stored at write time, which the queries count too.
+		Device: e.Client.DeviceType,
 	}
 	if detail := cmpOr(d.Model, d.Platform); detail != "" && detail != d.OS {
 		v.Device = strings.TrimSpace(v.Device + " (" + detail + ")")
@@ -497,55 +612,103 @@ func relative(now, t time.Time) string {
 }
 
 // JSON responses. Event keys are the schema's field names
-// (tracker.EventFields), plus the parsed device.
+// (tracker.FieldNames(), each present, null when the event has no value),
+// plus the parsed device.
 type jsonPage struct {
-	UserID  string      `json:"user_id"`
-	Summary jsonSummary `json:"summary"`
-	Events  []jsonEvent `json:"events"`
+	UserID      string      `json:"user_id,omitempty"`
+	AnonymousID string      `json:"anonymous_id,omitempty"`
+	Summary     jsonSummary `json:"summary"`
+	Events      []jsonEvent `json:"events"`
+	// Linked holds, on a user's first page, the latest events of the
+	// visitors linked to the user.
+	Linked []jsonLinked `json:"linked_visitors,omitempty"`
 	// Next is the cursor parameter of the next page; absent on the last.
 	Next string `json:"next,omitempty"`
 	// Partial reports a type-filtered page that stopped at the cap on items
 	// read; Next continues.
 	Partial bool `json:"partial,omitempty"`
+	// Skipped counts items of the partition that are not events.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 type jsonSummary struct {
 	LastSeen string `json:"last_seen,omitempty"`
 	Actions  int64  `json:"actions"`
+	// AnonymousIDs are the visitors linked to a user.
+	AnonymousIDs []string `json:"anonymous_ids,omitempty"`
+	// UserID is the user a visitor became.
+	UserID string `json:"user_id,omitempty"`
+}
+
+type jsonLinked struct {
+	AnonymousID string      `json:"anonymous_id"`
+	Events      []jsonEvent `json:"events"`
+}
+
+// optString is a string that is JSON null when empty.
+type optString string
+
+func (s optString) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(s))
 }
 
 type jsonEvent struct {
-	UserID     string            `json:"user_id"`
-	EventAt    string            `json:"event_at"`
-	EventID    string            `json:"event_id"`
-	EventType  string            `json:"event_type"`
-	UserAgent  string            `json:"user_agent,omitempty"`
-	IPAddress  string            `json:"ip_address,omitempty"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Device     tracker.Device    `json:"device"`
+	UserID      optString         `json:"user_id"`
+	AnonymousID optString         `json:"anonymous_id"`
+	EventAt     string            `json:"event_at"`
+	EventID     string            `json:"event_id"`
+	EventType   string            `json:"event_type"`
+	UserAgent   optString         `json:"user_agent"`
+	IPAddress   optString         `json:"ip_address"`
+	DeviceType  optString         `json:"device_type"`
+	Browser     optString         `json:"browser"`
+	OS          optString         `json:"os"`
+	IsBot       bool              `json:"is_bot"`
+	Attributes  map[string]string `json:"attributes"`
+	Device      tracker.Device    `json:"device"`
 }
 
 type jsonError struct {
 	Error string `json:"error"`
 }
 
-func newJSONPage(user string, s tracker.UserSummary, p tracker.Page) jsonPage {
-	out := jsonPage{UserID: user, Summary: jsonSummary{Actions: s.Actions}, Events: make([]jsonEvent, len(p.Events)),
-		Next: p.Next, Partial: p.Partial}
+func newJSONEvents(events []tracker.StoredEvent) []jsonEvent {
+	out := make([]jsonEvent, len(events))
+	for i, e := range events {
+		out[i] = jsonEvent{
+			UserID:      optString(e.UserID),
+			AnonymousID: optString(e.AnonymousID),
+			EventAt:     e.At.UTC().Format(tracker.TimeLayout),
+			EventID:     e.ID,
+			EventType:   e.Type,
+			UserAgent:   optString(e.UserAgent),
+			IPAddress:   optString(e.IP),
+			DeviceType:  optString(e.Client.DeviceType),
+			Browser:     optString(e.Client.Browser),
+			OS:          optString(e.Client.OS),
+			IsBot:       e.Client.Bot,
+			Attributes:  e.Attributes,
+			Device:      e.Device,
+		}
+	}
+	return out
+}
+
+func newJSONPage(q request, s tracker.UserSummary, p tracker.Page, linked []linkedView) jsonPage {
+	out := jsonPage{UserID: q.user, AnonymousID: q.anonymousID,
+		Summary: jsonSummary{Actions: s.Actions, AnonymousIDs: s.AnonymousIDs},
+		Events:  newJSONEvents(p.Events), Next: p.Next, Partial: p.Partial, Skipped: p.Skipped}
+	if q.anonymousID != "" {
+		out.Summary.UserID = s.UserID
+	}
 	if !s.LastSeen.IsZero() {
 		out.Summary.LastSeen = s.LastSeen.UTC().Format(tracker.TimeLayout)
 	}
-	for i, e := range p.Events {
-		out.Events[i] = jsonEvent{
-			UserID:     e.UserID,
-			EventAt:    e.At.UTC().Format(tracker.TimeLayout),
-			EventID:    e.ID,
-			EventType:  e.Type,
-			UserAgent:  e.UserAgent,
-			IPAddress:  e.IP,
-			Attributes: e.Attributes,
-			Device:     e.Device,
-		}
+	for _, l := range linked {
+		out.Linked = append(out.Linked, jsonLinked{AnonymousID: l.AnonymousID, Events: newJSONEvents(l.page.Events)})
 	}
 	return out
 }

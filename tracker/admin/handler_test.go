@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventlake/eventlake/local/dynamolocal"
 	"github.com/eventlake/eventlake/tracker"
 	"github.com/eventlake/eventlake/tracker/admin"
 )
@@ -178,12 +181,18 @@ func TestHandlerBadRequests(t *testing.T) {
 		want                        string
 	}{
 		{"form without a user", "GET", "", "", 200, `<form method="get" id="filter">`},
-		{"JSON without a user", "GET", "?format=json", "", 400, `"error": "Give a user ID in the user parameter."`},
+		{"JSON without a user", "GET", "?format=json", "", 400, `"error": "Give a user ID in the user parameter or a visitor ID in the anonymous_id parameter."`},
+		{"user and visitor", "GET", "?user=carol&anonymous_id=v", "", 400, "Give a user ID or a visitor ID, not both."},
+		{"visitor without events", "GET", "?anonymous_id=nobody", "", 200, "not identified yet"},
+		{"visitor ID with a control character", "GET", "?anonymous_id=v%00", "", 400, "Invalid visitor ID: holds a control character."},
+		{"semicolon separator", "GET", "?user=alice;type=login", "", 400, "separate parameters with &#39;&amp;&#39;, not &#39;;&#39;"},
+		{"type not in the list", "GET", "?user=carol&type=checkout", "", 400, "Invalid type: choose one of the types the filter lists."},
+		{"last day there is", "GET", "?user=carol&from=9999-12-31&to=9999-12-31", "", 200, "No activity."},
 		{"user without events", "GET", "?user=nobody", "", 200, "No activity."},
 		{"user without events, JSON", "GET", "?user=nobody&format=json", "", 200, `"events": []`},
 		{"user ID too long", "GET", "?user=" + long, "", 400, "Invalid user ID: is 257 bytes, the limit is 256."},
 		{"user ID with spaces", "GET", "?user=%20carol", "application/json", 400, `"error": "Invalid user ID: has leading or trailing white space."`},
-		{"bad type", "GET", "?user=carol&type=%3Cb%3E", "", 400, "Invalid type: &#34;&lt;b&gt;&#34; is not an event type."},
+		{"bad type", "GET", "?user=carol&type=%3Cb%3E", "", 400, "Invalid type: choose one of the types the filter lists."},
 		{"tampered cursor", "GET", "?user=carol&cursor=" + url.QueryEscape(first.Next[:len(first.Next)-2]+"AA"), "", 400,
 			`<a href="?user=carol">Start from the first page</a>`},
 		{"cursor of another filter", "GET", "?user=carol&type=login&cursor=" + url.QueryEscape(first.Next), "", 400,
@@ -254,13 +263,27 @@ func TestHandlerDynamoDBErrorsLeakNothing(t *testing.T) {
 }
 
 func TestHandlerMisconfigured(t *testing.T) {
-	f := newAdminFixture(t, admin.Options{PageSize: admin.MaxPageSize + 1})
-	resp, body := f.get(t, http.MethodGet, "?user=alice", "")
-	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(body, "PageSize") {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	tr, err := tracker.New(dynamolocal.NewEnv(t).Client, tracker.Config{EventsTable: "events"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(f.logs.String(), "PageSize 501") {
-		t.Errorf("log lacks the configuration error: %s", f.logs.String())
+	for _, tc := range []struct {
+		name string
+		tr   *tracker.Tracker
+		opts admin.Options
+		want string
+	}{
+		{"page size", tr, admin.Options{PageSize: admin.MaxPageSize + 1}, "PageSize 501"},
+		{"negative page size", tr, admin.Options{PageSize: -1}, "PageSize -1"},
+		{"nil tracker", nil, admin.Options{}, "nil Tracker"},
+		{"bad type", tr, admin.Options{Types: []string{"login", "has space"}}, `"has space"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := admin.NewHandler(tc.tr, tc.opts)
+			if err == nil || h != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewHandler = %v, %v; want no handler and an error naming %s", h, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -284,5 +307,98 @@ func TestHandlerEscapesEverything(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks the escaped %q", want)
 		}
+	}
+}
+
+// TestHandlerRefusesUnlistedTypesBeforeReading: a well-formed type outside
+// the filter's list would read up to the item cap and find nothing.
+func TestHandlerRefusesUnlistedTypesBeforeReading(t *testing.T) {
+	f := newAdminFixture(t, admin.Options{})
+	f.put(t, tracker.Event{UserID: "carol", Type: "login", At: adminNow.Add(-time.Minute)})
+	f.db.queries.Store(0)
+	resp, _ := f.get(t, http.MethodGet, "?user=carol&type=checkout", "")
+	if resp.StatusCode != http.StatusBadRequest || f.db.queries.Load() != 0 {
+		t.Errorf("status %d after %d queries; want 400 and no read", resp.StatusCode, f.db.queries.Load())
+	}
+}
+
+// TestHandlerSkipsForeignItems: an item in the user's partition that the
+// tracker did not write (a sort key without "#") is skipped and counted.
+func TestHandlerSkipsForeignItems(t *testing.T) {
+	f := newAdminFixture(t, admin.Options{})
+	f.put(t, tracker.Event{UserID: "frank", Type: "login", At: adminNow.Add(-time.Minute)})
+	ctx := context.Background()
+	if _, err := f.env.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.env.EventsTable), Item: map[string]types.AttributeValue{
+		tracker.AttrActor:    &types.AttributeValueMemberS{Value: tracker.ActorKey("frank", "")},
+		tracker.AttrEventKey: &types.AttributeValueMemberS{Value: "settings"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.get(t, http.MethodGet, "?user=frank", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="skipped"`) || strings.Count(body, "<tr data-event-id=") != 1 {
+		t.Errorf("status %d; want the one event and a note on the skipped item:\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestHandlerVisitorsAndLinks: a visitor's page, and a user's page with the
+// history of the visitor the user was before signing in.
+func TestHandlerVisitorsAndLinks(t *testing.T) {
+	f := newAdminFixture(t, admin.Options{})
+	f.put(t,
+		tracker.Event{AnonymousID: "cookie-1", Type: "page_view", At: adminNow.Add(-3 * time.Hour), UserAgent: uaIPhone,
+			Attributes: map[string]string{tracker.AttrUTMCampaign: "spring-sale"}},
+		tracker.Event{UserID: "dana", AnonymousID: "cookie-1", Type: tracker.TypeIdentify, At: adminNow.Add(-2 * time.Hour)},
+		tracker.Event{UserID: "dana", Type: "login", At: adminNow.Add(-time.Hour), UserAgent: uaChrome},
+	)
+	// The summary consumer writes the links; here they are written directly.
+	ctx := context.Background()
+	for _, it := range []map[string]types.AttributeValue{
+		{tracker.AttrActor: &types.AttributeValueMemberS{Value: tracker.ActorKey("dana", "")},
+			tracker.AttrAnonymousIDs: &types.AttributeValueMemberSS{Value: []string{"cookie-1"}},
+			tracker.AttrActions:      &types.AttributeValueMemberN{Value: "2"}},
+		{tracker.AttrActor: &types.AttributeValueMemberS{Value: tracker.ActorKey("", "cookie-1")},
+			tracker.AttrLinkedUser: &types.AttributeValueMemberS{Value: "dana"},
+			tracker.AttrActions:    &types.AttributeValueMemberN{Value: "1"}},
+	} {
+		if _, err := f.env.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.env.SummaryTable), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	resp, body := f.get(t, http.MethodGet, "?user=dana", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	linked := body[strings.Index(body, `<section id="linked">`):]
+	if !strings.Contains(linked, `href="?anonymous_id=cookie-1"`) || !strings.Contains(linked, "spring-sale") ||
+		strings.Count(linked, "<tr data-event-id=") != 1 {
+		t.Errorf("linked visitors section lacks the visitor's page view:\n%s", linked)
+	}
+	if strings.Count(body, "<tr data-event-id=") != 3 {
+		t.Errorf("want 2 events of the user and 1 of the linked visitor:\n%s", body)
+	}
+
+	resp, body = f.get(t, http.MethodGet, "?anonymous_id=cookie-1", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `<a href="?user=dana">dana</a>`) ||
+		strings.Count(body, "<tr data-event-id=") != 1 || !strings.Contains(body, `<td class="device">mobile`) {
+		t.Errorf("visitor page: status %d:\n%s", resp.StatusCode, body)
+	}
+
+	_, body = f.get(t, http.MethodGet, "?user=dana&format=json", "")
+	var page struct {
+		Summary struct {
+			AnonymousIDs []string `json:"anonymous_ids"`
+		} `json:"summary"`
+		Linked []struct {
+			AnonymousID string           `json:"anonymous_id"`
+			Events      []map[string]any `json:"events"`
+		} `json:"linked_visitors"`
+	}
+	if err := json.Unmarshal([]byte(body), &page); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(page.Summary.AnonymousIDs, []string{"cookie-1"}) || len(page.Linked) != 1 || len(page.Linked[0].Events) != 1 ||
+		page.Linked[0].Events[0]["anonymous_id"] != "cookie-1" || page.Linked[0].Events[0]["user_id"] != nil {
+		t.Errorf("JSON page = %s", body)
 	}
 }

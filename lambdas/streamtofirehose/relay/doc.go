@@ -1,7 +1,7 @@
 // Package relay is the logic of the stream-to-Firehose Lambda: it turns the
 // INSERT records of a DynamoDB stream batch into newline-delimited JSON
 // event lines (one flat object per event, keys exactly the
-// tracker.EventFields names), packs many lines into each Firehose record
+// tracker.EventFields() names), packs many lines into each Firehose record
 // (Firehose bills every record rounded up to 5 KB), puts them with
 // PutRecordBatch within the API's limits, resends exactly what failed with
 // capped exponential backoff and jitter inside the invocation's time, and

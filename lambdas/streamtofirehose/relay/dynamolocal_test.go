@@ -120,7 +120,7 @@ func TestTrackerEventsThroughTheStream(t *testing.T) {
 	for i := range 30 {
 		e := tracker.Event{
 			UserID: fmt.Sprintf("user-%d", i%7),
-			Type:   tracker.DefaultEventTypes[i%len(tracker.DefaultEventTypes)],
+			Type:   tracker.DefaultEventTypes()[i%len(tracker.DefaultEventTypes())],
 			At:     now.Add(-time.Duration(i) * time.Minute),
 		}
 		if i%3 != 0 {

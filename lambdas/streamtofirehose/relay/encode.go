@@ -37,24 +37,28 @@ func (e *ImageError) Error() string {
 // Is makes errors.Is(err, ErrNotEvent) hold.
 func (e *ImageError) Is(target error) bool { return target == ErrNotEvent }
 
-// column is one field of tracker.EventFields, prepared for encoding.
+// column is one field of tracker.EventFields(), prepared for encoding.
 type column struct {
 	name     string
 	key      []byte // `"name":`
 	required bool
 	isMap    bool // Athena map<string,string>, DynamoDB M of S
+	isBool   bool // Athena boolean, DynamoDB BOOL
+	identity bool // user_id or anonymous_id: an event needs one of them
 }
 
 // columns is the event schema in column order. Every line's keys come from
-// here, so the lines follow tracker.EventFields by construction.
+// here, so the lines follow tracker.EventFields() by construction.
 var columns = func() []column {
-	cols := make([]column, len(tracker.EventFields))
-	for i, f := range tracker.EventFields {
+	cols := make([]column, len(tracker.EventFields()))
+	for i, f := range tracker.EventFields() {
 		cols[i] = column{
 			name:     f.Name,
 			key:      appendString(nil, f.Name),
 			required: f.Required,
 			isMap:    f.DynamoType == "M",
+			isBool:   f.DynamoType == "BOOL",
+			identity: f.Name == tracker.FieldUserID || f.Name == tracker.FieldAnonymousID,
 		}
 		cols[i].key = append(cols[i].key, ':')
 	}
@@ -92,7 +96,7 @@ func tag(av events.DynamoDBAttributeValue) string {
 
 // AppendLine appends the NDJSON line of the event in img (a stream record's
 // NewImage) to dst and returns the extended buffer: one JSON object whose
-// keys are the tracker.EventFields names in column order, then '\n'.
+// keys are the tracker.EventFields() names in column order, then '\n'.
 //
 // Rendering rules:
 //   - Attributes that are not schema fields (event_key, expires_at, any
@@ -101,7 +105,9 @@ func tag(av events.DynamoDBAttributeValue) string {
 //     and B (standard base64) are rendered as text. Absent, NULL and empty
 //     optional fields are omitted; a required field that is absent, NULL or
 //     empty, or a string field of type M, L, SS, NS or BS, makes the image
-//     not an event.
+//     not an event. So does an image with neither user_id nor anonymous_id.
+//   - A boolean field (is_bot) must be BOOL and is rendered as JSON true or
+//     false; absent or NULL, it is omitted (null in Athena).
 //   - attributes must be M (or absent or NULL; omitted when empty). Each
 //     value becomes a string: S as it is; N, BOOL and B as above; M, L, SS,
 //     NS and BS as compact JSON text of the plain value (map keys sorted,
@@ -135,12 +141,29 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 	}
 	dst = append(dst, '{')
 	first := true
+	identified := false
 	for i := range columns {
 		c := &columns[i]
 		av, ok := img[c.name]
 		if !ok || av.DataType() == events.DataTypeNull {
 			if c.required {
 				return dst[:start], &ImageError{Field: c.name, Problem: "is missing"}
+			}
+			continue
+		}
+		if c.isBool {
+			if av.DataType() != events.DataTypeBoolean {
+				return dst[:start], &ImageError{Field: c.name, Problem: "is " + tag(av) + ", want BOOL"}
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, c.key...)
+			if av.Boolean() {
+				dst = append(dst, "true"...)
+			} else {
+				dst = append(dst, "false"...)
 			}
 			continue
 		}
@@ -184,6 +207,7 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 			}
 			continue
 		}
+		identified = identified || c.identity
 		if !first {
 			dst = append(dst, ',')
 		}
@@ -195,8 +219,15 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 			dst = appendScalar(dst, av)
 		}
 	}
+	if !identified {
+		return dst[:start], errNoIdentity
+	}
 	return append(dst, '}', '\n'), nil
 }
+
+// errNoIdentity is the error of an image with neither user_id nor
+// anonymous_id.
+var errNoIdentity = &ImageError{Field: tracker.FieldUserID, Problem: "is missing, and so is " + tracker.FieldAnonymousID}
 
 // appendScalar appends an S, N, BOOL or B value as a JSON string.
 func appendScalar(dst []byte, av events.DynamoDBAttributeValue) []byte {

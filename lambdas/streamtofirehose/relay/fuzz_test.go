@@ -58,7 +58,7 @@ func FuzzDecodeImage(f *testing.F) {
 			t.Fatalf("line %q is not one newline-terminated line", line)
 		}
 		m := checkLine(t, string(line[:len(line)-1]))
-		for _, f := range tracker.EventFields {
+		for _, f := range tracker.EventFields() {
 			av, ok := img[f.Name]
 			if !ok || av.DataType() != events.DataTypeString || f.DynamoType != "S" {
 				continue

@@ -516,8 +516,20 @@ func TestNewAndConfigFromEnv(t *testing.T) {
 func TestImageErrors(t *testing.T) {
 	_, err := relay.AppendLine(nil, map[string]events.DynamoDBAttributeValue{})
 	var ie *relay.ImageError
-	if !errors.As(err, &ie) || !errors.Is(err, relay.ErrNotEvent) || ie.Field != tracker.FieldUserID {
-		t.Errorf("err = %v, want an *ImageError naming %s", err, tracker.FieldUserID)
+	if !errors.As(err, &ie) || !errors.Is(err, relay.ErrNotEvent) || ie.Field != tracker.FieldEventAt {
+		t.Errorf("err = %v, want an *ImageError naming %s", err, tracker.FieldEventAt)
+	}
+	// Neither user_id nor anonymous_id.
+	noID := typicalRecord(0).Change.NewImage
+	delete(noID, tracker.FieldUserID)
+	if _, err := relay.AppendLine(nil, noID); !errors.As(err, &ie) || ie.Field != tracker.FieldUserID || !strings.Contains(err.Error(), tracker.FieldAnonymousID) {
+		t.Errorf("image without IDs: err = %v, want an *ImageError naming user_id and anonymous_id", err)
+	}
+	// is_bot of another type than BOOL.
+	badBool := typicalRecord(0).Change.NewImage
+	badBool[tracker.FieldIsBot] = events.NewStringAttribute("false")
+	if _, err := relay.AppendLine(nil, badBool); !errors.As(err, &ie) || ie.Field != tracker.FieldIsBot {
+		t.Errorf("is_bot as S: err = %v, want an *ImageError naming is_bot", err)
 	}
 	// A zero attribute value (only possible from Go) is an error, not a panic.
 	img := typicalRecord(0).Change.NewImage

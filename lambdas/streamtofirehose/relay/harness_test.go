@@ -180,13 +180,13 @@ func num(m map[string]any, key string) int {
 }
 
 // checkLine checks that line is one event of the schema: a JSON object
-// whose keys are tracker.EventFields names in column order, with every
+// whose keys are tracker.EventFields() names in column order, with every
 // required field present and non-empty, string values, and attributes a
 // map of strings (or nulls).
 func checkLine(t testing.TB, line string) map[string]any {
 	t.Helper()
 	order := map[string]int{}
-	for i, f := range tracker.EventFields {
+	for i, f := range tracker.EventFields() {
 		order[f.Name] = i
 	}
 	dec := json.NewDecoder(strings.NewReader(line))
@@ -202,7 +202,7 @@ func checkLine(t testing.TB, line string) map[string]any {
 		key := tok.(string)
 		idx, ok := order[key]
 		if !ok {
-			t.Fatalf("line %q has key %q, which is not in tracker.EventFields", line, key)
+			t.Fatalf("line %q has key %q, which is not in tracker.EventFields()", line, key)
 		}
 		if idx <= last {
 			t.Fatalf("line %q: key %q is out of column order or repeated", line, key)
@@ -212,7 +212,7 @@ func checkLine(t testing.TB, line string) map[string]any {
 		if err := dec.Decode(&v); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		if tracker.EventFields[idx].DynamoType == "M" {
+		if tracker.EventFields()[idx].DynamoType == "M" {
 			m, ok := v.(map[string]any)
 			if !ok || len(m) == 0 {
 				t.Fatalf("line %q: %s is %T, want a non-empty object", line, key, v)
@@ -221,6 +221,10 @@ func checkLine(t testing.TB, line string) map[string]any {
 				if _, ok := e.(string); !ok && e != nil {
 					t.Fatalf("line %q: %s.%s is %T, want a string or null", line, key, k, e)
 				}
+			}
+		} else if tracker.EventFields()[idx].DynamoType == "BOOL" {
+			if _, ok := v.(bool); !ok {
+				t.Fatalf("line %q: %s is %v, want true or false", line, key, v)
 			}
 		} else if s, ok := v.(string); !ok || s == "" {
 			t.Fatalf("line %q: %s is %v, want a non-empty string", line, key, v)
@@ -236,7 +240,7 @@ func checkLine(t testing.TB, line string) map[string]any {
 	if err := json.Unmarshal([]byte(line), &m); err != nil {
 		t.Fatalf("line %q: %v", line, err)
 	}
-	for _, f := range tracker.EventFields {
+	for _, f := range tracker.EventFields() {
 		if _, ok := m[f.Name]; f.Required && !ok {
 			t.Fatalf("line %q lacks the required field %s", line, f.Name)
 		}

@@ -132,6 +132,18 @@ func (s *scan) eat(c byte) bool {
 	return false
 }
 
+// lit consumes the JSON literal word (true, false, null) if it is next after
+// white space and ends there.
+func (s *scan) lit(word string) bool {
+	s.ws()
+	end := s.i + len(word)
+	if end > len(s.b) || string(s.b[s.i:end]) != word || end < len(s.b) && isLiteralByte(s.b[end]) {
+		return false
+	}
+	s.i = end
+	return true
+}
+
 // str reads a string, eight bytes at a time while they hold neither '"'
 // nor '\\'.
 func (s *scan) str() (jsonString, error) {
@@ -472,7 +484,19 @@ func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
 			if err != nil || !s.eat(':') {
 				return dst, false
 			}
-			if columns[ci].isMap {
+			if columns[ci].isBool {
+				if string(t.raw) != "BOOL" {
+					return dst, false
+				}
+				switch {
+				case s.lit("true"):
+					cols[ci] = litTrue
+				case s.lit("false"):
+					cols[ci] = litFalse
+				default:
+					return dst, false
+				}
+			} else if columns[ci].isMap {
 				if string(t.raw) != "M" || s.peek() != '{' {
 					return dst, false
 				}
@@ -508,6 +532,7 @@ func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
 	}
 	start := len(dst)
 	dst = append(dst, '{')
+	identified := false
 	for ci := range columns {
 		c := &columns[ci]
 		v := cols[ci]
@@ -517,10 +542,15 @@ func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
 			}
 			continue
 		}
+		identified = identified || c.identity
 		if len(dst) > start+1 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, c.key...)
+		if c.isBool {
+			dst = append(dst, v...)
+			continue
+		}
 		if c.isMap {
 			var ok bool
 			if dst, ok = appendFastAttributes(dst, v, sc); !ok {
@@ -532,8 +562,17 @@ func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
 		dst = append(dst, v...)
 		dst = append(dst, '"')
 	}
+	if !identified {
+		return dst[:start], false // the slow path names the error
+	}
 	return append(dst, '}', '\n'), true
 }
+
+// The values of a boolean column on the fast path.
+var (
+	litTrue  = []byte("true")
+	litFalse = []byte("false")
+)
 
 // maxFastAttributes bounds the insertion sort of appendFastAttributes;
 // larger maps take the slow path.

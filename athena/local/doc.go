@@ -13,6 +13,8 @@
 // (MacrosSQL). Every connection uses TimeZone UTC and integer division, as
 // Athena does.
 //
-// ParquetWriter converts gzip NDJSON objects to Parquet with the exact schema,
-// as Firehose record format conversion would.
+// ParquetWriter converts NDJSON objects (gzip or plain) to Parquet with the
+// exact schema, as Firehose record format conversion would; it is
+// eventlake's one NDJSON-to-Parquet converter (local/lakeparquet wraps it for
+// the local Firehose endpoint).
 package local

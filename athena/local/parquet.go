@@ -7,22 +7,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
-// ParquetWriter converts gzip NDJSON objects into Parquet objects with the
-// schema of the Glue table (tracker.EventFields(): strings, and attributes as
-// MAP(VARCHAR, VARCHAR)), GZIP-compressed, as eventlake's Firehose record
-// format conversion writes them. It is safe for concurrent use.
+// ParquetWriter converts NDJSON objects into Parquet objects with the schema
+// of the Glue table (tracker.EventFields() in order, with the DuckDB types of
+// ColumnsSpec: strings as VARCHAR, attributes as MAP(VARCHAR, VARCHAR)),
+// GZIP-compressed by default, as eventlake's Firehose record
+// format conversion writes them. As with the OpenX JSON SerDe, keys that are
+// not columns are ignored and missing keys are null. It is eventlake's one
+// NDJSON-to-Parquet converter: local/lakeparquet's Encoder, the local
+// Firehose endpoint's Parquet output, uses it.
+//
+// It is safe for concurrent use; set its fields before the first Convert.
 type ParquetWriter struct {
 	// Compression is the Parquet codec: "GZIP" (the default, as eventlake's
 	// Firehose), "SNAPPY" or "UNCOMPRESSED" (Firehose's other choices) or "ZSTD".
 	Compression string
+	// Threads caps DuckDB's worker threads; 0 means DuckDB's default, one
+	// per core. A caller that converts many small objects at once does
+	// better with 1. Read at the first Convert.
+	Threads int
 
-	conn *duckdb.Connector
-	db   *sql.DB
+	conn     *duckdb.Connector
+	db       *sql.DB
+	setup    sync.Once
+	setupErr error
 }
 
 // NewParquetWriter starts the in-memory DuckDB that does the conversion.
@@ -43,10 +57,12 @@ func (w *ParquetWriter) Close() error {
 	return err
 }
 
-// Convert reads the gzip NDJSON objects srcs (in order) and writes their
+// Convert reads the NDJSON objects srcs (in order; gzip-compressed when the
+// name ends in .gz, as Firehose names them, plain otherwise) and writes their
 // events to the Parquet object dst, through a temporary file renamed into
-// place, so dst is complete or absent. Lines must be JSON objects; a
-// malformed line fails the conversion and writes nothing.
+// place, so dst is complete or absent. Lines must be JSON objects whose
+// values have the columns' types; a malformed line fails the conversion and
+// writes nothing.
 func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string) error {
 	if len(srcs) == 0 {
 		return errors.New("parquet writer: no source objects")
@@ -59,6 +75,18 @@ func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string)
 	default:
 		return fmt.Errorf("parquet writer: compression %q: want SNAPPY, GZIP, UNCOMPRESSED or ZSTD", codec)
 	}
+	w.setup.Do(func() {
+		if w.Threads > 0 {
+			// A setting of the whole database, so once for every connection.
+			_, err := w.db.Exec("SET threads = " + strconv.Itoa(w.Threads))
+			if err != nil {
+				w.setupErr = fmt.Errorf("parquet writer: set threads: %w", err)
+			}
+		}
+	})
+	if w.setupErr != nil {
+		return w.setupErr
+	}
 	spec, err := ColumnsSpec()
 	if err != nil {
 		return err
@@ -69,7 +97,7 @@ func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string)
 	}
 	tmp := dst + ".tmp"
 	query := fmt.Sprintf(
-		"COPY (SELECT %s FROM read_json([%s], format = 'newline_delimited', records = true, compression = 'gzip', columns = %s)) TO %s (FORMAT PARQUET, COMPRESSION %s)",
+		"COPY (SELECT %s FROM read_json([%s], format = 'newline_delimited', records = true, compression = 'auto_detect', columns = %s)) TO %s (FORMAT PARQUET, COMPRESSION %s)",
 		columnList(), strings.Join(quoted, ", "), spec, sqlString(filepath.ToSlash(tmp)), codec)
 	if _, err := w.db.ExecContext(ctx, query); err != nil {
 		os.Remove(tmp)

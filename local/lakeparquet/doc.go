@@ -13,11 +13,13 @@
 //	defer enc.Close()
 //	srv, err := firehoselocal.Start(firehoselocal.Options{Encoder: enc, Sink: firehoselocal.FolderSink{Root: "lake"}})
 //
-// The conversion runs in an in-process DuckDB (read_json with the columns
-// pinned to the schema, then COPY ... TO (FORMAT PARQUET, COMPRESSION
-// GZIP)), the same engine athena/local uses to query the lake. As with the
-// OpenX JSON SerDe, keys that are not columns are ignored and missing keys
-// are null. A line that is not a JSON object fails the whole object (Firehose
-// would write it under its error prefix instead); the endpoint then keeps the
-// object and retries it, so nothing is silently dropped.
+// The conversion is athena/local's ParquetWriter, eventlake's one
+// NDJSON-to-Parquet converter: an in-process DuckDB (read_json with the
+// columns pinned to the schema by athena/local.ColumnsSpec, then COPY ... TO
+// (FORMAT PARQUET, COMPRESSION GZIP)), the same engine athena/local uses to
+// query the lake. As with the OpenX JSON SerDe, keys that are not columns are
+// ignored and missing keys are null. A line that is not a JSON object fails
+// the whole object (Firehose would write it under its error prefix instead);
+// the endpoint then keeps the object and retries it, so nothing is silently
+// dropped.
 package lakeparquet

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/eventlake/eventlake/internal/backoff"
 )
 
 // shardStart is where a worker starts reading.
@@ -106,7 +107,7 @@ func (w *shardWorker) read(ctx context.Context, pages chan<- []record) error {
 			}
 			failures++
 			w.log.WarnContext(ctx, "get records failed; retrying", "error", err, "attempt", failures)
-			if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, failures)) {
+			if w.s.retry.Wait(ctx, failures) != nil {
 				return ctx.Err()
 			}
 			continue
@@ -138,7 +139,7 @@ func (w *shardWorker) read(ctx context.Context, pages chan<- []record) error {
 		// a busy shard without pause would load the stream's storage (and,
 		// locally, DynamoDB Local) with calls that each return a handful of
 		// records.
-		if len(recs) < cfg.GetRecordsLimit && !sleep(ctx, cfg.PollInterval) {
+		if len(recs) < cfg.GetRecordsLimit && backoff.Sleep(ctx, cfg.PollInterval) != nil {
 			return ctx.Err()
 		}
 	}
@@ -165,7 +166,7 @@ func (w *shardWorker) iterator(ctx context.Context, pos shardStart) (*string, er
 			return nil, fmt.Errorf("get shard iterator: %w: %v", ErrStreamNotFound, err)
 		}
 		w.log.WarnContext(ctx, "get shard iterator failed; retrying", "error", err, "attempt", attempt, "type", pos.typ)
-		if !sleep(ctx, backoff(w.s.cfg.RetryBaseDelay, w.s.cfg.RetryMaxDelay, attempt)) {
+		if w.s.retry.Wait(ctx, attempt) != nil {
 			return nil, ctx.Err()
 		}
 	}
@@ -287,7 +288,7 @@ func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readE
 			retryN, groupLeft = remaining, remaining
 			w.log.WarnContext(ctx, "batch item failure; retrying from the reported record",
 				"sequence_number", pending[0].seq, "records", remaining, "attempt", attempts)
-			if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, attempts)) {
+			if w.s.retry.Wait(ctx, attempts) != nil {
 				return ctx.Err()
 			}
 		default: // function error
@@ -312,7 +313,7 @@ func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readE
 			retryN = k
 			w.log.WarnContext(ctx, "function error; retrying the batch", "error", err,
 				"first_sequence_number", batch[0].seq, "records", k, "attempt", attempts)
-			if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, attempts)) {
+			if w.s.retry.Wait(ctx, attempts) != nil {
 				return ctx.Err()
 			}
 		}
@@ -503,32 +504,9 @@ func (w *shardWorker) fail(ctx context.Context, recs []record, cause error, atte
 			return ctx.Err()
 		}
 		w.log.WarnContext(ctx, "on-failure destination failed; retrying", "error", err, "attempt", attempt)
-		if !sleep(ctx, backoff(cfg.RetryBaseDelay, cfg.RetryMaxDelay, attempt)) {
+		if w.s.retry.Wait(ctx, attempt) != nil {
 			return ctx.Err()
 		}
-	}
-}
-
-// backoff is the delay before retry number attempt (1-based): capped
-// exponential, with jitter in [d/2, d].
-func backoff(base, max time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits for d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

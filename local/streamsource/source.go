@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/eventlake/eventlake/internal/backoff"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams API the source uses. The
@@ -180,6 +182,7 @@ type Source struct {
 	api     StreamsAPI
 	fn      Invoker
 	cfg     Config
+	retry   backoff.Policy // between retries: RetryBaseDelay doubling up to RetryMaxDelay, equal jitter
 	filters []*Filter
 	log     *slog.Logger
 
@@ -258,7 +261,8 @@ func New(api StreamsAPI, fn Invoker, cfg Config) (*Source, error) {
 	if cfg.Checkpoints == nil {
 		cfg.Checkpoints = &MemoryCheckpoints{}
 	}
-	s := &Source{api: api, fn: fn, cfg: cfg, log: cfg.Logger}
+	s := &Source{api: api, fn: fn, cfg: cfg, log: cfg.Logger,
+		retry: backoff.Policy{Base: cfg.RetryBaseDelay, Max: cfg.RetryMaxDelay, Jitter: backoff.Equal}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -332,7 +336,7 @@ func (s *Source) Run(ctx context.Context) error {
 		case err != nil:
 			failures++
 			s.log.WarnContext(ctx, "describe stream failed; retrying", "error", err, "attempt", failures)
-			if !sleep(ctx, backoff(s.cfg.RetryBaseDelay, s.cfg.RetryMaxDelay, failures)) {
+			if s.retry.Wait(ctx, failures) != nil {
 				return nil
 			}
 			continue

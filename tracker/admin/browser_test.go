@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/eventlake/eventlake/internal/browsertest"
 	"github.com/eventlake/eventlake/tracker"
 	"github.com/eventlake/eventlake/tracker/admin"
 )
@@ -33,11 +39,34 @@ const rowsJS = `[...document.querySelectorAll('#events tbody tr[data-event-id]')
 	Attrs: [...tr.querySelectorAll('.attributes dt')].map(dt => dt.textContent + '=' + dt.nextElementSibling.textContent).join('&'),
 }))`
 
-func (c *cdp) rows() []row {
-	c.t.Helper()
-	var rs []row
-	c.eval(rowsJS, &rs)
-	return rs
+// rows reads the event rows of the page in the tab of ctx.
+func rows(t *testing.T, ctx context.Context) []row {
+	t.Helper()
+	return eval[[]row](t, ctx, rowsJS)
+}
+
+// eval evaluates a JavaScript expression in the page and decodes its value.
+// DevTools evaluation runs regardless of the page's Content-Security-Policy.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	return browsertest.Run(t, ctx, chromedp.Evaluate[T](expr))
+}
+
+// clickAndLoad clicks the element with real mouse events (scrolled into
+// view first) and waits for the page it navigates to to load.
+func clickAndLoad(t *testing.T, ctx context.Context, selector string) {
+	t.Helper()
+	browsertest.Run(t, ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(selector))))
+}
+
+// setBypassCSP turns the page's Content-Security-Policy off or on for the
+// next navigations of the tab.
+func setBypassCSP(t *testing.T, ctx context.Context, enabled bool) {
+	t.Helper()
+	browsertest.Do(t, ctx, chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tab, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: enabled})
+		return err
+	}))
 }
 
 func ids(rs []row) []string {
@@ -75,9 +104,11 @@ func (h *hitRecorder) list() []string {
 // DynamoDB Local: rows, paging by clicking the next link, the type filter
 // by submitting the form, script injection through every field an event
 // holds (with the page's CSP and with CSP bypassed, so that escaping alone
-// is tested), and a screenshot in test-artifacts/.
+// is tested), no console errors (a blocked style or payload would log one),
+// and screenshots in test-artifacts/.
 func TestAdminPageInBrowser(t *testing.T) {
-	c := startChromium(t)
+	ctx := browsertest.New(t)
+	console := browsertest.RecordConsole(t, ctx)
 	f := newAdminFixture(t, admin.Options{})
 
 	// 120 events of alice, one a minute back from now; every 20th a login.
@@ -101,13 +132,11 @@ func TestAdminPageInBrowser(t *testing.T) {
 	}
 	base := f.srv.URL + mountPath
 
-	c.navigate(base + "?user=alice")
-	var title string
-	c.eval(`document.title`, &title)
-	if title != "Activity of alice" {
+	browsertest.Do(t, ctx, chromedp.Navigate(base+"?user=alice"))
+	if title := browsertest.Run(t, ctx, chromedp.Title()); title != "Activity of alice" {
 		t.Errorf("title %q", title)
 	}
-	page1 := c.rows()
+	page1 := rows(t, ctx)
 	if got := ids(page1); !slices.Equal(got, want[:50]) {
 		t.Fatalf("first page shows %d rows %q, want the 50 newest", len(got), got)
 	}
@@ -123,47 +152,41 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if r := page1[3]; r.Browser != "unknown" || r.UA != "" || r.OS != "" {
 		t.Errorf("row without a user agent = %+v", r)
 	}
-	var summary struct{ Actions, LastSeen string }
-	c.eval(`({Actions: document.querySelector('#actions').textContent, LastSeen: document.querySelector('#last-seen time').getAttribute('datetime')})`, &summary)
+	summary := eval[struct{ Actions, LastSeen string }](t, ctx, `({Actions: document.querySelector('#actions').textContent, LastSeen: document.querySelector('#last-seen time').getAttribute('datetime')})`)
 	if summary.Actions != "7" || summary.LastSeen != adminNow.Format(tracker.TimeLayout) {
 		t.Errorf("summary = %+v", summary)
 	}
 	// The stylesheet applies: its CSP hash is right.
-	var collapse string
-	c.eval(`getComputedStyle(document.querySelector('#events')).borderCollapse`, &collapse)
-	if collapse != "collapse" {
+	if collapse := eval[string](t, ctx, `getComputedStyle(document.querySelector('#events')).borderCollapse`); collapse != "collapse" {
 		t.Errorf("table border-collapse %q: the style was blocked", collapse)
 	}
-	c.screenshot(artifactPath(t, "admin-activity.png"))
+	browsertest.Screenshot(t, ctx, "admin-activity.png")
 
 	// Paging by clicking "Older events".
-	c.click("#next", true)
-	if got := ids(c.rows()); !slices.Equal(got, want[50:100]) {
+	clickAndLoad(t, ctx, "#next")
+	if got := ids(rows(t, ctx)); !slices.Equal(got, want[50:100]) {
 		t.Fatalf("second page shows %q, want events 50-99", got)
 	}
-	c.click("#next", true)
-	if got := ids(c.rows()); !slices.Equal(got, want[100:]) {
+	clickAndLoad(t, ctx, "#next")
+	if got := ids(rows(t, ctx)); !slices.Equal(got, want[100:]) {
 		t.Fatalf("third page shows %q, want events 100-119", got)
 	}
-	var hasNext bool
-	c.eval(`document.querySelector('#next') !== null`, &hasNext)
-	if hasNext {
+	if eval[bool](t, ctx, `document.querySelector('#next') !== null`) {
 		t.Error("the last page has a next link")
 	}
-	c.click("#first", true)
-	if got := ids(c.rows()); !slices.Equal(got, want[:50]) {
+	clickAndLoad(t, ctx, "#first")
+	if got := ids(rows(t, ctx)); !slices.Equal(got, want[:50]) {
 		t.Fatalf("the first-page link shows %q", got)
 	}
 
 	// The type filter: choose "login" and submit the form with a click.
-	c.eval(`document.querySelector('select[name=type]').value = 'login'`, nil)
-	c.click("#filter button[type=submit]", true)
-	var search string
-	c.eval(`location.search`, &search)
+	browsertest.Do(t, ctx, chromedp.SetValue(chromedp.CSS("select[name=type]"), "login"))
+	clickAndLoad(t, ctx, "#filter button[type=submit]")
+	search := eval[string](t, ctx, `location.search`)
 	if q, _ := url.ParseQuery(strings.TrimPrefix(search, "?")); q.Get("type") != "login" || q.Get("user") != "alice" {
 		t.Errorf("filter URL %q", search)
 	}
-	logins := c.rows()
+	logins := rows(t, ctx)
 	var wantLogins []string
 	for _, e := range stored {
 		if e.Type == "login" {
@@ -173,10 +196,11 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if got := ids(logins); !slices.Equal(got, wantLogins) {
 		t.Fatalf("filtered rows %q, want the %d logins", got, len(wantLogins))
 	}
-	var selected string
-	c.eval(`document.querySelector('select[name=type]').value`, &selected)
-	if selected != "login" {
+	if selected := eval[string](t, ctx, `document.querySelector('select[name=type]').value`); selected != "login" {
 		t.Errorf("the filter shows %q after submitting", selected)
+	}
+	if errs := console.Errors(t); len(errs) != 0 {
+		t.Errorf("console errors on the activity pages: %q", errs)
 	}
 
 	t.Run("script injection executes nothing", func(t *testing.T) {
@@ -199,24 +223,24 @@ func TestAdminPageInBrowser(t *testing.T) {
 			"iframe":   `<iframe src="` + hit + `iframe"></iframe>`,
 		}
 		f.put(t, tracker.Event{UserID: user, Type: "login", At: adminNow.Add(-time.Minute), UserAgent: payloadUA, Attributes: attrs})
-		page := base + "?user=" + url.QueryEscape(user)
+		pageURL := base + "?user=" + url.QueryEscape(user)
 
+		type result struct {
+			Title, UA string
+			Pwned     bool
+			Active    int
+			Rows      int
+			Attrs     map[string]string
+		}
 		check := func(t *testing.T, mode string) {
-			var res struct {
-				Title, UA string
-				Pwned     bool
-				Active    int
-				Rows      int
-				Attrs     map[string]string
-			}
-			c.eval(`({
+			res := eval[result](t, ctx, `({
 				Title: document.title,
 				Pwned: window.pwned === 1,
 				Active: document.querySelectorAll('script, img, svg, iframe, object, embed, a[href^="javascript:"], [onerror], [onload]').length,
 				Rows: document.querySelectorAll('#events tbody tr').length,
 				UA: document.querySelector('#events .ua').textContent,
 				Attrs: Object.fromEntries([...document.querySelectorAll('.attributes dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent])),
-			})`, &res)
+			})`)
 			if res.Title != "Activity of "+user || res.Pwned {
 				t.Errorf("%s: title %q, window.pwned %v: a payload ran", mode, res.Title, res.Pwned)
 			}
@@ -234,31 +258,36 @@ func TestAdminPageInBrowser(t *testing.T) {
 			// The flags above are the deterministic evidence (every payload
 			// sets them synchronously); requests to the recorder are a
 			// second witness.
-			c.navigate("about:blank")
+			// With the CSP a payload that got into the markup would be
+			// blocked and logged; without it, it would run: either way
+			// nothing may reach the console.
+			if errs := console.Errors(t); len(errs) != 0 {
+				t.Errorf("%s: console errors %q", mode, errs)
+			}
+			browsertest.Do(t, ctx, chromedp.Navigate("about:blank"))
 			if h := hits.list(); len(h) != 0 {
 				t.Errorf("%s: the page made requests %q", mode, h)
 			}
 		}
 
-		c.navigate(page)
-		c.screenshot(artifactPath(t, "admin-injection.png"))
+		browsertest.Do(t, ctx, chromedp.Navigate(pageURL))
+		browsertest.Screenshot(t, ctx, "admin-injection.png")
 		check(t, "with CSP")
 
 		// Without the Content-Security-Policy only escaping stands between
 		// the payloads and the page.
-		c.call("Page.setBypassCSP", map[string]any{"enabled": true}, nil)
-		c.navigate(page)
+		setBypassCSP(t, ctx, true)
+		browsertest.Do(t, ctx, chromedp.Navigate(pageURL))
 		check(t, "CSP bypassed")
 
 		// Control: with CSP bypassed the same actions in a real inline script
 		// do register, so the checks above can fail.
-		c.navigate(hitSrv.URL + "/control")
-		var pwned bool
-		c.eval(`window.pwned === 1 && document.title === 'pwned'`, &pwned)
-		c.navigate("about:blank")
+		browsertest.Do(t, ctx, chromedp.Navigate(hitSrv.URL+"/control"))
+		pwned := eval[bool](t, ctx, `window.pwned === 1 && document.title === 'pwned'`)
+		browsertest.Do(t, ctx, chromedp.Navigate("about:blank"))
 		if h := hits.list(); !pwned || !slices.ContainsFunc(h, func(s string) bool { return strings.HasSuffix(s, "/hit/control") }) {
 			t.Errorf("control page: pwned %v, hits %q; the detection does not work", pwned, h)
 		}
-		c.call("Page.setBypassCSP", map[string]any{"enabled": false}, nil)
+		setBypassCSP(t, ctx, false)
 	})
 }

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,29 +189,4 @@ func (f *adminFixture) get(t *testing.T, method, query, accept string) (*http.Re
 		t.Fatal(err)
 	}
 	return resp, string(b)
-}
-
-// artifactPath returns test-artifacts/<name> at the repository root,
-// creating the folder.
-func artifactPath(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal(errNoRoot)
-		}
-		dir = parent
-	}
-	dir = filepath.Join(dir, "test-artifacts")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, name)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/eventlake/eventlake/internal/backoff"
 )
 
 // Limits of the Firehose API (they cannot be raised).
@@ -79,6 +80,7 @@ type Handler struct {
 	client FirehoseAPI
 	cfg    Config
 	stream *string
+	retry  backoff.Policy
 	log    *slog.Logger
 	pool   sync.Pool
 }
@@ -119,6 +121,7 @@ func New(client FirehoseAPI, cfg Config) (*Handler, error) {
 		client: client,
 		cfg:    cfg,
 		stream: &stream,
+		retry:  backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Jitter: backoff.Equal},
 		log:    cfg.Logger,
 		pool:   sync.Pool{New: func() any { return new(state) }},
 	}, nil
@@ -314,16 +317,9 @@ func (h *Handler) send(ctx context.Context, st *state, sum *summary, began time.
 func (h *Handler) putWithRetries(ctx context.Context, st *state, sum *summary, budget time.Time) bool {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			wait := h.backoff(attempt)
-			if time.Now().Add(wait).After(budget) {
+			wait := h.retry.Delay(attempt)
+			if time.Now().Add(wait).After(budget) || backoff.Sleep(ctx, wait) != nil {
 				return false
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return false
-			case <-t.C:
 			}
 			sum.retries++
 		}
@@ -391,17 +387,6 @@ func (h *Handler) put(ctx context.Context, st *state, sum *summary, end time.Tim
 		return true, fmt.Errorf("put record batch: %d of %d records failed: %s", len(kept), len(out.RequestResponses), code)
 	}
 	return true, nil
-}
-
-// backoff returns the wait before retry n (n >= 1): equal jitter over
-// min(BackoffMax, BackoffBase * 2^(n-1)).
-func (h *Handler) backoff(n int) time.Duration {
-	d := h.cfg.BackoffMax
-	if n <= 30 {
-		d = min(d, h.cfg.BackoffBase<<(n-1))
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 // permanent are the error codes no retry within an invocation can fix.

@@ -62,7 +62,7 @@ const (
 // a validation error) fail the events at once. The zero value means defaults.
 //
 // The delay before retry n (n = 1, 2, ...) is drawn uniformly from
-// [0, min(MaxDelay, BaseDelay * 2^(n-1))) ("full jitter"), so writers that were
+// [0, min(MaxDelay, BaseDelay * 2^(n-1))] ("full jitter"), so writers that were
 // throttled together do not retry together. Every delay ends early when the
 // writer is aborted by Close.
 type RetryPolicy struct {

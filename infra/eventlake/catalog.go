@@ -1,4 +1,4 @@
-package stack
+package eventlake
 
 import (
 	"fmt"
@@ -91,12 +91,12 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 	table := awsglue.NewS3Table(c, jsii.String("Table"), &awsglue.S3TableProps{
 		Database:    db,
 		TableName:   jsii.String(athena.TableName),
-		Description: jsii.String(fmt.Sprintf("eventlake events (%s), one partition per UTC arrival day", props.Format)),
+		Description: jsii.String(fmt.Sprintf("eventlake events (%s), one partition per UTC day of event_at", props.Format)),
 		Columns:     &columns,
 		PartitionKeys: &[]*awsglue.Column{{
 			Name:    jsii.String(tracker.PartitionColumn),
 			Type:    awsglue.Schema_STRING(),
-			Comment: jsii.String("UTC date the event arrived at Firehose, YYYY-MM-DD; normally the date of event_at"),
+			Comment: jsii.String("UTC date of event_at, YYYY-MM-DD (Firehose dynamic partitioning)"),
 		}},
 		PartitionProjection: &map[string]awsglue.PartitionProjectionConfiguration{
 			tracker.PartitionColumn: awsglue.PartitionProjectionConfiguration_Date(&awsglue.DatePartitionProjectionConfigurationProps{

@@ -117,10 +117,14 @@ func synth(t *testing.T, name string, define func(st awscdk.Stack) (*Pipeline, e
 				f.err = fmt.Errorf("synthesize %s: %v%s", name, r, validationReport(outdir))
 			}
 		}()
-		cdkContext, err := testenv.CDKContext()
-		if err != nil {
-			f.err = err
-			return
+		// A "bare-" fixture is an app without cdk.json's feature flags, as
+		// an adopter's older app may be.
+		cdkContext := map[string]interface{}{}
+		if !strings.HasPrefix(name, "bare-") {
+			if cdkContext, err = testenv.CDKContext(); err != nil {
+				f.err = err
+				return
+			}
 		}
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &cdkContext, Outdir: jsii.String(outdir)})
 		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
@@ -211,6 +215,14 @@ func jsonStack(t *testing.T) *synthesized {
 			addAppRole(st, pl)
 		}
 		return pl, err
+	})
+}
+
+// bareStack is the default pipeline in an app without any of cdk.json's
+// feature flags.
+func bareStack(t *testing.T) *synthesized {
+	return synth(t, "bare-defaults", func(st awscdk.Stack) (*Pipeline, error) {
+		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{}))
 	})
 }
 

@@ -16,6 +16,13 @@ import (
 // TagKey tags every resource of the pipeline with its NamePrefix.
 const TagKey = "eventlake"
 
+// requiredFeatureFlags are set on the pipeline's construct, so an app
+// without them (created before the CDK recommended them) gets the same
+// pipeline.
+var requiredFeatureFlags = map[string]interface{}{
+	"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true,
+}
+
 // Pipeline is the whole eventlake pipeline as one construct: tables, lake,
 // catalog, delivery stream, relay and monitoring. Its fields expose each
 // concern's construct so an application can extend it (grant its roles
@@ -72,6 +79,12 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 	}
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
+	// Feature flags the pipeline depends on, whatever the app sets: the
+	// access-log bucket is granted to S3 log delivery by bucket policy (the
+	// old ACL is impossible with bucket-owner-enforced ownership).
+	for flag, v := range requiredFeatureFlags {
+		c.Node().SetContext(jsii.String(flag), v)
+	}
 	pl := &Pipeline{Construct: c, Props: p}
 	// One tag on every resource, for cost allocation and for finding what a
 	// deployment owns (and retains after `cdk destroy`).

@@ -1227,22 +1227,44 @@ func TestNewPipelineRejects(t *testing.T) {
 	}
 }
 
+// TestPipelineInAnAppWithoutFeatureFlags: an adopter's app may lack the
+// feature flags of eventlake's cdk.json; the pipeline still synthesizes,
+// passes cdk-nag and lints clean.
+func TestPipelineInAnAppWithoutFeatureFlags(t *testing.T) {
+	s := bareStack(t)
+	rule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	check(t, "cdk-nag errors", func() { s.Annotations.HasNoError(jsii.String("*"), rule) })
+	check(t, "cdk-nag warnings", func() { s.Annotations.HasNoWarning(jsii.String("*"), rule) })
+	check(t, "access logs by bucket policy", func() {
+		s.Template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), obj{
+			"Bucket": ref(s.id(s.Pipeline.Lake.AccessLogs)),
+			"PolicyDocument": obj{"Statement": assertions.Match_ArrayWith(&arr{assertions.Match_ObjectLike(&obj{
+				"Principal": obj{"Service": "logging.s3.amazonaws.com"},
+			})})},
+		})
+	})
+	lintClean(t, s)
+}
+
 // TestTemplatesLintClean runs cfn-lint, AWS's CloudFormation linter, on
 // every synthesized variant: no error, no warning. `make test` installs
 // cfn-lint first (make lint-template); without it the test fails, it does
 // not skip.
 func TestTemplatesLintClean(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { lintClean(t, v.get(t)) })
+	}
+}
+
+// lintClean fails t unless cfn-lint finds nothing in s's template.
+func lintClean(t *testing.T, s *synthesized) {
+	t.Helper()
 	cfnLint, err := testenv.CfnLint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			s := v.get(t)
-			out, err := exec.Command(cfnLint, "--regions", "us-east-1", "--", s.File).CombinedOutput()
-			if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-				t.Errorf("cfn-lint %s: %v\n%s", s.File, err, out)
-			}
-		})
+	out, err := exec.Command(cfnLint, "--regions", "us-east-1", "--", s.File).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("cfn-lint %s: %v\n%s", s.File, err, out)
 	}
 }

@@ -14,7 +14,7 @@ TEST_TIMEOUT ?= 25m
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all deps java chromium test test-short vet bench demo lambdas synth clean
+.PHONY: all deps java chromium test test-short vet bench demo lambdas synth lint-template cfn-lint clean
 
 ## all: vet, then every test (the default goal).
 all: vet test
@@ -53,7 +53,7 @@ vet:
 
 ## test: every test, against DynamoDB Local, DuckDB, the CDK synthesizer and Chromium.
 ## It ends with `make demo` itself, with small numbers and a throwaway lake.
-test: deps chromium vet
+test: deps chromium vet lint-template
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@lake=$$(mktemp -d); trap 'rm -rf "$$lake"' EXIT; \
 	  $(MAKE) --no-print-directory demo DEMO_FLAGS="-events 500 -users 8 -days 14 -rows 3 -lake $$lake/lake"
@@ -91,10 +91,24 @@ lambdas:
 	    -o build/lambdas/$$l/bootstrap ./lambdas/$$l || exit 1; \
 	done
 
-## synth: the CloudFormation template in cdk.out/, offline, with cdk-nag.
-synth: deps lambdas
+## synth: the CloudFormation template in cdk.out/, offline, with cdk-nag
+## (cdk.json's build step runs `make lambdas` first, as it does for deploy).
+synth: deps
 	npx --no-install cdk synth --quiet
 
 ## clean: remove build/ and cdk.out/.
+## lint-template: cfn-lint on the template `cdk synth` writes to a temporary
+## cdk.out; any error or warning fails. Installs cfn-lint where missing.
+lint-template: deps cfn-lint
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; export PATH="$$HOME/.local/bin:$$PATH"; \
+	  npx --no-install cdk synth --quiet --output "$$out" >"$$out.log" 2>&1 || { cat "$$out.log"; rm -f "$$out.log"; exit 1; }; \
+	  rm -f "$$out.log"; cfn-lint -- "$$out"/*.template.json && echo "cfn-lint $$(cfn-lint --version | cut -d' ' -f2): template clean"
+
+cfn-lint:
+	@export PATH="$$HOME/.local/bin:$$PATH"; command -v cfn-lint >/dev/null 2>&1 || { \
+	  echo "cfn-lint not found: installing it with pip, else with apt-get"; \
+	  { python3 -m pip install --user --quiet 'cfn-lint>=1.51,<2' >/dev/null 2>&1 && command -v cfn-lint >/dev/null 2>&1; } || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq cfn-lint >/dev/null; }; }
+
 clean:
 	rm -rf build cdk.out

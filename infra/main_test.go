@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,11 +16,11 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/eventlake/eventlake/infra/eventlake"
 	"github.com/eventlake/eventlake/infra/internal/testenv"
-	"github.com/eventlake/eventlake/infra/stack"
 )
 
-var relayCodeDir string
+var lambdasDir string
 
 func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -29,12 +30,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	relayCodeDir = filepath.Join(dir, "relay")
+	lambdasDir = filepath.Join(dir, "lambdas")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	err = testenv.BuildRelay(ctx, relayCodeDir)
+	_, err = testenv.BuildLambdas(ctx, lambdasDir)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "the app test synthesizes the real Lambda:", err)
+		fmt.Fprintln(os.Stderr, "the app test synthesizes the real Lambdas:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -56,7 +57,8 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 	cdkContext["eventlake:format"] = "json"
 	cdkContext["eventlake:namePrefix"] = "lake_app"
 	cdkContext["eventlake:alarmEmail"] = "ops@example.com"
-	cdkContext["eventlake:lambdaCodeDir"] = relayCodeDir
+	cdkContext["eventlake:lambdasDir"] = lambdasDir
+	cdkContext["eventlake:tableClass"] = "STANDARD_INFREQUENT_ACCESS"
 	cdkContext["eventlake:bufferingInterval"] = "2m"
 	env := map[string]string{"CDK_DEFAULT_REGION": "eu-central-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
 
@@ -123,8 +125,9 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 			}
 			found[r.Type] = true
 		case "AWS::DynamoDB::GlobalTable":
-			if !strings.Contains(string(mustJSON(r.Properties["Replicas"])), `"Region":"eu-central-1"`) {
-				t.Errorf("%s: not in CDK_DEFAULT_REGION: %v", id, r.Properties["Replicas"])
+			replicas := string(mustJSON(r.Properties["Replicas"]))
+			if !strings.Contains(replicas, `"Region":"eu-central-1"`) || !strings.Contains(replicas, `"TableClass":"STANDARD_INFREQUENT_ACCESS"`) {
+				t.Errorf("%s: not in CDK_DEFAULT_REGION with the context's table class: %v", id, r.Properties["Replicas"])
 			}
 			found[r.Type] = true
 		case "AWS::Athena::WorkGroup":
@@ -138,6 +141,17 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 	}
 	if len(found) != 4 {
 		t.Errorf("template lacks resources: %v", found)
+	}
+
+	// The app's template lints clean in its region too (make lint-template
+	// lints cdk.json's default in us-east-1).
+	cfnLint, err := testenv.CfnLint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(cfnLint, "--regions", "eu-central-1", "--", filepath.Join(outdir, "Eventlake.template.json")).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("cfn-lint: %v\n%s", err, out)
 	}
 }
 
@@ -154,7 +168,7 @@ func TestAppRejectsBadContext(t *testing.T) {
 		Outdir:  jsii.String(t.TempDir()),
 	})
 	_, err := build(app, func(string) string { return "" })
-	if !errors.Is(err, stack.ErrInvalidProps) || !strings.Contains(err.Error(), "eventlake:batchSize") {
+	if !errors.Is(err, eventlake.ErrInvalidProps) || !strings.Contains(err.Error(), "eventlake:batchSize") {
 		t.Fatalf("err = %v", err)
 	}
 }

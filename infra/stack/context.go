@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/eventlake/eventlake/infra/eventlake"
 )
 
 // ContextPrefix starts every CDK context key the app reads, as in
@@ -69,8 +72,16 @@ var contextFields = []contextField{
 		return p.StackName
 	}),
 	stringField("namePrefix", func(p *EventlakeStackProps) *string { return &p.NamePrefix }),
-	stringField("lambdaCodeDir", func(p *EventlakeStackProps) *string { return &p.LambdaCodeDir }),
-	{"format", func(p *EventlakeStackProps, v string) error { p.Format = Format(strings.ToLower(v)); return nil }},
+	stringField("lambdasDir", func(p *EventlakeStackProps) *string { return &p.LambdasDir }),
+	{"tableClass", func(p *EventlakeStackProps, v string) error {
+		// STANDARD_INFREQUENT_ACCESS, or standard-infrequent-access.
+		p.TableClass = awsdynamodb.TableClass(strings.ToUpper(strings.ReplaceAll(v, "-", "_")))
+		return nil
+	}},
+	{"format", func(p *EventlakeStackProps, v string) error {
+		p.Format = eventlake.Format(strings.ToLower(v))
+		return nil
+	}},
 	durationField("bufferingInterval", func(p *EventlakeStackProps) *time.Duration { return &p.BufferingInterval }),
 	intField("bufferingSizeMiB", func(p *EventlakeStackProps) *int { return &p.BufferingSizeMiB }),
 	intField("batchSize", func(p *EventlakeStackProps) *int { return &p.BatchSize }),
@@ -94,6 +105,7 @@ var contextFields = []contextField{
 	intField("glacierIRAfterDays", func(p *EventlakeStackProps) *int { return &p.GlacierIRAfterDays }),
 	intField("eventsExpirationDays", func(p *EventlakeStackProps) *int { return &p.EventsExpirationDays }),
 	intField("errorOutputExpirationDays", func(p *EventlakeStackProps) *int { return &p.ErrorOutputExpirationDays }),
+	intField("noncurrentVersionExpirationDays", func(p *EventlakeStackProps) *int { return &p.NoncurrentVersionExpirationDays }),
 	intField("athenaResultsExpirationDays", func(p *EventlakeStackProps) *int { return &p.AthenaResultsExpirationDays }),
 	durationField("iteratorAgeAlarm", func(p *EventlakeStackProps) *time.Duration { return &p.IteratorAgeAlarm }),
 	durationField("dataFreshnessAlarm", func(p *EventlakeStackProps) *time.Duration { return &p.DataFreshnessAlarm }),
@@ -117,22 +129,24 @@ func ContextKeys() []string {
 // numbers (from cdk.json); empty values mean the default. The region is
 // eventlake:region, else CDK_DEFAULT_REGION, else DefaultRegion; the account
 // is eventlake:account, else CDK_DEFAULT_ACCOUNT, else left to deploy time.
-// A value that does not parse is reported in a *PropsError naming its key;
-// PropsFromContext does not run Validate.
+// A value that does not parse is reported in an *eventlake.PropsError naming
+// its key; PropsFromContext does not run Validate. The pipeline's typed
+// props (existing tables, billing, alarm topic) have no context keys: set
+// them in Go.
 func PropsFromContext(get func(key *string) interface{}, getenv func(string) string) (*EventlakeStackProps, error) {
 	p := &EventlakeStackProps{}
-	var probs []FieldProblem
+	var probs []eventlake.FieldProblem
 	for _, f := range contextFields {
 		v := contextString(get(jsii.String(ContextPrefix + f.key)))
 		if v == "" {
 			continue
 		}
 		if err := f.set(p, v); err != nil {
-			probs = append(probs, FieldProblem{Field: ContextPrefix + f.key, Reason: err.Error()})
+			probs = append(probs, eventlake.FieldProblem{Field: ContextPrefix + f.key, Reason: err.Error()})
 		}
 	}
 	if len(probs) > 0 {
-		return nil, &PropsError{Problems: probs}
+		return nil, &eventlake.PropsError{Problems: probs}
 	}
 	region := firstNonEmpty(contextString(get(jsii.String(ContextPrefix+"region"))), getenv("CDK_DEFAULT_REGION"), DefaultRegion)
 	env := &awscdk.Environment{Region: jsii.String(region)}

@@ -1,957 +1,206 @@
 package stack
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"reflect"
-	"sort"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
-	"github.com/eventlake/eventlake/athena"
-	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
-	"github.com/eventlake/eventlake/tracker"
+	"github.com/eventlake/eventlake/infra/eventlake"
+	"github.com/eventlake/eventlake/infra/internal/testenv"
 )
 
 type obj = map[string]interface{}
-type arr = []interface{}
 
-// variants are the two storage formats, each synthesized once.
-var variants = []struct {
-	name string
-	get  func(*testing.T) *synthesized
-}{{"parquet", defaultStack}, {"json", jsonStack}}
+// check runs one assertion; the CDK's assertions panic on failure.
+func check(t *testing.T, what string, fn func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	fn()
+}
 
-func TestNagFindsNothingUnsuppressed(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			s := v.get(t)
-			ann := s.Annotations
-			rule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
-			check(t, "cdk-nag errors", func() { ann.HasNoError(jsii.String("*"), rule) })
-			check(t, "cdk-nag warnings", func() { ann.HasNoWarning(jsii.String("*"), rule) })
-			check(t, "cdk-nag findings", func() {
-				if errs := ann.FindError(jsii.String("*"), rule); len(*errs) != 0 {
-					t.Errorf("%d unsuppressed cdk-nag errors", len(*errs))
-				}
-				if warns := ann.FindWarning(jsii.String("*"), rule); len(*warns) != 0 {
-					t.Errorf("%d unsuppressed cdk-nag warnings", len(*warns))
-				}
-			})
+var (
+	stackOnce sync.Once
+	theStack  *EventlakeStack
+	theTmpl   assertions.Template
+	stackErr  error
+)
+
+// defaultStack synthesizes the stack with default props (and an alarm
+// email) once, with cdk.json's context and cdk-nag, as the app does.
+func defaultStack(t *testing.T) (*EventlakeStack, assertions.Template) {
+	t.Helper()
+	stackOnce.Do(func() {
+		outdir, err := os.MkdirTemp(filepath.Dir(lambdasDir), "cdk-out-")
+		if err != nil {
+			stackErr = err
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				stackErr = fmt.Errorf("synthesize: %v", r)
+			}
+		}()
+		cdkContext, err := testenv.CDKContext()
+		if err != nil {
+			stackErr = err
+			return
+		}
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &cdkContext, Outdir: jsii.String(outdir)})
+		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		theStack, stackErr = NewEventlakeStack(app, "Eventlake", &EventlakeStackProps{
+			StackProps:    awscdk.StackProps{Env: &awscdk.Environment{Region: jsii.String("us-east-1")}},
+			PipelineProps: eventlake.PipelineProps{LambdasDir: lambdasDir, AlarmEmail: "ops@example.com"},
 		})
-	}
-}
-
-// TestNagSuppressionsAreNarrow pins every suppression: on which resource,
-// for which rule and findings, with a reason. A new suppression must be
-// added here on purpose.
-func TestNagSuppressionsAreNarrow(t *testing.T) {
-	s := defaultStack(t)
-	if md, ok := s.JSON["Metadata"].(obj); ok && md["cdk_nag"] != nil {
-		t.Errorf("stack-level cdk-nag suppressions: %v", md["cdk_nag"])
-	}
-	st := s.Stack
-	firehoseDest := st.Delivery.Stream.Node().FindChild(jsii.String("S3 Destination Role"))
-	firehoseSvc := st.Delivery.Stream.Node().FindChild(jsii.String("Service Role"))
-	kmsWild := []string{"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"}
-	want := map[string][]string{ // logical ID -> "rule appliesTo..." entries
-		st.logicalID(defaultPolicy(st.Relay.Role)): {"AwsSolutions-IAM5 " + strings.Join(kmsWild, " ")},
-		st.logicalID(defaultPolicy(firehoseSvc)):   {"AwsSolutions-IAM5 " + strings.Join(kmsWild, " ")},
-		st.logicalID(defaultPolicy(firehoseDest)): {
-			"AwsSolutions-IAM5 Resource::<" + s.id(st.Lake.Bucket) + ".Arn>/* Action::s3:Abort* Action::s3:DeleteObject* Action::s3:GetBucket* Action::s3:GetObject* Action::s3:List*",
-			"AwsSolutions-IAM5 " + strings.Join(kmsWild, " "),
-			"AwsSolutions-IAM5 Resource::*",
-		},
-		s.id(st.Relay.OnFailure): {"AwsSolutions-SQS3"},
-	}
-	got := map[string][]string{}
-	for id, v := range s.JSON["Resources"].(obj) {
-		rules, _ := path(v, "Metadata", "cdk_nag", "rules_to_suppress").(arr)
-		for _, r := range rules {
-			r := r.(obj)
-			reason, _ := r["reason"].(string)
-			if len(reason) < 60 {
-				t.Errorf("%s: suppression of %v has a thin reason %q", id, r["id"], reason)
-			}
-			entry := r["id"].(string)
-			if applies, ok := r["applies_to"].(arr); ok {
-				for _, a := range applies {
-					entry += " " + a.(string)
-				}
-			}
-			got[id] = append(got[id], entry)
+		if stackErr != nil {
+			return
 		}
-	}
-	for _, m := range []map[string][]string{want, got} {
-		for k := range m {
-			sort.Strings(m[k])
-		}
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("suppressions:\n got %v\nwant %v", got, want)
-	}
-}
-
-func TestResourceCounts(t *testing.T) {
-	queries, err := athena.Queries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	common := map[string]int{
-		"AWS::DynamoDB::GlobalTable":           2,
-		"AWS::KMS::Key":                        3,
-		"AWS::S3::Bucket":                      3,
-		"AWS::S3::BucketPolicy":                3,
-		"AWS::KinesisFirehose::DeliveryStream": 1,
-		"AWS::Lambda::Function":                1,
-		"AWS::Lambda::EventSourceMapping":      1,
-		"AWS::SQS::Queue":                      1,
-		"AWS::Logs::LogGroup":                  2,
-		"AWS::Logs::MetricFilter":              2,
-		"AWS::Glue::Database":                  1,
-		"AWS::Glue::Table":                     2,
-		"AWS::Athena::WorkGroup":               1,
-		"AWS::Athena::NamedQuery":              len(queries),
-		"AWS::SNS::Topic":                      1,
-		"AWS::CloudWatch::Dashboard":           1,
-		"AWS::IAM::ManagedPolicy":              0,
-		"AWS::KMS::Alias":                      0,
-	}
-	for _, tc := range []struct {
-		name                  string
-		get                   func(*testing.T) *synthesized
-		alarms, subscriptions int
-	}{
-		{"parquet", defaultStack, 9, 1}, // + format conversion alarm, + email
-		{"json", jsonStack, 8, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := tc.get(t)
-			counts := map[string]int{"AWS::CloudWatch::Alarm": tc.alarms, "AWS::SNS::Subscription": tc.subscriptions}
-			for k, v := range common {
-				counts[k] = v
-			}
-			for typ, n := range counts {
-				check(t, typ, func() { s.Template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
-			}
+		role := awsiam.NewRole(theStack.Stack, jsii.String("AppRole"), &awsiam.RoleProps{
+			AssumedBy: awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil),
 		})
+		theStack.GrantTracker(role)
+		theStack.GrantQuery(role)
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+			Id:     jsii.String("AwsSolutions-IAM5"),
+			Reason: jsii.String("A test-only application role: the grants under test use index and object wildcards by design."),
+		}}, jsii.Bool(true))
+		theTmpl = assertions.Template_FromStack(theStack.Stack, nil)
+	})
+	if stackErr != nil {
+		t.Fatal(stackErr)
 	}
+	return theStack, theTmpl
 }
 
-func TestTablesFromTrackerDefinitions(t *testing.T) {
-	s := defaultStack(t)
-	key := getAtt(s.id(s.Stack.Tables.Key), "Arn")
-	replica := obj{
-		"Region":                           "us-east-1",
-		"DeletionProtectionEnabled":        true,
-		"PointInTimeRecoverySpecification": obj{"PointInTimeRecoveryEnabled": true},
-		"SSESpecification":                 obj{"KMSMasterKeyId": key},
-	}
-	ev, sum := tracker.EventsTableDef(), tracker.SummaryTableDef()
-	check(t, "events table", func() {
-		s.Template.HasResource(jsii.String("AWS::DynamoDB::GlobalTable"), obj{
-			"DeletionPolicy":      "Retain",
-			"UpdateReplacePolicy": "Retain",
-			"Properties": obj{
-				"KeySchema": arr{
-					obj{"AttributeName": ev.PartitionKey, "KeyType": "HASH"},
-					obj{"AttributeName": ev.SortKey, "KeyType": "RANGE"},
-				},
-				"AttributeDefinitions": arr{
-					obj{"AttributeName": ev.PartitionKey, "AttributeType": "S"},
-					obj{"AttributeName": ev.SortKey, "AttributeType": "S"},
-				},
-				"BillingMode":             "PAY_PER_REQUEST",
-				"StreamSpecification":     obj{"StreamViewType": "NEW_IMAGE"},
-				"TimeToLiveSpecification": obj{"AttributeName": ev.TTLAttribute, "Enabled": true},
-				"SSESpecification":        obj{"SSEEnabled": true, "SSEType": "KMS"},
-				"Replicas":                arr{replica},
-				"TableName":               assertions.Match_Absent(),
-			},
-		})
-	})
-	check(t, "summary table", func() {
-		s.Template.HasResource(jsii.String("AWS::DynamoDB::GlobalTable"), obj{
-			"DeletionPolicy": "Retain",
-			"Properties": obj{
-				"KeySchema":           arr{obj{"AttributeName": sum.PartitionKey, "KeyType": "HASH"}},
-				"BillingMode":         "PAY_PER_REQUEST",
-				"StreamSpecification": assertions.Match_Absent(),
-				"SSESpecification":    obj{"SSEEnabled": true, "SSEType": "KMS"},
-				"Replicas":            arr{replica},
-				"TableName":           assertions.Match_Absent(),
-			},
-		})
-	})
-}
-
-func TestNoHardCodedPhysicalNames(t *testing.T) {
-	s := defaultStack(t)
-	nameProps := map[string]string{
-		"AWS::DynamoDB::GlobalTable":           "TableName",
-		"AWS::S3::Bucket":                      "BucketName",
-		"AWS::Lambda::Function":                "FunctionName",
-		"AWS::SQS::Queue":                      "QueueName",
-		"AWS::SNS::Topic":                      "TopicName",
-		"AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
-		"AWS::Logs::LogGroup":                  "LogGroupName",
-		"AWS::CloudWatch::Alarm":               "AlarmName",
-		"AWS::CloudWatch::Dashboard":           "DashboardName",
-		"AWS::IAM::Role":                       "RoleName",
-		"AWS::IAM::Policy":                     "",
-	}
-	for typ, prop := range nameProps {
-		for _, r := range s.resources(typ) {
-			if prop != "" && r.Props[prop] != nil {
-				t.Errorf("%s %s has a hard-coded %s %v", typ, r.ID, prop, r.Props[prop])
-			}
-		}
-	}
-	// Every resource that takes tags carries the prefix.
-	for _, typ := range []string{"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Lambda::Function", "AWS::SQS::Queue", "AWS::KinesisFirehose::DeliveryStream"} {
-		check(t, typ+" tagged", func() {
-			s.Template.AllResourcesProperties(jsii.String(typ), obj{
-				"Tags": assertions.Match_ArrayWith(&arr{obj{"Key": TagKey, "Value": DefaultNamePrefix}}),
-			})
-		})
-	}
-	// The names AWS requires are the configured prefix.
-	check(t, "glue database named by the prefix", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Glue::Database"), obj{"DatabaseInput": obj{"Name": DefaultNamePrefix}})
-	})
-	check(t, "workgroup named by the prefix", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Athena::WorkGroup"), obj{"Name": DefaultNamePrefix})
-	})
-}
-
-func TestKeysRotateAndCloudWatchMayUseTheOpsKey(t *testing.T) {
-	s := defaultStack(t)
-	for _, k := range s.resources("AWS::KMS::Key") {
-		if k.Props["EnableKeyRotation"] != true {
-			t.Errorf("key %s does not rotate", k.ID)
-		}
-	}
-	ops := s.one(t, "AWS::KMS::Key", func(r resource) bool { return r.ID == s.id(s.Stack.OpsKey) })
-	found := false
-	for _, st := range path(ops.Props, "KeyPolicy", "Statement").(arr) {
-		if path(st, "Principal", "Service") == "cloudwatch.amazonaws.com" {
-			found = true
-			if acts := path(st, "Action"); !reflect.DeepEqual(acts, arr{"kms:Decrypt", "kms:GenerateDataKey"}) {
-				t.Errorf("cloudwatch key actions %v", acts)
-			}
-		}
-	}
-	if !found {
-		t.Error("the ops key policy does not let CloudWatch alarms publish to the encrypted topic")
-	}
-	for _, k := range []string{s.id(s.Stack.Tables.Key), s.id(s.Stack.Lake.Key)} {
-		check(t, "data keys are retained", func() {
-			r := s.one(t, "AWS::KMS::Key", func(r resource) bool { return r.ID == k })
-			if r.Raw["DeletionPolicy"] != "Retain" {
-				t.Errorf("key %s is not retained: data encrypted with it would be lost", k)
-			}
-		})
-	}
-}
-
-func TestRelayFunction(t *testing.T) {
-	s := defaultStack(t)
-	r := s.Stack.Relay
-	streamID := s.id(s.Stack.Delivery.Stream)
-	check(t, "function", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), obj{
-			"Runtime":       "provided.al2023",
-			"Architectures": arr{"arm64"},
-			"Handler":       "bootstrap",
-			"MemorySize":    DefaultLambdaMemoryMiB,
-			"Timeout":       DefaultLambdaTimeout.Seconds(),
-			"Role":          getAtt(s.id(r.Role), "Arn"),
-			"LoggingConfig": obj{"LogGroup": ref(s.id(r.LogGroup))},
-			// The environment names the delivery stream, and only that.
-			"Environment": assertions.Match_Exact(obj{"Variables": obj{relay.EnvDeliveryStreamName: ref(streamID)}}),
-		})
-	})
-	check(t, "its log group keeps logs for the default retention", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": DefaultLogRetentionDays})
-	})
-	check(t, "the code asset is the real build", func() {
-		fn := s.one(t, "AWS::Lambda::Function", nil)
-		if _, ok := path(fn.Props, "Code", "S3Key").(string); !ok {
-			t.Errorf("function code is not an S3 asset: %v", fn.Props["Code"])
-		}
-	})
-
-	role := s.one(t, "AWS::IAM::Role", func(x resource) bool { return x.ID == s.id(r.Role) })
-	if role.Props["ManagedPolicyArns"] != nil {
-		t.Errorf("relay role has managed policies %v", role.Props["ManagedPolicyArns"])
-	}
-	if p := path(role.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"); p != "lambda.amazonaws.com" {
-		t.Errorf("relay role trusts %v", p)
-	}
-
-	// Least privilege: exactly these actions on exactly these resources.
-	tablesKey, opsKey := s.id(s.Stack.Tables.Key), s.id(s.Stack.OpsKey)
-	want := grants{}
-	want.add(getAtt(s.id(r.LogGroup), "Arn"), "logs:CreateLogStream", "logs:PutLogEvents")
-	want.add(getAtt(streamID, "Arn"), "firehose:PutRecord", "firehose:PutRecordBatch")
-	want.add(getAtt(s.id(s.Stack.Tables.Events), "StreamArn"),
-		"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
-	want.add(getAtt(tablesKey, "Arn"), "kms:Decrypt", "kms:DescribeKey")
-	want.add(getAtt(s.id(r.OnFailure), "Arn"), "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
-	want.add(getAtt(opsKey, "Arn"), "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
-	got := grants{}
-	for _, p := range s.resources("AWS::IAM::Policy") {
-		if !reflect.DeepEqual(p.Props["Roles"], arr{ref(role.ID)}) {
-			continue
-		}
-		for _, st := range path(p.Props, "PolicyDocument", "Statement").(arr) {
-			if path(st, "Effect") != "Allow" {
-				t.Errorf("unexpected statement %v", st)
-			}
-			got.addStatement(st.(obj))
-		}
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("relay role grants:\n got %v\nwant %v", got, want)
-	}
-}
-
-// grants maps a JSON-encoded resource to the sorted actions allowed on it.
-type grants map[string][]string
-
-func (g grants) add(res interface{}, actions ...string) {
-	b, _ := json.Marshal(res)
-	g[string(b)] = append(g[string(b)], actions...)
-	sort.Strings(g[string(b)])
-}
-
-func (g grants) addStatement(st obj) {
-	var actions []string
-	switch a := st["Action"].(type) {
-	case string:
-		actions = []string{a}
-	case arr:
-		for _, x := range a {
-			actions = append(actions, x.(string))
-		}
-	}
-	resources, ok := st["Resource"].(arr)
+func logicalID(c constructs.IConstruct) string {
+	el, ok := c.(awscdk.CfnElement)
 	if !ok {
-		resources = arr{st["Resource"]}
+		el = c.Node().DefaultChild().(awscdk.CfnElement)
 	}
-	for _, r := range resources {
-		g.add(r, actions...)
-	}
-}
-
-func TestEventSourceMapping(t *testing.T) {
-	s := defaultStack(t)
-	r := s.Stack.Relay
-	check(t, "event source mapping", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj{
-			"FunctionName":                   ref(s.id(r.Function)),
-			"EventSourceArn":                 getAtt(s.id(s.Stack.Tables.Events), "StreamArn"),
-			"StartingPosition":               "TRIM_HORIZON",
-			"BatchSize":                      DefaultBatchSize,
-			"MaximumBatchingWindowInSeconds": DefaultBatchingWindow.Seconds(),
-			"BisectBatchOnFunctionError":     true,
-			"MaximumRetryAttempts":           DefaultRetryAttempts,
-			"MaximumRecordAgeInSeconds":      DefaultMaxRecordAge.Seconds(),
-			"ParallelizationFactor":          DefaultParallelizationFactor,
-			"FunctionResponseTypes":          arr{"ReportBatchItemFailures"},
-			"DestinationConfig":              obj{"OnFailure": obj{"Destination": getAtt(s.id(r.OnFailure), "Arn")}},
-		})
-	})
-	esm := s.one(t, "AWS::Lambda::EventSourceMapping", nil)
-	filters, _ := path(esm.Props, "FilterCriteria", "Filters").(arr)
-	if len(filters) != 1 {
-		t.Fatalf("want one filter, got %v", filters)
-	}
-	var pattern obj
-	if err := json.Unmarshal([]byte(path(filters[0], "Pattern").(string)), &pattern); err != nil {
-		t.Fatal(err)
-	}
-	// INSERT only: TTL deletions (REMOVE) and MODIFY never invoke the relay.
-	if want := (obj{"eventName": arr{"INSERT"}}); !reflect.DeepEqual(pattern, want) {
-		t.Errorf("filter pattern %v, want %v", pattern, want)
-	}
-}
-
-func TestOnFailureQueueIsEncryptedAndTLSOnly(t *testing.T) {
-	s := defaultStack(t)
-	check(t, "queue", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::SQS::Queue"), obj{
-			"KmsMasterKeyId":         getAtt(s.id(s.Stack.OpsKey), "Arn"),
-			"MessageRetentionPeriod": 14 * 24 * 3600,
-		})
-	})
-	check(t, "queue policy denies plain HTTP", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), obj{
-			"PolicyDocument": obj{"Statement": assertions.Match_ArrayWith(&arr{denyInsecureTransport()})},
-		})
-	})
-}
-
-func denyInsecureTransport() interface{} {
-	return assertions.Match_ObjectLike(&obj{
-		"Effect":    "Deny",
-		"Condition": obj{"Bool": obj{"aws:SecureTransport": "false"}},
-	})
-}
-
-func TestDeliveryStream(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			s := v.get(t)
-			st := s.Stack
-			lakeKey := getAtt(s.id(st.Lake.Key), "Arn")
-			dest := obj{
-				"BucketARN":         getAtt(s.id(st.Lake.Bucket), "Arn"),
-				"Prefix":            "events/dt=!{timestamp:yyyy-MM-dd}/",
-				"ErrorOutputPrefix": "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/",
-				"BufferingHints": obj{
-					"IntervalInSeconds": st.Props.BufferingInterval.Seconds(),
-					"SizeInMBs":         st.Props.BufferingSizeMiB,
-				},
-				"EncryptionConfiguration":  obj{"KMSEncryptionConfig": obj{"AWSKMSKeyARN": lakeKey}},
-				"CloudWatchLoggingOptions": obj{"Enabled": true, "LogGroupName": ref(s.id(st.Delivery.LogGroup))},
-			}
-			if st.Props.Format == FormatParquet {
-				dest["FileExtension"] = ".parquet"
-				dest["CompressionFormat"] = assertions.Match_Absent()
-				dest["DataFormatConversionConfiguration"] = obj{
-					"Enabled": true,
-					"InputFormatConfiguration": obj{"Deserializer": obj{"OpenXJsonSerDe": obj{
-						"CaseInsensitive": false, "ConvertDotsInJsonKeysToUnderscores": false,
-					}}},
-					"OutputFormatConfiguration": obj{"Serializer": obj{"ParquetSerDe": obj{"Compression": "GZIP"}}},
-					"SchemaConfiguration": obj{
-						"DatabaseName": ref(s.id(st.Catalog.Database)),
-						"TableName":    ref(s.id(st.Catalog.Table)),
-						"VersionId":    "LATEST",
-						"Region":       "us-east-1",
-					},
-				}
-			} else {
-				dest["FileExtension"] = ".gz"
-				dest["CompressionFormat"] = "GZIP"
-				dest["DataFormatConversionConfiguration"] = assertions.Match_Absent()
-			}
-			check(t, "delivery stream", func() {
-				s.Template.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), obj{
-					"DeliveryStreamType": "DirectPut",
-					"DeliveryStreamEncryptionConfigurationInput": obj{
-						"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": lakeKey,
-					},
-					"ExtendedS3DestinationConfiguration": dest,
-				})
-			})
-			// The prefixes are the project's layout, built from the constants.
-			if FirehosePrefix != EventsPrefix+tracker.PartitionColumn+"=!{timestamp:yyyy-MM-dd}/" {
-				t.Errorf("FirehosePrefix %q", FirehosePrefix)
-			}
-		})
-	}
-}
-
-func TestBucketsAreHardened(t *testing.T) {
-	s := defaultStack(t)
-	st := s.Stack
-	for _, b := range s.resources("AWS::S3::Bucket") {
-		if b.Raw["DeletionPolicy"] != "Retain" {
-			t.Errorf("bucket %s is not retained", b.ID)
-		}
-		if got := b.Props["PublicAccessBlockConfiguration"]; !reflect.DeepEqual(got, obj{
-			"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
-		}) {
-			t.Errorf("bucket %s public access block %v", b.ID, got)
-		}
-	}
-	for _, p := range s.resources("AWS::S3::BucketPolicy") {
-		check(t, "bucket policy "+p.ID+" denies plain HTTP and old TLS", func() {
-			s.Template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), obj{
-				"Bucket": p.Props["Bucket"],
-				"PolicyDocument": obj{"Statement": assertions.Match_ArrayWith(&arr{
-					denyInsecureTransport(),
-					assertions.Match_ObjectLike(&obj{"Effect": "Deny", "Condition": obj{"NumericLessThan": obj{"s3:TlsVersion": 1.2}}}),
-				})},
-			})
-		})
-	}
-	lakeKey := getAtt(s.id(st.Lake.Key), "Arn")
-	sseKMS := obj{"ServerSideEncryptionConfiguration": arr{obj{
-		"BucketKeyEnabled":              true,
-		"ServerSideEncryptionByDefault": obj{"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": lakeKey},
-	}}}
-	check(t, "lake bucket", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), obj{
-			"BucketEncryption": sseKMS,
-			"LoggingConfiguration": obj{
-				"DestinationBucketName": ref(s.id(st.Lake.AccessLogs)),
-				"LogFilePrefix":         "lake/",
-			},
-			"LifecycleConfiguration": obj{"Rules": arr{
-				obj{
-					"Id": "tier-events", "Prefix": EventsPrefix, "Status": "Enabled",
-					"Transitions": arr{
-						obj{"StorageClass": "STANDARD_IA", "TransitionInDays": DefaultInfrequentAccessAfterDays},
-						obj{"StorageClass": "GLACIER_IR", "TransitionInDays": DefaultGlacierIRAfterDays},
-					},
-					"ExpirationInDays": assertions.Match_Absent(),
-				},
-				obj{"Id": "expire-errors", "Prefix": ErrorsPrefix, "ExpirationInDays": DefaultErrorOutputExpirationDays, "Status": "Enabled"},
-				obj{"Id": "abort-incomplete-uploads", "AbortIncompleteMultipartUpload": obj{"DaysAfterInitiation": 7}, "Status": "Enabled"},
-			}},
-		})
-	})
-	check(t, "athena results bucket", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), obj{
-			"BucketEncryption":     sseKMS,
-			"LoggingConfiguration": obj{"DestinationBucketName": ref(s.id(st.Lake.AccessLogs)), "LogFilePrefix": "athena-results/"},
-			"LifecycleConfiguration": obj{"Rules": arr{assertions.Match_ObjectLike(&obj{
-				"ExpirationInDays": DefaultAthenaResultsExpirationDays,
-			})}},
-		})
-	})
-	check(t, "access log bucket", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), obj{
-			"BucketEncryption": obj{"ServerSideEncryptionConfiguration": arr{obj{
-				"ServerSideEncryptionByDefault": obj{"SSEAlgorithm": "AES256"},
-			}}},
-			"OwnershipControls":    obj{"Rules": arr{obj{"ObjectOwnership": "BucketOwnerEnforced"}}},
-			"LoggingConfiguration": assertions.Match_Absent(),
-		})
-	})
-}
-
-// TestGlueTableColumnsAreTheEventSchema ties the Glue table to the tracker
-// package: the columns are tracker.EventFields(), in order, with their types.
-func TestGlueTableColumnsAreTheEventSchema(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			s := v.get(t)
-			table := s.one(t, "AWS::Glue::Table", func(r resource) bool { return path(r.Props, "TableInput", "Name") == athena.TableName })
-			in := table.Props["TableInput"].(obj)
-			cols := path(in, "StorageDescriptor", "Columns").(arr)
-			if len(cols) != len(tracker.EventFields()) {
-				t.Fatalf("%d columns, want %d", len(cols), len(tracker.EventFields()))
-			}
-			for i, f := range tracker.EventFields() {
-				if name, typ := path(cols[i], "Name"), path(cols[i], "Type"); name != f.Name || typ != f.AthenaType {
-					t.Errorf("column %d is %v %v, want %s %s", i, name, typ, f.Name, f.AthenaType)
-				}
-			}
-			if got, want := in["PartitionKeys"], (arr{obj{"Name": tracker.PartitionColumn, "Type": "string", "Comment": path(in, "PartitionKeys", 0, "Comment")}}); !reflect.DeepEqual(got, want) {
-				t.Errorf("partition keys %v", got)
-			}
-			if in["TableType"] != "EXTERNAL_TABLE" {
-				t.Errorf("table type %v", in["TableType"])
-			}
-			params := in["Parameters"].(obj)
-			wantParams := map[string]interface{}{
-				"projection.enabled":          "true",
-				"projection.dt.type":          "date",
-				"projection.dt.format":        "yyyy-MM-dd",
-				"projection.dt.range":         DefaultPartitionProjectionStart + ",NOW",
-				"projection.dt.interval":      "1",
-				"projection.dt.interval.unit": "DAYS",
-				"has_encrypted_data":          false,
-			}
-			for k, want := range wantParams {
-				if params[k] != want {
-					t.Errorf("parameter %s = %v, want %v", k, params[k], want)
-				}
-			}
-			if got := render(params["storage.location.template"]); got != "s3://<token>/events/dt=${dt}/" {
-				t.Errorf("storage.location.template %q", got)
-			}
-			if got := render(path(in, "StorageDescriptor", "Location")); got != "s3://<token>/"+EventsPrefix {
-				t.Errorf("location %q", got)
-			}
-			serde := path(in, "StorageDescriptor", "SerdeInfo").(obj)
-			switch s.Stack.Props.Format {
-			case FormatParquet:
-				if serde["SerializationLibrary"] != "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" || params["parquet.compression"] != "GZIP" {
-					t.Errorf("parquet table serde %v params %v", serde, params)
-				}
-			case FormatJSON:
-				if serde["SerializationLibrary"] != "org.openx.data.jsonserde.JsonSerDe" ||
-					!reflect.DeepEqual(serde["Parameters"], obj{"case.insensitive": "false"}) ||
-					path(in, "StorageDescriptor", "Compressed") != true {
-					t.Errorf("json table serde %v", serde)
-				}
-			}
-		})
-	}
-}
-
-// TestDedupViewIsTheAthenaPackagesView checks the Glue view decodes to the
-// athena package's events_dedup definition for the stack's database.
-func TestDedupViewIsTheAthenaPackagesView(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			s := v.get(t)
-			want, err := athena.NewDedupView(s.Stack.Props.NamePrefix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			view := s.one(t, "AWS::Glue::Table", func(r resource) bool { return path(r.Props, "TableInput", "Name") == athena.ViewName })
-			in := view.Props["TableInput"].(obj)
-			if in["TableType"] != "VIRTUAL_VIEW" || path(in, "Parameters", "presto_view") != "true" || in["ViewExpandedText"] != "/* Presto View */" {
-				t.Errorf("not an Athena view: %v", in)
-			}
-			text, _ := in["ViewOriginalText"].(string)
-			b64, ok := strings.CutPrefix(text, "/* Presto View: ")
-			b64, ok2 := strings.CutSuffix(b64, " */")
-			if !ok || !ok2 {
-				t.Fatalf("ViewOriginalText %q", text)
-			}
-			raw, err := base64.StdEncoding.DecodeString(b64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var def struct {
-				OriginalSQL string `json:"originalSql"`
-				Catalog     string
-				Schema      string
-				Columns     []struct{ Name, Type string }
-			}
-			if err := json.Unmarshal(raw, &def); err != nil {
-				t.Fatal(err)
-			}
-			if def.OriginalSQL != want.SQL || def.Schema != s.Stack.Props.NamePrefix || def.Catalog != "awsdatacatalog" {
-				t.Errorf("view definition %+v, want SQL %q in %s", def, want.SQL, s.Stack.Props.NamePrefix)
-			}
-			cols := path(in, "StorageDescriptor", "Columns").(arr)
-			if len(def.Columns) != len(want.Columns) || len(cols) != len(want.Columns) {
-				t.Fatalf("view columns %v / %v, want %v", def.Columns, cols, want.Columns)
-			}
-			for i, c := range want.Columns {
-				if def.Columns[i].Name != c.Name || def.Columns[i].Type != c.TrinoType ||
-					path(cols[i], "Name") != c.Name || path(cols[i], "Type") != c.HiveType {
-					t.Errorf("view column %d: %v / %v, want %+v", i, def.Columns[i], cols[i], c)
-				}
-			}
-		})
-	}
-}
-
-func TestAthenaWorkGroupAndNamedQueries(t *testing.T) {
-	s := defaultStack(t)
-	st := s.Stack
-	check(t, "workgroup", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Athena::WorkGroup"), obj{
-			"State":                 "ENABLED",
-			"RecursiveDeleteOption": true,
-			"WorkGroupConfiguration": obj{
-				"EnforceWorkGroupConfiguration":   true,
-				"PublishCloudWatchMetricsEnabled": true,
-				"BytesScannedCutoffPerQuery":      DefaultBytesScannedCutoff,
-				"EngineVersion":                   obj{"SelectedEngineVersion": "Athena engine version 3"},
-				"ResultConfiguration": obj{
-					"EncryptionConfiguration": obj{"EncryptionOption": "SSE_KMS", "KmsKey": getAtt(s.id(st.Lake.Key), "Arn")},
-					"ExpectedBucketOwner":     ref("AWS::AccountId"),
-				},
-			},
-		})
-	})
-	wg := s.one(t, "AWS::Athena::WorkGroup", nil)
-	if got := render(path(wg.Props, "WorkGroupConfiguration", "ResultConfiguration", "OutputLocation")); got != "s3://<token>/results/" {
-		t.Errorf("results location %q", got)
-	}
-	if loc := path(wg.Props, "WorkGroupConfiguration", "ResultConfiguration", "OutputLocation", "Fn::Join", 1, 1); !reflect.DeepEqual(loc, ref(s.id(st.Catalog.Results))) {
-		t.Errorf("results go to %v, not the results bucket", loc)
-	}
-
-	queries, err := athena.Queries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := s.resources("AWS::Athena::NamedQuery")
-	if len(named) != len(queries) {
-		t.Fatalf("%d named queries, want %d (athena.Queries)", len(named), len(queries))
-	}
-	for _, q := range queries {
-		check(t, "named query "+q.Name, func() {
-			s.Template.HasResourceProperties(jsii.String("AWS::Athena::NamedQuery"), obj{
-				"Name":        q.Name,
-				"QueryString": q.SQL,
-				"Database":    ref(s.id(st.Catalog.Database)),
-				"WorkGroup":   ref(s.id(st.Catalog.WorkGroup)),
-			})
-		})
-	}
-}
-
-// TestMetricFiltersReadTheRelayLogFields ties the metric filters to the
-// relay package's log field names.
-func TestMetricFiltersReadTheRelayLogFields(t *testing.T) {
-	s := defaultStack(t)
-	logGroup := ref(s.id(s.Stack.Relay.LogGroup))
-	for _, tc := range []struct{ field, metric string }{
-		{relay.LogFieldRecordsSize, MetricRecordsSize},
-		{relay.LogFieldFailedPutCount, MetricFailedPutCount},
-	} {
-		check(t, "metric filter on "+tc.field, func() {
-			s.Template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), obj{
-				"LogGroupName":  logGroup,
-				"FilterPattern": "{ $." + tc.field + " > 0 }",
-				"MetricTransformations": arr{obj{
-					"MetricName":      tc.metric,
-					"MetricNamespace": DefaultNamePrefix,
-					"MetricValue":     "$." + tc.field,
-					"Unit":            "Count",
-				}},
-			})
-		})
-	}
-	// The seed design's filter, literally.
-	check(t, "seed filter", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), obj{
-			"FilterPattern":         "{ $.records_size > 0 }",
-			"MetricTransformations": arr{assertions.Match_ObjectLike(&obj{"MetricValue": "$.records_size"})},
-		})
-	})
-}
-
-func TestAlarmsNotifyTheTopic(t *testing.T) {
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			s := v.get(t)
-			st := s.Stack
-			topic := ref(s.id(st.Monitoring.Topic))
-			stream := ref(s.id(st.Delivery.Stream))
-			want := map[string]float64{ // metric -> threshold
-				"AWS/Lambda Errors":                                   1,
-				"AWS/Lambda IteratorAge":                              float64(st.Props.IteratorAgeAlarm.Milliseconds()),
-				"AWS/SQS ApproximateNumberOfMessagesVisible":          1,
-				st.Props.NamePrefix + " " + MetricFailedPutCount:      1,
-				"AWS/Firehose DeliveryToS3.DataFreshness":             st.Props.DataFreshnessAlarm.Seconds(),
-				"AWS/Firehose DeliveryToS3.Success":                   1,
-				"math ReadThrottleEvents+WriteThrottleEvents events":  1,
-				"math ReadThrottleEvents+WriteThrottleEvents summary": 1,
-			}
-			if st.Props.Format == FormatParquet {
-				want["AWS/Firehose FailedConversion.Records"] = 1
-			}
-			got := map[string]float64{}
-			for _, a := range s.resources("AWS::CloudWatch::Alarm") {
-				if !reflect.DeepEqual(a.Props["AlarmActions"], arr{topic}) || !reflect.DeepEqual(a.Props["OKActions"], arr{topic}) {
-					t.Errorf("alarm %s actions %v / %v", a.ID, a.Props["AlarmActions"], a.Props["OKActions"])
-				}
-				if a.Props["TreatMissingData"] != "notBreaching" || a.Props["AlarmDescription"] == nil {
-					t.Errorf("alarm %s: missing data %v, description %v", a.ID, a.Props["TreatMissingData"], a.Props["AlarmDescription"])
-				}
-				key := ""
-				if ns, ok := a.Props["Namespace"].(string); ok {
-					key = ns + " " + a.Props["MetricName"].(string)
-					if ns == "AWS/Firehose" && !reflect.DeepEqual(a.Props["Dimensions"], arr{obj{"Name": "DeliveryStreamName", "Value": stream}}) {
-						t.Errorf("alarm %s watches %v", a.ID, a.Props["Dimensions"])
-					}
-				} else {
-					var names []string
-					var table string
-					for _, m := range a.Props["Metrics"].(arr) {
-						if n, ok := path(m, "MetricStat", "Metric", "MetricName").(string); ok {
-							names = append(names, n)
-							table = map[string]string{
-								s.id(st.Tables.Events): "events", s.id(st.Tables.Summary): "summary",
-							}[path(m, "MetricStat", "Metric", "Dimensions", 0, "Value", "Ref").(string)]
-						}
-					}
-					sort.Strings(names)
-					key = "math " + strings.Join(names, "+") + " " + table
-				}
-				got[key] = a.Props["Threshold"].(float64)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("alarms:\n got %v\nwant %v", got, want)
-			}
-		})
-	}
-}
-
-func TestTopicIsEncryptedAndSubscribed(t *testing.T) {
-	s := defaultStack(t)
-	check(t, "topic", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::SNS::Topic"), obj{
-			"KmsMasterKeyId": getAtt(s.id(s.Stack.OpsKey), "Arn"),
-			"TopicName":      assertions.Match_Absent(),
-		})
-	})
-	check(t, "email subscription", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), obj{
-			"Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": ref(s.id(s.Stack.Monitoring.Topic)),
-		})
-	})
-	check(t, "topic policy denies plain HTTP", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::SNS::TopicPolicy"), obj{
-			"PolicyDocument": obj{"Statement": assertions.Match_ArrayWith(&arr{denyInsecureTransport()})},
-		})
-	})
-}
-
-func TestDashboardHasTheSeedWidgetsAndTheAlarms(t *testing.T) {
-	s := defaultStack(t)
-	d := s.one(t, "AWS::CloudWatch::Dashboard", nil)
-	body := render(d.Props["DashboardBody"])
-	var dash struct {
-		Widgets []struct {
-			Type       string
-			Properties struct {
-				Title   string
-				Metrics []arr
-				Alarms  []string
-			}
-		}
-	}
-	if err := json.Unmarshal([]byte(body), &dash); err != nil {
-		t.Fatalf("dashboard body: %v\n%s", err, body)
-	}
-	metrics := map[string][]string{} // title -> metric names
-	alarms := 0
-	for _, w := range dash.Widgets {
-		for _, m := range w.Properties.Metrics {
-			for i, x := range m {
-				if i == 1 || (i == 0 && len(m) == 1) {
-					if name, ok := x.(string); ok {
-						metrics[w.Properties.Title] = append(metrics[w.Properties.Title], name)
-					}
-				}
-			}
-		}
-		if w.Type == "alarm" {
-			alarms = len(w.Properties.Alarms)
-		}
-	}
-	// The seed's four graphs: records in the stream, passed on by the
-	// Lambda, received by Firehose, delivered to S3.
-	for title, metric := range map[string]string{
-		"Records in the stream":        "ReturnedRecordsCount",
-		"Records the Lambda passed on": MetricRecordsSize,
-		"Firehose incoming records":    "IncomingRecords",
-		"Records delivered to S3":      "DeliveryToS3.Records",
-	} {
-		if !reflect.DeepEqual(metrics[title], []string{metric}) {
-			t.Errorf("widget %q shows %v, want %s", title, metrics[title], metric)
-		}
-	}
-	if want := len(s.resources("AWS::CloudWatch::Alarm")); alarms != want {
-		t.Errorf("alarm widget shows %d alarms, want %d", alarms, want)
-	}
-	if !strings.Contains(body, `"StreamLabel","<token>"`) {
-		t.Errorf("stream widget has no StreamLabel dimension: %s", body)
-	}
+	return *awscdk.Stack_Of(c).GetLogicalId(el)
 }
 
 func TestOutputs(t *testing.T) {
-	s := defaultStack(t)
-	st := s.Stack
+	s, tmpl := defaultStack(t)
+	p := s.Pipeline
+	ref := func(c constructs.IConstruct) obj { return obj{"Ref": logicalID(c)} }
+	arn := func(c constructs.IConstruct) obj { return obj{"Fn::GetAtt": []interface{}{logicalID(c), "Arn"}} }
 	for name, value := range map[string]interface{}{
-		"EventsTableName":     ref(s.id(st.Tables.Events)),
-		"SummaryTableName":    ref(s.id(st.Tables.Summary)),
-		"LakeBucketName":      ref(s.id(st.Lake.Bucket)),
-		"DeliveryStreamName":  ref(s.id(st.Delivery.Stream)),
-		"GlueDatabaseName":    ref(s.id(st.Catalog.Database)),
-		"AthenaWorkGroupName": ref(s.id(st.Catalog.WorkGroup)),
-		"AlarmTopicArn":       ref(s.id(st.Monitoring.Topic)),
-		"DashboardName":       ref(s.id(st.Monitoring.Dashboard)),
-		"TablesKeyArn":        getAtt(s.id(st.Tables.Key), "Arn"),
-		"LakeKeyArn":          getAtt(s.id(st.Lake.Key), "Arn"),
+		"EventsTableName":         ref(p.Tables.Events),
+		"SummaryTableName":        ref(p.Tables.Summary),
+		"LakeBucketName":          ref(p.Lake.Bucket),
+		"DeliveryStreamName":      ref(p.Delivery.Stream),
+		"RelayFunctionName":       ref(p.Relay.Function),
+		"OnFailureQueueUrl":       ref(p.Relay.OnFailure),
+		"GlueDatabaseName":        ref(p.Catalog.Database),
+		"AthenaWorkGroupName":     ref(p.Catalog.WorkGroup),
+		"AthenaResultsBucketName": ref(p.Catalog.Results),
+		"AlarmTopicArn":           ref(p.Monitoring.Topic),
+		"DashboardName":           ref(p.Monitoring.Dashboard),
+		"TablesKeyArn":            arn(p.Tables.Key),
+		"LakeKeyArn":              arn(p.Lake.Key),
 	} {
-		check(t, "output "+name, func() {
-			s.Template.HasOutput(jsii.String(name), obj{"Value": value})
+		check(t, "output "+name, func() { tmpl.HasOutput(jsii.String(name), obj{"Value": value}) })
+	}
+}
+
+// TestLogicalIDsAreStable pins the logical IDs of what the stack retains
+// (tables, keys, buckets) and of the event source mapping to the IDs the
+// stack gave them before the pipeline became a construct (PipelineID), so
+// an existing deployment updates in place: new IDs would leave the retained
+// tables and buckets behind and create empty ones, and a new mapping would
+// read the stream again from its start.
+func TestLogicalIDsAreStable(t *testing.T) {
+	s, _ := defaultStack(t)
+	p := s.Pipeline
+	for want, c := range map[string]constructs.IConstruct{
+		"TablesEventsE8DD42EA":        p.Tables.Events,
+		"TablesSummary5A2FDF5E":       p.Tables.Summary,
+		"TablesKeyD3984C03":           p.Tables.Key,
+		"LakeKey7B6C155C":             p.Lake.Key,
+		"LakeBucketB1D32E10":          p.Lake.Bucket,
+		"LakeAccessLogs4431AB8D":      p.Lake.AccessLogs,
+		"CatalogResults4BE287F2":      p.Catalog.Results,
+		"CatalogDatabase44483CA3":     p.Catalog.Database,
+		"CatalogTable610396BE":        p.Catalog.Table,
+		"OpsKey802FB888":              p.OpsKey,
+		"RelayFunctionE902C34E":       p.Relay.Function,
+		"RelayOnFailure9E3B56AD":      p.Relay.OnFailure,
+		"MonitoringDashboard0C3675C6": p.Monitoring.Dashboard,
+	} {
+		if got := logicalID(c); got != want {
+			t.Errorf("%s has logical ID %s, want %s", *c.Node().Path(), got, want)
+		}
+	}
+	mapping := p.Relay.Function.Node().TryFindChild(jsii.String("DynamoDBEventSource:EventlakeTablesEventsFB065BCC"))
+	if mapping == nil {
+		t.Fatal("no event source mapping under the relay function with the pre-construct ID")
+	}
+	if got := logicalID(mapping); got != "RelayFunctionDynamoDBEventSourceEventlakeTablesEventsFB065BCC3431D435" {
+		t.Errorf("event source mapping logical ID %s", got)
+	}
+}
+
+// TestStackIsNagCleanAndTagged: cdk-nag finds nothing unsuppressed, and
+// every taggable resource but the dashboard carries eventlake=<prefix>.
+func TestStackIsNagCleanAndTagged(t *testing.T) {
+	s, tmpl := defaultStack(t)
+	ann := assertions.Annotations_FromStack(s.Stack)
+	rule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	check(t, "cdk-nag errors", func() { ann.HasNoError(jsii.String("*"), rule) })
+	check(t, "cdk-nag warnings", func() { ann.HasNoWarning(jsii.String("*"), rule) })
+	for _, typ := range []string{"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Lambda::Function", "AWS::SQS::Queue", "AWS::KinesisFirehose::DeliveryStream"} {
+		check(t, typ+" tagged", func() {
+			tmpl.AllResourcesProperties(jsii.String(typ), obj{
+				"Tags": assertions.Match_ArrayWith(&[]interface{}{obj{"Key": eventlake.TagKey, "Value": eventlake.DefaultNamePrefix}}),
+			})
 		})
 	}
 }
 
-// TestTunedPropsReachTheTemplate checks non-default props end up where they
-// belong (the JSON variant is synthesized with jsonProps).
-func TestTunedPropsReachTheTemplate(t *testing.T) {
-	s := jsonStack(t)
-	p := jsonProps
-	check(t, "buffering", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::KinesisFirehose::DeliveryStream"), obj{
-			"ExtendedS3DestinationConfiguration": obj{"BufferingHints": obj{"IntervalInSeconds": 90, "SizeInMBs": 16}},
-		})
-	})
-	check(t, "event source mapping", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj{
-			"BatchSize": p.BatchSize, "MaximumBatchingWindowInSeconds": 30, "MaximumRetryAttempts": p.RetryAttempts,
-			"MaximumRecordAgeInSeconds": 7200,
-		})
-	})
-	check(t, "log retention", func() {
-		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90}, jsii.Number(2))
-	})
-	check(t, "names", func() {
-		s.Template.HasResourceProperties(jsii.String("AWS::Glue::Database"), obj{"DatabaseInput": obj{"Name": p.NamePrefix}})
-		s.Template.HasResourceProperties(jsii.String("AWS::Athena::WorkGroup"), obj{
-			"Name":                   p.NamePrefix,
-			"WorkGroupConfiguration": obj{"BytesScannedCutoffPerQuery": p.BytesScannedCutoff},
-		})
-		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::MetricFilter"), obj{
-			"MetricTransformations": arr{assertions.Match_ObjectLike(&obj{"MetricNamespace": p.NamePrefix})},
-		}, jsii.Number(2))
-	})
-}
-
-// TestGrantsForApplications checks GrantTracker and GrantQuery give an
-// application's role what the tracker and the query runner need, on the
-// stack's own resources.
-func TestGrantsForApplications(t *testing.T) {
-	s := jsonStack(t)
-	st := s.Stack
-	role := s.one(t, "AWS::IAM::Role", func(r resource) bool {
-		return path(r.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service") == "ecs-tasks.amazonaws.com"
-	})
-	allowed := map[string]bool{}
-	for _, p := range s.resources("AWS::IAM::Policy") {
-		if !reflect.DeepEqual(p.Props["Roles"], arr{ref(role.ID)}) {
-			continue
-		}
-		for _, stmt := range path(p.Props, "PolicyDocument", "Statement").(arr) {
-			g := grants{}
-			g.addStatement(stmt.(obj))
-			for res, actions := range g {
-				var v interface{}
-				_ = json.Unmarshal([]byte(res), &v)
-				for _, a := range actions {
-					allowed[a+" "+show(v)] = true
-				}
-			}
-		}
+// TestCDKDeployBuildsTheLambdas: cdk.json's build step (which the CDK CLI
+// runs before synth, diff and deploy) is `make lambdas`, and that target
+// builds every Lambda for arm64 where the stack takes its code from.
+func TestCDKDeployBuildsTheLambdas(t *testing.T) {
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	arn := func(service, resource string) string {
-		return "arn:aws:" + service + ":us-east-1:${AWS::AccountId}:" + resource
+	build, err := testenv.CDKBuild()
+	if err != nil {
+		t.Fatal(err)
 	}
-	db := "${" + s.id(st.Catalog.Database) + "}"
-	for _, want := range []string{
-		"dynamodb:PutItem ${" + s.id(st.Tables.Events) + ".Arn}",
-		"dynamodb:BatchWriteItem ${" + s.id(st.Tables.Events) + ".Arn}",
-		"dynamodb:Query ${" + s.id(st.Tables.Events) + ".Arn}",
-		"dynamodb:UpdateItem ${" + s.id(st.Tables.Summary) + ".Arn}",
-		"kms:Decrypt ${" + s.id(st.Tables.Key) + ".Arn}",
-		"athena:StartQueryExecution " + arn("athena", "workgroup/${"+s.id(st.Catalog.WorkGroup)+"}"),
-		"athena:GetQueryResults " + arn("athena", "workgroup/${"+s.id(st.Catalog.WorkGroup)+"}"),
-		"glue:GetTable " + arn("glue", "table/"+db+"/"+athena.ViewName),
-		"glue:GetDatabase " + arn("glue", "database/"+db),
-		"glue:GetTable " + arn("glue", "table/"+db+"/${"+s.id(st.Catalog.Table)+"}"),
-		"s3:GetObject* ${" + s.id(st.Lake.Bucket) + ".Arn}/" + EventsPrefix + "*",
-		"s3:PutObject ${" + s.id(st.Catalog.Results) + ".Arn}/*",
-		"kms:Decrypt ${" + s.id(st.Lake.Key) + ".Arn}",
-		"kms:GenerateDataKey* ${" + s.id(st.Lake.Key) + ".Arn}",
-	} {
-		if !allowed[want] {
-			t.Errorf("application role lacks %s", want)
-		}
+	if build != "make lambdas" {
+		t.Fatalf(`cdk.json "build" is %q, want "make lambdas"`, build)
 	}
-	for a := range allowed {
-		if strings.HasSuffix(a, " *") {
-			t.Errorf("application role has a wildcard resource: %s", a)
+	cmd := exec.Command("make", "-n", "--no-print-directory", "lambdas")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("make -n lambdas: %v\n%s", err, out.String())
+	}
+	script := out.String()
+	for _, want := range []string{"GOOS=linux GOARCH=arm64 CGO_ENABLED=0", "-tags lambda.norpc",
+		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName} {
+		if !strings.Contains(script, want) {
+			t.Errorf("make lambdas does not %q:\n%s", want, script)
 		}
 	}
 }

@@ -1,5 +1,5 @@
-// Package testenv holds what the infra tests share: building the real stream
-// Lambda the way `make lambdas` does, and reading the CDK context of the
+// Package testenv holds what the infra tests share: building the real
+// Lambdas the way `make lambdas` does, and reading the CDK context of the
 // repository's cdk.json, so tests synthesize with the feature flags that
 // `cdk synth` uses.
 package testenv
@@ -14,9 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 )
-
-// RelayPackage is the stream Lambda's main package, relative to the module root.
-const RelayPackage = "./lambdas/streamtofirehose"
 
 // ModuleRoot returns the directory of go.mod, searching up from the working
 // directory.
@@ -37,29 +34,39 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// BuildRelay builds the real stream Lambda for linux/arm64 into
-// outDir/bootstrap, exactly as `make lambdas` does (CGO off, -tags
-// lambda.norpc, -trimpath). It fails with the compiler's output when the
-// package does not build. ctx bounds the build.
-func BuildRelay(ctx context.Context, outDir string) error {
+// BuildLambdas builds every Lambda of the repository (each lambdas/<name>
+// with a main.go) for linux/arm64 into lambdasDir/<name>/bootstrap, exactly
+// as `make lambdas` does (CGO off, -tags lambda.norpc, -trimpath), and
+// returns the names. It fails with the compiler's output when a package does
+// not build. ctx bounds the builds.
+func BuildLambdas(ctx context.Context, lambdasDir string) ([]string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	mains, err := filepath.Glob(filepath.Join(root, "lambdas", "*", "main.go"))
+	if err != nil || len(mains) == 0 {
+		return nil, fmt.Errorf("no lambdas/*/main.go under %s", root)
 	}
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
-		"-o", filepath.Join(outDir, "bootstrap"), RelayPackage)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build %s for linux/arm64: %w\n%s", RelayPackage, err, out.String())
+	var names []string
+	for _, m := range mains {
+		name := filepath.Base(filepath.Dir(m))
+		cmd := exec.CommandContext(ctx, goBin, "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
+			"-o", filepath.Join(lambdasDir, name, "bootstrap"), "./lambdas/"+name)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("build lambdas/%s for linux/arm64: %w\n%s", name, err, out.String())
+		}
+		names = append(names, name)
 	}
-	return nil
+	return names, nil
 }
 
 // CDKContext returns the "context" object of the repository's cdk.json: the
@@ -83,4 +90,41 @@ func CDKContext() (map[string]interface{}, error) {
 		return nil, fmt.Errorf("cdk.json has no context")
 	}
 	return cfg.Context, nil
+}
+
+// CDKBuild returns the "build" command of the repository's cdk.json, which
+// the CDK CLI runs before it runs the app.
+func CDKBuild() (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
+	if err != nil {
+		return "", fmt.Errorf("read cdk.json: %w", err)
+	}
+	var cfg struct {
+		Build string `json:"build"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return "", fmt.Errorf("parse cdk.json: %w", err)
+	}
+	return cfg.Build, nil
+}
+
+// CfnLint returns the path of cfn-lint: on PATH, or where `pip install
+// --user` puts it (make lint-template installs it there or with apt-get).
+// Without it, the error says how to install it; tests that lint fail on it
+// rather than skip.
+func CfnLint() (string, error) {
+	if p, err := exec.LookPath("cfn-lint"); err == nil {
+		return p, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".local", "bin", "cfn-lint")
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("cfn-lint is not installed: `make lint-template` installs it (pip install cfn-lint, or apt-get install cfn-lint)")
 }

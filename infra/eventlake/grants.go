@@ -1,4 +1,4 @@
-package stack
+package eventlake
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -10,23 +10,24 @@ import (
 
 // GrantTracker lets grantee (the application's role, defined in the same CDK
 // app) run the tracker: write and read events and the per-user summary,
-// including the table key. Use the stack's EventsTableName and
-// SummaryTableName outputs as tracker.Config's table names.
-func (s *EventlakeStack) GrantTracker(grantee awsiam.IGrantable) {
-	s.Tables.Events.GrantReadWriteData(grantee)
-	s.Tables.Summary.GrantReadWriteData(grantee)
+// including the tables' key. Pass Tables.Events.TableName() and
+// Tables.Summary.TableName() to the application as tracker.Config's table
+// names.
+func (p *Pipeline) GrantTracker(grantee awsiam.IGrantable) {
+	p.Tables.Events.GrantReadWriteData(grantee)
+	p.Tables.Summary.GrantReadWriteData(grantee)
 }
 
-// GrantQuery lets grantee query the lake with Athena in the stack's
+// GrantQuery lets grantee query the lake with Athena in the pipeline's
 // workgroup (what `go run ./scripts/query` needs): run and read query
 // executions and the named queries in the workgroup, read the Glue database,
 // events table and events_dedup view, read the events (the lake key
 // included), and write and read the query results.
-func (s *EventlakeStack) GrantQuery(grantee awsiam.IGrantable) {
-	c := s.Catalog
+func (p *Pipeline) GrantQuery(grantee awsiam.IGrantable) {
+	c := p.Catalog
 	c.Table.GrantRead(grantee)
 	c.Results.GrantReadWrite(grantee, nil)
-	st := s.Stack
+	st := awscdk.Stack_Of(p.Construct)
 	arn := func(resource string, name *string) *string {
 		return st.FormatArn(&awscdk.ArnComponents{Service: jsii.String("glue"), Resource: jsii.String(resource), ResourceName: name})
 	}
@@ -47,6 +48,7 @@ func (s *EventlakeStack) GrantQuery(grantee awsiam.IGrantable) {
 			arn("catalog", nil),
 			arn("database", db),
 			arn("table", awscdk.Fn_Join(jsii.String("/"), &[]*string{db, jsii.String(athena.ViewName)})),
+			arn("table", awscdk.Fn_Join(jsii.String("/"), &[]*string{db, jsii.String(athena.IdentitiesView)})),
 		},
 	})
 }

@@ -1,4 +1,4 @@
-package stack
+package eventlake
 
 import (
 	"fmt"
@@ -43,7 +43,9 @@ type MonitoringProps struct {
 	// EventsTable (with its stream) and SummaryTable are watched for throttles.
 	EventsTable  awsdynamodb.ITable
 	SummaryTable awsdynamodb.ITable
-	// TopicKey encrypts the alarm topic; CloudWatch is allowed to use it.
+	// Topic, when set, receives the alarms; otherwise NewMonitoring creates
+	// one encrypted with TopicKey, which CloudWatch is allowed to use.
+	Topic    awssns.ITopic
 	TopicKey awskms.IKey
 	// AlarmEmail, when set, is subscribed to the topic.
 	AlarmEmail string
@@ -56,13 +58,14 @@ type MonitoringProps struct {
 // relay's one-line JSON summary per invocation (field names from the relay
 // package): records passed on to Firehose and puts that failed after every
 // retry. Alarms (on Lambda errors, iterator age, the on-failure queue, failed
-// puts, Firehose freshness, delivery and conversion failures, and DynamoDB
-// throttles) notify an encrypted SNS topic; the dashboard shows the seed
-// design's four counts side by side (records in the stream, passed on by the
-// Lambda, received by Firehose, delivered to S3) and the alarms.
+// puts, Firehose freshness, delivery, conversion and partition-count
+// failures, and DynamoDB throttles) notify an SNS topic (encrypted, when the
+// pipeline creates it); the dashboard shows the seed design's four counts
+// side by side (records in the stream, passed on by the Lambda, received by
+// Firehose, delivered to S3) and the alarms.
 type Monitoring struct {
 	constructs.Construct
-	Topic       awssns.Topic
+	Topic       awssns.ITopic
 	RecordsSize awslogs.MetricFilter
 	FailedPuts  awslogs.MetricFilter
 	// Alarms in dashboard order.
@@ -91,21 +94,24 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	m := &Monitoring{Construct: c}
 
-	// CloudWatch publishes to an encrypted topic only if the key lets it.
-	props.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("AllowCloudWatchAlarmsToPublish"),
-		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
-		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]interface{}{
-			"StringEquals": map[string]interface{}{"aws:SourceAccount": awscdk.Stack_Of(c).Account()},
-		},
-	}), jsii.Bool(false))
-	m.Topic = awssns.NewTopic(c, jsii.String("Alarms"), &awssns.TopicProps{
-		MasterKey:   props.TopicKey,
-		EnforceSSL:  jsii.Bool(true),
-		DisplayName: jsii.String("eventlake alarms"),
-	})
+	m.Topic = props.Topic
+	if m.Topic == nil {
+		// CloudWatch publishes to an encrypted topic only if the key lets it.
+		props.TopicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("AllowCloudWatchAlarmsToPublish"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]interface{}{
+				"StringEquals": map[string]interface{}{"aws:SourceAccount": awscdk.Stack_Of(c).Account()},
+			},
+		}), jsii.Bool(false))
+		m.Topic = awssns.NewTopic(c, jsii.String("Alarms"), &awssns.TopicProps{
+			MasterKey:   props.TopicKey,
+			EnforceSSL:  jsii.Bool(true),
+			DisplayName: jsii.String("eventlake alarms"),
+		})
+	}
 	if props.AlarmEmail != "" {
 		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
 	}
@@ -137,27 +143,30 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	deliverySuccess := stream.Metric(jsii.String("DeliveryToS3.Success"), &cw.MetricOptions{Statistic: cw.Stats_MINIMUM(), Period: period()})
 	queueDepth := props.OnFailure.MetricApproximateNumberOfMessagesVisible(maximum)
 
-	m.alarm("RelayErrors", "The stream relay Lambda failed an invocation (its batch is retried, then bisected).",
+	m.AddAlarm("RelayErrors", "The stream relay Lambda failed an invocation (its batch is retried, then bisected).",
 		fn.MetricErrors(sum), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-	m.alarm("IteratorAge", fmt.Sprintf("The relay is more than %s behind the events stream; records expire from the stream after 24 hours.", props.IteratorAge),
+	m.AddAlarm("IteratorAge", fmt.Sprintf("The relay is more than %s behind the events stream; records expire from the stream after 24 hours.", props.IteratorAge),
 		iteratorAge, float64(props.IteratorAge.Milliseconds()), cw.ComparisonOperator_GREATER_THAN_THRESHOLD)
-	m.alarm("OnFailureMessages", "A batch of stream records was given up on: the on-failure queue holds its shard and sequence range. Replay those events from the table.",
+	m.AddAlarm("OnFailureMessages", "A batch of stream records was given up on: the on-failure queue holds its shard and sequence range. Replay those events from the table.",
 		queueDepth, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-	m.alarm("FailedPuts", "Firehose rejected records after every retry within an invocation; their stream records were reported as batch item failures and are retried.",
+	m.AddAlarm("FailedPuts", "Firehose rejected records after every retry within an invocation; their stream records were reported as batch item failures and are retried.",
 		failedPuts, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-	m.alarm("DataFreshness", fmt.Sprintf("The oldest record in Firehose is older than %s: delivery to S3 is falling behind.", props.DataFreshness),
+	m.AddAlarm("DataFreshness", fmt.Sprintf("The oldest record in Firehose is older than %s: delivery to S3 is falling behind.", props.DataFreshness),
 		freshness, props.DataFreshness.Seconds(), cw.ComparisonOperator_GREATER_THAN_THRESHOLD)
-	m.alarm("DeliveryFailures", "Firehose failed to put objects to S3 (see its log group and the errors/ prefix).",
+	m.AddAlarm("DeliveryFailures", "Firehose failed to put objects to S3 (see its log group and the errors/ prefix).",
 		deliverySuccess, 1, cw.ComparisonOperator_LESS_THAN_THRESHOLD)
+	m.AddAlarm("PartitionCountExceeded", "Firehose has more event-day partitions open than its limit (500 active partitions): "+
+		"events of too many different days arrived within one buffer, for example in a large backfill; Firehose sends the excess to errors/.",
+		stream.Metric(jsii.String("PartitionCountExceeded"), maximum), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 	if props.Format == FormatParquet {
-		m.alarm("ConversionFailures", "Firehose could not convert records to Parquet; they are under errors/format-conversion-failed/.",
+		m.AddAlarm("ConversionFailures", "Firehose could not convert records to Parquet; they are under errors/format-conversion-failed/.",
 			stream.Metric(jsii.String("FailedConversion.Records"), sum), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 	}
 	for _, t := range []struct {
 		id, name string
 		table    awsdynamodb.ITable
 	}{{"EventsThrottles", "events", props.EventsTable}, {"SummaryThrottles", "summary", props.SummaryTable}} {
-		m.alarm(t.id, "DynamoDB throttled reads or writes of the "+t.name+" table: on-demand capacity is adjusting or a partition is hot.",
+		m.AddAlarm(t.id, "DynamoDB throttled reads or writes of the "+t.name+" table: on-demand capacity is adjusting or a partition is hot.",
 			throttles(t.table, t.name), 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 	}
 
@@ -205,13 +214,19 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 			},
 		},
 	})
+	// CloudFormation's AWS::CloudWatch::Dashboard schema has no Tags (cfn-lint
+	// E3002 in us-east-1), yet the CDK tags dashboards: remove whatever tags
+	// the pipeline or an enclosing scope adds.
+	m.Dashboard.Node().DefaultChild().(awscdk.CfnResource).AddPropertyDeletionOverride(jsii.String("Tags"))
 	return m
 }
 
-// alarm defines one alarm over a single 5-minute period that notifies the
-// topic when it fires and when it clears. No data (an idle pipeline) is not a
-// breach.
-func (m *Monitoring) alarm(id, description string, metric cw.IMetric, threshold float64, op cw.ComparisonOperator) {
+// AddAlarm defines one alarm over a single 5-minute period that notifies the
+// topic when it fires and when it clears, and appends it to Alarms. No data
+// (an idle pipeline) is not a breach. Constructs added to the pipeline later
+// use it for their own alarms; the dashboard's alarm widget shows the alarms
+// defined by NewMonitoring.
+func (m *Monitoring) AddAlarm(id, description string, metric cw.IMetric, threshold float64, op cw.ComparisonOperator) cw.Alarm {
 	a := cw.NewAlarm(m.Construct, jsii.String(id), &cw.AlarmProps{
 		Metric:             metric,
 		Threshold:          jsii.Number(threshold),
@@ -224,6 +239,7 @@ func (m *Monitoring) alarm(id, description string, metric cw.IMetric, threshold 
 	a.AddAlarmAction(action)
 	a.AddOkAction(action)
 	m.Alarms = append(m.Alarms, a)
+	return a
 }
 
 // throttles is the table's read plus write throttle events per 5 minutes.

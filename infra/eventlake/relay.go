@@ -1,4 +1,4 @@
-package stack
+package eventlake
 
 import (
 	"time"
@@ -18,16 +18,17 @@ import (
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
 
-// RelayProps configures NewRelay; see EventlakeStackProps for the tunables.
+// RelayProps configures NewRelay; see PipelineProps for the tunables.
 type RelayProps struct {
 	// Table is the events table; its stream triggers the function.
 	Table awsdynamodb.ITable
 	// DeliveryStream receives the NDJSON lines.
 	DeliveryStream firehose.IDeliveryStream
-	// CodeDir holds the arm64 bootstrap binary.
-	CodeDir string
-	// QueueKey encrypts the on-failure queue.
+	// LambdasDir holds RelayFunctionName/bootstrap.
+	LambdasDir string
+	// QueueKey encrypts the on-failure queue; LogKey the function's logs.
 	QueueKey awskms.IKey
+	LogKey   awskms.IKey
 
 	BatchSize             int
 	BatchingWindow        time.Duration
@@ -39,13 +40,13 @@ type RelayProps struct {
 	LogRetention          awslogs.RetentionDays
 }
 
-// Relay is the stream-to-Firehose Lambda (lambdas/streamtofirehose): arm64
-// on provided.al2023, with its own log group and a role that may only write
-// that log group, read the events stream and put records to the delivery
-// stream. Its event source mapping passes only INSERT records (TTL deletions
-// never invoke it), bisects failing batches, retries them a bounded number of
-// times and for a bounded age, accepts partial batch responses, and sends
-// what it gives up on (the shard and sequence range) to an encrypted queue.
+// Relay is the stream-to-Firehose Lambda (lambdas/streamtofirehose), a
+// GoFunction whose role may only write its log group, read the events
+// stream and put records to the delivery stream. Its event source mapping
+// passes only INSERT records (TTL deletions never invoke it), bisects
+// failing batches, retries them a bounded number of times and for a bounded
+// age, accepts partial batch responses, and sends what it gives up on (the
+// shard and sequence range) to an encrypted queue.
 type Relay struct {
 	constructs.Construct
 	Function    awslambda.Function
@@ -66,31 +67,19 @@ func InsertOnlyFilter() *map[string]interface{} {
 // event source mapping.
 func NewRelay(scope constructs.Construct, id string, props *RelayProps) *Relay {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
-		Retention:     props.LogRetention,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("eventlake stream relay: read the events stream, put to Firehose, write its log group"),
-	})
-	logGroup.GrantWrite(role)
-
-	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
-		Description:  jsii.String("eventlake: DynamoDB stream INSERTs to Firehose as NDJSON"),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(props.CodeDir), nil),
-		MemorySize:   jsii.Number(float64(props.MemoryMiB)),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(props.Timeout.Seconds())),
-		Role:         role,
-		LogGroup:     logGroup,
-		Environment: &map[string]*string{
+	fn := NewGoFunction(c, &GoFunctionProps{
+		Name:        RelayFunctionName,
+		LambdasDir:  props.LambdasDir,
+		Description: "DynamoDB stream INSERTs to Firehose as NDJSON",
+		Environment: map[string]*string{
 			relay.EnvDeliveryStreamName: props.DeliveryStream.DeliveryStreamName(),
 		},
+		MemoryMiB:    props.MemoryMiB,
+		Timeout:      props.Timeout,
+		LogRetention: props.LogRetention,
+		LogKey:       props.LogKey,
 	})
-	props.DeliveryStream.GrantPutRecords(role)
+	props.DeliveryStream.GrantPutRecords(fn.Role)
 
 	queue := awssqs.NewQueue(c, jsii.String("OnFailure"), &awssqs.QueueProps{
 		Encryption:          awssqs.QueueEncryption_KMS,
@@ -98,7 +87,7 @@ func NewRelay(scope constructs.Construct, id string, props *RelayProps) *Relay {
 		EnforceSSL:          jsii.Bool(true),
 		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(14)),
 	})
-	source := awslambdaeventsources.NewDynamoEventSource(props.Table, &awslambdaeventsources.DynamoEventSourceProps{
+	source := awslambdaeventsources.NewDynamoEventSource(streamTable(c, props.Table), &awslambdaeventsources.DynamoEventSourceProps{
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(float64(props.BatchSize)),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(props.BatchingWindow.Seconds())),
@@ -110,7 +99,22 @@ func NewRelay(scope constructs.Construct, id string, props *RelayProps) *Relay {
 		Filters:                 &[]*map[string]interface{}{InsertOnlyFilter()},
 		OnFailure:               awslambdaeventsources.NewSqsDlq(queue),
 	})
-	fn.AddEventSource(source)
+	fn.Function.AddEventSource(source)
 
-	return &Relay{Construct: c, Function: fn, Role: role, LogGroup: logGroup, OnFailure: queue, EventSource: source}
+	return &Relay{Construct: c, Function: fn.Function, Role: fn.Role, LogGroup: fn.LogGroup, OnFailure: queue, EventSource: source}
+}
+
+// streamTable returns table as a TableV2 reference, whose stream grants name
+// the stream's ARN. A (v1) Table grants dynamodb:ListStreams on "*" instead;
+// for one, streamTable imports the same table (ARN, stream ARN, key) as a
+// TableV2.
+func streamTable(scope constructs.Construct, table awsdynamodb.ITable) awsdynamodb.ITable {
+	if _, ok := table.(awsdynamodb.ITableV2); ok {
+		return table
+	}
+	return awsdynamodb.TableV2_FromTableAttributes(scope, jsii.String("EventsTable"), &awsdynamodb.TableAttributesV2{
+		TableArn:       table.TableArn(),
+		TableStreamArn: table.TableStreamArn(),
+		EncryptionKey:  table.EncryptionKey(),
+	})
 }

@@ -1,4 +1,4 @@
-package stack
+package eventlake
 
 import (
 	"fmt"
@@ -49,8 +49,11 @@ type Catalog struct {
 	// Table is athena.TableName, the events as Firehose writes them.
 	Table awsglue.S3Table
 	// DedupView is athena.ViewName (one row per delivered event), declared
-	// as a Glue VIRTUAL_VIEW from athena.NewDedupView.
-	DedupView    awsglue.CfnTable
+	// as a Glue VIRTUAL_VIEW from athena.Views.
+	DedupView awsglue.CfnTable
+	// Views are every view of athena.Views (events_dedup, identities), in
+	// creation order, each a Glue VIRTUAL_VIEW.
+	Views        []awsglue.CfnTable
 	Results      awss3.Bucket
 	WorkGroup    awsathena.CfnWorkGroup
 	NamedQueries []awsathena.CfnNamedQuery
@@ -63,13 +66,15 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 	if err != nil {
 		return nil, err
 	}
-	view, err := athena.NewDedupView(props.Name)
+	views, err := athena.Views(props.Name)
 	if err != nil {
-		return nil, fmt.Errorf("describe view %s: %w", athena.ViewName, err)
+		return nil, fmt.Errorf("describe views: %w", err)
 	}
-	viewText, err := view.PrestoViewOriginalText("awsdatacatalog")
-	if err != nil {
-		return nil, err
+	viewTexts := make([]string, len(views))
+	for i, v := range views {
+		if viewTexts[i], err = v.PrestoViewOriginalText("awsdatacatalog"); err != nil {
+			return nil, err
+		}
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	db := awsglue.NewDatabase(c, jsii.String("Database"), &awsglue.DatabaseProps{
@@ -91,12 +96,12 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 	table := awsglue.NewS3Table(c, jsii.String("Table"), &awsglue.S3TableProps{
 		Database:    db,
 		TableName:   jsii.String(athena.TableName),
-		Description: jsii.String(fmt.Sprintf("eventlake events (%s), one partition per UTC arrival day", props.Format)),
+		Description: jsii.String(fmt.Sprintf("eventlake events (%s), one partition per UTC day of event_at", props.Format)),
 		Columns:     &columns,
 		PartitionKeys: &[]*awsglue.Column{{
 			Name:    jsii.String(tracker.PartitionColumn),
 			Type:    awsglue.Schema_STRING(),
-			Comment: jsii.String("UTC date the event arrived at Firehose, YYYY-MM-DD; normally the date of event_at"),
+			Comment: jsii.String("UTC date of event_at, YYYY-MM-DD (Firehose dynamic partitioning)"),
 		}},
 		PartitionProjection: &map[string]awsglue.PartitionProjectionConfiguration{
 			tracker.PartitionColumn: awsglue.PartitionProjectionConfiguration_Date(&awsglue.DatePartitionProjectionConfigurationProps{
@@ -123,30 +128,42 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 			map[string]*string{"case.insensitive": jsii.String("false")})
 	}
 
-	viewColumns := make([]interface{}, len(view.Columns))
-	for i, col := range view.Columns {
-		viewColumns[i] = &awsglue.CfnTable_ColumnProperty{Name: jsii.String(col.Name), Type: jsii.String(col.HiveType)}
+	// Logical IDs: events_dedup keeps "DedupView", which deployed stacks
+	// have; other views are named after theirs.
+	viewIDs := map[string]string{athena.ViewName: "DedupView", athena.IdentitiesView: "IdentitiesView"}
+	var glueViews []awsglue.CfnTable
+	for i, view := range views {
+		viewColumns := make([]interface{}, len(view.Columns))
+		for j, col := range view.Columns {
+			viewColumns[j] = &awsglue.CfnTable_ColumnProperty{Name: jsii.String(col.Name), Type: jsii.String(col.HiveType)}
+		}
+		id, ok := viewIDs[view.Name]
+		if !ok {
+			return nil, fmt.Errorf("view %s has no logical ID", view.Name)
+		}
+		gv := awsglue.NewCfnTable(c, jsii.String(id), &awsglue.CfnTableProps{
+			CatalogId:    awscdk.Stack_Of(c).Account(),
+			DatabaseName: db.DatabaseName(),
+			TableInput: &awsglue.CfnTable_TableInputProperty{
+				Name:        jsii.String(view.Name),
+				Description: jsii.String("eventlake view " + view.Name + " (athena/ddl/create_view_" + view.Name + ".sql)"),
+				TableType:   jsii.String("VIRTUAL_VIEW"),
+				Parameters: map[string]*string{
+					"presto_view": jsii.String("true"),
+					"comment":     jsii.String("Presto View"),
+				},
+				ViewOriginalText: jsii.String(viewTexts[i]),
+				ViewExpandedText: jsii.String("/* Presto View */"),
+				StorageDescriptor: &awsglue.CfnTable_StorageDescriptorProperty{
+					Columns:   viewColumns,
+					SerdeInfo: &awsglue.CfnTable_SerdeInfoProperty{},
+				},
+			},
+		})
+		gv.Node().AddDependency(table)
+		glueViews = append(glueViews, gv)
 	}
-	dedup := awsglue.NewCfnTable(c, jsii.String("DedupView"), &awsglue.CfnTableProps{
-		CatalogId:    awscdk.Stack_Of(c).Account(),
-		DatabaseName: db.DatabaseName(),
-		TableInput: &awsglue.CfnTable_TableInputProperty{
-			Name:        jsii.String(view.Name),
-			Description: jsii.String("eventlake events without duplicate deliveries (athena/ddl/create_view_events_dedup.sql)"),
-			TableType:   jsii.String("VIRTUAL_VIEW"),
-			Parameters: map[string]*string{
-				"presto_view": jsii.String("true"),
-				"comment":     jsii.String("Presto View"),
-			},
-			ViewOriginalText: jsii.String(viewText),
-			ViewExpandedText: jsii.String("/* Presto View */"),
-			StorageDescriptor: &awsglue.CfnTable_StorageDescriptorProperty{
-				Columns:   viewColumns,
-				SerdeInfo: &awsglue.CfnTable_SerdeInfoProperty{},
-			},
-		},
-	})
-	dedup.Node().AddDependency(table)
+	dedup := glueViews[0]
 
 	results := awss3.NewBucket(c, jsii.String("Results"), &awss3.BucketProps{
 		Encryption:             awss3.BucketEncryption_KMS,
@@ -206,6 +223,7 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 		Database:     db,
 		Table:        table,
 		DedupView:    dedup,
+		Views:        glueViews,
 		Results:      results,
 		WorkGroup:    wg,
 		NamedQueries: queries,

@@ -1,0 +1,41 @@
+package eventlake
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// An application's own CDK app adds the pipeline to its stack, on the
+// events table it already has (streaming NEW_IMAGE), and grants its service
+// the tracker's access. The pipeline creates the summary table, in the
+// standard-IA class.
+func ExampleNewPipeline() {
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Shop"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Region: jsii.String("eu-west-1")},
+	})
+	events := awsdynamodb.TableV2_FromTableAttributes(stack, jsii.String("Events"), &awsdynamodb.TableAttributesV2{
+		TableName:      jsii.String("shop-events"),
+		TableStreamArn: jsii.String("arn:aws:dynamodb:eu-west-1:123456789012:table/shop-events/stream/2026-01-01T00:00:00.000"),
+	})
+	pl, err := NewPipeline(stack, "Analytics", &PipelineProps{
+		NamePrefix:  "shop_events",
+		EventsTable: events,
+		TableClass:  awsdynamodb.TableClass_STANDARD_INFREQUENT_ACCESS,
+		LambdasDir:  lambdasDir, // "build/lambdas" after `make lambdas`
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	service := awsiam.NewRole(stack, jsii.String("Service"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil),
+	})
+	pl.GrantTracker(service)
+	fmt.Println(pl.Props.NamePrefix, len(pl.Tables.Created), "table created")
+	// Output: shop_events 1 table created
+}

@@ -1,0 +1,423 @@
+package eventlake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/eventlake/eventlake/infra/internal/testenv"
+)
+
+// tempRoot holds what the tests write: lambdasDir, the real Lambdas built
+// once by TestMain, the cloud assemblies and the templates cfn-lint reads.
+var tempRoot, lambdasDir string
+
+func TestMain(m *testing.M) {
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	os.Setenv("JSII_DEPRECATED", "quiet")
+	var err error
+	tempRoot, err = os.MkdirTemp("", "eventlake-infra-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambdasDir = filepath.Join(tempRoot, "lambdas")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	_, err = testenv.BuildLambdas(ctx, lambdasDir)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the infra tests synthesize the real Lambdas:", err)
+		os.RemoveAll(tempRoot)
+		os.Exit(1)
+	}
+	code := m.Run()
+	jsii.Close()
+	os.RemoveAll(tempRoot)
+	os.Exit(code)
+}
+
+// check runs one assertion. The CDK's assertions panic on failure; check
+// turns that into a test error naming what was checked, so one failed check
+// does not hide the others.
+func check(t *testing.T, what string, fn func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	fn()
+}
+
+// synthesized is one pipeline synthesized in a stack of its own app, with
+// cdk-nag applied as eventlake's app applies it.
+type synthesized struct {
+	Stack    awscdk.Stack
+	Pipeline *Pipeline
+	Template assertions.Template
+	// JSON is the template as plain Go values; File is it written to disk.
+	JSON map[string]interface{}
+	File string
+	// Annotations are the stack's messages, cdk-nag's among them.
+	Annotations assertions.Annotations
+}
+
+type fixture struct {
+	once sync.Once
+	s    *synthesized
+	err  error
+}
+
+var (
+	fixturesMu sync.Mutex
+	fixtures   = map[string]*fixture{}
+)
+
+// synth synthesizes, once per name and test binary (synthesis takes
+// seconds), a stack in us-east-1 holding the pipeline that define builds,
+// and shares it between tests. It fails the test if the pipeline cannot be
+// built.
+func synth(t *testing.T, name string, define func(st awscdk.Stack) (*Pipeline, error)) *synthesized {
+	t.Helper()
+	fixturesMu.Lock()
+	f, ok := fixtures[name]
+	if !ok {
+		f = &fixture{}
+		fixtures[name] = f
+	}
+	fixturesMu.Unlock()
+	f.once.Do(func() {
+		// The assembly stays until TestMain ends: Annotations_FromStack
+		// synthesizes again into it.
+		outdir, err := os.MkdirTemp(tempRoot, "cdk-out-")
+		if err != nil {
+			f.err = err
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				f.err = fmt.Errorf("synthesize %s: %v%s", name, r, validationReport(outdir))
+			}
+		}()
+		// A "bare-" fixture is an app without cdk.json's feature flags, as
+		// an adopter's older app may be.
+		cdkContext := map[string]interface{}{}
+		if !strings.HasPrefix(name, "bare-") {
+			if cdkContext, err = testenv.CDKContext(); err != nil {
+				f.err = err
+				return
+			}
+		}
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &cdkContext, Outdir: jsii.String(outdir)})
+		awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		st := awscdk.NewStack(app, jsii.String("Test"), &awscdk.StackProps{
+			Env: &awscdk.Environment{Region: jsii.String("us-east-1")},
+		})
+		pl, err := define(st)
+		if err != nil {
+			f.err = fmt.Errorf("define %s: %w", name, err)
+			return
+		}
+		tmpl := assertions.Template_FromStack(st, nil)
+		raw, err := json.MarshalIndent(tmpl.ToJSON(), "", " ")
+		if err != nil {
+			f.err = err
+			return
+		}
+		var doc map[string]interface{}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			f.err = err
+			return
+		}
+		file := filepath.Join(outdir, name+".template.json")
+		if err := os.WriteFile(file, raw, 0o644); err != nil {
+			f.err = err
+			return
+		}
+		f.s = &synthesized{Stack: st, Pipeline: pl, Template: tmpl, JSON: doc, File: file, Annotations: assertions.Annotations_FromStack(st)}
+	})
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	return f.s
+}
+
+// validationReport renders the failed rules of the validation report a
+// failed synthesis leaves in outdir (cdk-nag errors among them).
+func validationReport(outdir string) string {
+	raw, err := os.ReadFile(filepath.Join(outdir, "validation-report.json"))
+	if err != nil {
+		return ""
+	}
+	return "\n" + string(raw)
+}
+
+// withLambdas sets the test's build of the Lambdas.
+func withLambdas(p PipelineProps) *PipelineProps {
+	p.LambdasDir = lambdasDir
+	return &p
+}
+
+// defaultStack is the pipeline with default props and an alarm email, in a
+// stack that tags everything (the dashboard must still carry no tags).
+func defaultStack(t *testing.T) *synthesized {
+	return synth(t, "parquet-defaults", func(st awscdk.Stack) (*Pipeline, error) {
+		awscdk.Tags_Of(st).Add(jsii.String("team"), jsii.String("analytics"), nil)
+		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{AlarmEmail: "ops@example.com"}))
+	})
+}
+
+var jsonProps = PipelineProps{
+	NamePrefix:                      "lake_json",
+	Format:                          FormatJSON,
+	TableClass:                      awsdynamodb.TableClass_STANDARD_INFREQUENT_ACCESS,
+	BufferingInterval:               90 * time.Second,
+	BufferingSizeMiB:                64,
+	BatchSize:                       250,
+	BatchingWindow:                  30 * time.Second,
+	RetryAttempts:                   5,
+	MaxRecordAge:                    2 * time.Hour,
+	LogRetentionDays:                90,
+	BytesScannedCutoff:              1 << 30,
+	NoncurrentVersionExpirationDays: 7,
+}
+
+// jsonStack is the GZIP JSON variant with tuned props (standard-IA tables
+// with provisioned billing among them), extended with an application role
+// that is granted tracker and query access.
+func jsonStack(t *testing.T) *synthesized {
+	return synth(t, "json-tuned", func(st awscdk.Stack) (*Pipeline, error) {
+		p := jsonProps
+		p.Billing = awsdynamodb.Billing_Provisioned(&awsdynamodb.ThroughputProps{
+			ReadCapacity:  awsdynamodb.Capacity_Fixed(jsii.Number(5)),
+			WriteCapacity: awsdynamodb.Capacity_Autoscaled(&awsdynamodb.AutoscaledCapacityOptions{MaxCapacity: jsii.Number(50)}),
+		})
+		pl, err := NewPipeline(st, "Pipeline", withLambdas(p))
+		if err == nil {
+			addAppRole(st, pl)
+		}
+		return pl, err
+	})
+}
+
+// bareStack is the default pipeline in an app without any of cdk.json's
+// feature flags.
+func bareStack(t *testing.T) *synthesized {
+	return synth(t, "bare-defaults", func(st awscdk.Stack) (*Pipeline, error) {
+		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{}))
+	})
+}
+
+// The existing resources of existingStack.
+const (
+	existingEventsArn  = "arn:aws:dynamodb:us-east-1:123456789012:table/app-events"
+	existingStreamArn  = existingEventsArn + "/stream/2026-01-01T00:00:00.000"
+	existingKeyArn     = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+	existingSummaryArn = "arn:aws:dynamodb:us-east-1:123456789012:table/app-summary"
+	existingTopicArn   = "arn:aws:sns:us-east-1:123456789012:ops-alarms"
+)
+
+// existingStack is the pipeline on an application's existing tables, a v1
+// Table (events, with its stream and key) and a TableV2 (summary), both
+// imported, alarming to an existing topic; an application role gets the
+// tracker's access.
+func existingStack(t *testing.T) *synthesized {
+	return synth(t, "existing-tables", func(st awscdk.Stack) (*Pipeline, error) {
+		events := awsdynamodb.Table_FromTableAttributes(st, jsii.String("AppEvents"), &awsdynamodb.TableAttributes{
+			TableArn:       jsii.String(existingEventsArn),
+			TableStreamArn: jsii.String(existingStreamArn),
+			EncryptionKey:  awskms.Key_FromKeyArn(st, jsii.String("AppKey"), jsii.String(existingKeyArn)),
+		})
+		summary := awsdynamodb.TableV2_FromTableAttributes(st, jsii.String("AppSummary"), &awsdynamodb.TableAttributesV2{
+			TableArn: jsii.String(existingSummaryArn),
+		})
+		pl, err := NewPipeline(st, "Pipeline", withLambdas(PipelineProps{
+			EventsTable:  events,
+			SummaryTable: summary,
+			AlarmTopic:   awssns.Topic_FromTopicArn(st, jsii.String("OpsTopic"), jsii.String(existingTopicArn)),
+		}))
+		if err == nil {
+			addAppRole(st, pl)
+		}
+		return pl, err
+	})
+}
+
+// addAppRole defines the role an application would bring and grants it the
+// tracker's and the query runner's access.
+func addAppRole(st awscdk.Stack, pl *Pipeline) {
+	role := awsiam.NewRole(st, jsii.String("AppRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil),
+	})
+	pl.GrantTracker(role)
+	pl.GrantQuery(role)
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("A test-only application role: the grants under test use index and object wildcards by design."),
+	}}, jsii.Bool(true))
+}
+
+// resource is one template resource.
+type resource struct {
+	ID    string
+	Type  string
+	Props map[string]interface{}
+	Raw   map[string]interface{}
+}
+
+// resources returns the resources of type typ, sorted by logical ID.
+func (s *synthesized) resources(typ string) []resource {
+	var out []resource
+	for id, v := range s.JSON["Resources"].(map[string]interface{}) {
+		r := v.(map[string]interface{})
+		if r["Type"] != typ {
+			continue
+		}
+		props, _ := r["Properties"].(map[string]interface{})
+		out = append(out, resource{ID: id, Type: typ, Props: props, Raw: r})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// one returns the only resource of typ for which match is true (match nil:
+// any), failing the test otherwise.
+func (s *synthesized) one(t *testing.T, typ string, match func(resource) bool) resource {
+	t.Helper()
+	var found []resource
+	for _, r := range s.resources(typ) {
+		if match == nil || match(r) {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want exactly one %s matching, found %d", typ, len(found))
+	}
+	return found[0]
+}
+
+// id is the logical ID of c's default resource.
+func (s *synthesized) id(c constructs.IConstruct) string { return logicalID(c) }
+
+// ref and getAtt are the intrinsic functions as the template holds them.
+func ref(id string) map[string]interface{} { return map[string]interface{}{"Ref": id} }
+func getAtt(id, attr string) map[string]interface{} {
+	return map[string]interface{}{"Fn::GetAtt": []interface{}{id, attr}}
+}
+
+// path walks nested maps and slices: keys are map keys or slice indexes.
+func path(v interface{}, keys ...interface{}) interface{} {
+	for _, k := range keys {
+		switch x := v.(type) {
+		case map[string]interface{}:
+			v = x[k.(string)]
+		case []interface{}:
+			i := k.(int)
+			if i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// show renders a policy resource: strings as they are, Ref as ${ID},
+// Fn::GetAtt as ${ID.Attr}, Fn::Join joined.
+func show(v interface{}) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]interface{}:
+		if r, ok := x["Ref"].(string); ok {
+			return "${" + r + "}"
+		}
+		if g, ok := x["Fn::GetAtt"].([]interface{}); ok && len(g) == 2 {
+			return "${" + g[0].(string) + "." + g[1].(string) + "}"
+		}
+		if j, ok := x["Fn::Join"].([]interface{}); ok && len(j) == 2 {
+			parts := j[1].([]interface{})
+			strs := make([]string, len(parts))
+			for i, p := range parts {
+				strs[i] = show(p)
+			}
+			return strings.Join(strs, j[0].(string))
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// render flattens an Fn::Join into a string, writing other intrinsics as
+// <token>.
+func render(v interface{}) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]interface{}:
+		if j, ok := x["Fn::Join"].([]interface{}); ok && len(j) == 2 {
+			parts := j[1].([]interface{})
+			strs := make([]string, len(parts))
+			for i, p := range parts {
+				strs[i] = render(p)
+			}
+			return strings.Join(strs, j[0].(string))
+		}
+	}
+	return "<token>"
+}
+
+// rolePolicyGrants collects what the IAM policies attached to the role with
+// logical ID roleID allow, as "action resource" strings (resources rendered
+// by show).
+func (s *synthesized) rolePolicyGrants(t *testing.T, roleID string) map[string]bool {
+	t.Helper()
+	allowed := map[string]bool{}
+	for _, p := range s.resources("AWS::IAM::Policy") {
+		roles, _ := p.Props["Roles"].([]interface{})
+		attached := false
+		for _, r := range roles {
+			if show(r) == "${"+roleID+"}" {
+				attached = true
+			}
+		}
+		if !attached {
+			continue
+		}
+		for _, stmt := range path(p.Props, "PolicyDocument", "Statement").([]interface{}) {
+			if path(stmt, "Effect") != "Allow" {
+				t.Errorf("policy %s has a statement that is not Allow: %v", p.ID, stmt)
+			}
+			g := grants{}
+			g.addStatement(stmt.(map[string]interface{}))
+			for res, actions := range g {
+				var v interface{}
+				_ = json.Unmarshal([]byte(res), &v)
+				for _, a := range actions {
+					allowed[a+" "+show(v)] = true
+				}
+			}
+		}
+	}
+	return allowed
+}

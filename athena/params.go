@@ -29,8 +29,18 @@ const (
 	Timestamp Kind = "timestamp"
 	// Varchar is any text: '42'.
 	Varchar Kind = "varchar"
-	// Bigint is a 64-bit integer: 7.
+	// Bigint is a 64-bit integer within the parameter's range (Param.Min
+	// and Param.Max): 7.
 	Bigint Kind = "bigint"
+)
+
+// The range of a bigint parameter whose header declares none: a count
+// (days, hours, rows) that is never negative and never near the engines'
+// integer limits, so no value the checker accepts fails inside DuckDB or
+// Athena (date_add with a day count beyond 32 bits does).
+const (
+	DefaultBigintMin = 0
+	DefaultBigintMax = 1_000_000
 )
 
 // SQLType is the type of the literal Athena receives for a value of this kind.
@@ -58,6 +68,18 @@ type Param struct {
 	Kind Kind
 	// Doc says what the parameter means.
 	Doc string
+	// Min and Max bound a Bigint value, inclusive: the range the header
+	// declares ("days  bigint  1..3650  ..."), else DefaultBigintMin and
+	// DefaultBigintMax. Both are zero for the other kinds.
+	Min, Max int64
+}
+
+// Range returns "1..3650" for a Bigint parameter and "" for the others.
+func (p Param) Range() string {
+	if p.Kind != Bigint {
+		return ""
+	}
+	return fmt.Sprintf("%d..%d", p.Min, p.Max)
 }
 
 // Arg is a checked value for one "?" of a query.
@@ -132,7 +154,8 @@ func (q Query) Usage() string {
 
 // Args checks values, one per input (see Inputs) in order, and returns one
 // Arg per "?" of the query. The error is an *ArgError naming every bad
-// parameter.
+// parameter: a value of the wrong form, a Bigint outside its range, a
+// Timestamp outside years 0000-9999.
 func (q Query) Args(values ...string) ([]Arg, error) {
 	inputs := q.Inputs()
 	verr := &ArgError{Query: q.Name}
@@ -159,6 +182,35 @@ func (q Query) Args(values ...string) ([]Arg, error) {
 	return out, nil
 }
 
+// Check checks arguments built elsewhere than by Args, as the runners do
+// before they send anything: one per "?" of the query, each for its
+// parameter and within its range. The error is an *ArgError.
+func (q Query) Check(args []Arg) error {
+	verr := &ArgError{Query: q.Name}
+	if len(args) != len(q.Params) {
+		verr.Problems = append(verr.Problems, fmt.Sprintf("takes %d argument(s) (one per \"?\"), got %d", len(q.Params), len(args)))
+		return verr
+	}
+	for i, a := range args {
+		p := q.Params[i]
+		if a.Param != p {
+			verr.Problems = append(verr.Problems, fmt.Sprintf("argument %d is for %s (%s), not %s (%s)", i+1, a.Param.Name, a.Param.Kind, p.Name, p.Kind))
+			continue
+		}
+		c, err := checkArg(p, a.Text)
+		if err == nil && c != a {
+			err = fmt.Errorf("%q was not checked by Args", a.Text)
+		}
+		if err != nil {
+			verr.Problems = append(verr.Problems, fmt.Sprintf("%s (%s): %v", p.Name, p.Kind, err))
+		}
+	}
+	if len(verr.Problems) > 0 {
+		return verr
+	}
+	return nil
+}
+
 // maxArgBytes bounds a varchar argument; Athena's limit for one execution
 // parameter is 1024 characters.
 const maxArgBytes = 1024
@@ -177,8 +229,11 @@ func checkArg(p Param, v string) (Arg, error) {
 	switch p.Kind {
 	case Bigint:
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return a, fmt.Errorf("%q is not an integer", v)
+		}
+		if err != nil || n < p.Min || n > p.Max {
+			return a, fmt.Errorf("%s is outside %s", strings.TrimSpace(v), p.Range())
 		}
 		a.n, a.Text = n, strconv.FormatInt(n, 10)
 	case Date:

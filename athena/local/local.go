@@ -281,11 +281,13 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 	return nil
 }
 
-// Run runs a query of the library with its checked arguments, unchanged. It
-// implements athena.Runner.
+// Run runs a query of the library with its checked arguments, unchanged.
+// Arguments that Query.Check refuses (out of range, for another parameter)
+// fail with an *athena.ArgError before DuckDB sees them. It implements
+// athena.Runner.
 func (d *DB) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athena.Result, error) {
-	if len(args) != len(q.Params) {
-		return nil, fmt.Errorf("local athena: query %s takes %d argument(s), got %d", q.Name, len(q.Params), len(args))
+	if err := q.Check(args); err != nil {
+		return nil, err
 	}
 	vals := make([]any, len(args))
 	for i, a := range args {

@@ -24,8 +24,9 @@ const (
 	// Date is a UTC day, YYYY-MM-DD: '2026-11-22'.
 	Date Kind = "date"
 	// Timestamp is an ISO 8601 time with a zone, as from_iso8601_timestamp
-	// reads it: '2026-11-22T10:00:00.000Z', '2026-11-22T11:00:00+01:00', or a
-	// day ('2026-11-22', midnight UTC).
+	// reads it: '2026-11-22T10:00:00.000Z', '2026-11-22T11:00:00+01:00', a
+	// day ('2026-11-22', midnight UTC), or Unix epoch seconds (1732269600),
+	// which Args turns into '2024-11-22T10:00:00Z'.
 	Timestamp Kind = "timestamp"
 	// Varchar is any text: '42'.
 	Varchar Kind = "varchar"
@@ -85,8 +86,9 @@ func (p Param) Range() string {
 // Arg is a checked value for one "?" of a query.
 type Arg struct {
 	Param Param
-	// Text is the value as given (for Date, Timestamp and Varchar) or in
-	// canonical decimal form (for Bigint).
+	// Text is the value as given (for Date, Varchar and ISO 8601
+	// timestamps), RFC 3339 in UTC for a Timestamp given in epoch seconds,
+	// or in canonical decimal form (for Bigint).
 	Text string
 	n    int64
 }
@@ -241,8 +243,13 @@ func checkArg(p Param, v string) (Arg, error) {
 			return a, fmt.Errorf("%q is not a day YYYY-MM-DD", v)
 		}
 	case Timestamp:
-		if _, err := ParseTimestamp(v); err != nil {
+		t, err := ParseTimestamp(v)
+		if err != nil {
 			return a, err
+		}
+		if isDigits(v) {
+			// Epoch seconds go to the engines as the ISO 8601 text they read.
+			a.Text = t.Format(time.RFC3339)
 		}
 	case Varchar:
 	default:
@@ -252,16 +259,42 @@ func checkArg(p Param, v string) (Arg, error) {
 }
 
 // ParseTimestamp parses a Timestamp argument: RFC 3339 with a zone
-// ("2026-11-22T10:00:00Z", fractions allowed) or a day "2026-11-22"
-// (midnight UTC). These are the forms that Athena's from_iso8601_timestamp and
-// the local runner read alike.
+// ("2026-11-22T10:00:00Z", fractions allowed), a day "2026-11-22" (midnight
+// UTC), or Unix epoch seconds ("1732269600", as seed 001's API takes them),
+// from 0 to 253402300799 (9999-12-31T23:59:59Z). Args passes epoch seconds
+// on as RFC 3339 text in UTC, the form that Athena's from_iso8601_timestamp
+// and the local runner read alike.
 func ParseTimestamp(v string) (time.Time, error) {
+	if isDigits(v) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > maxEpochSeconds {
+			hint := ""
+			if len(v) >= 13 {
+				hint = " (milliseconds? give seconds)"
+			}
+			return time.Time{}, fmt.Errorf("%s epoch seconds is after 9999-12-31T23:59:59Z (%d)%s", v, maxEpochSeconds, hint)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
 	if t, err := time.Parse(tracker.DateLayout, v); err == nil {
 		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time with a zone (2026-11-22T10:00:00Z) or a day", v)
+		return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time with a zone (2026-11-22T10:00:00Z), a day or epoch seconds", v)
 	}
 	return t, nil
+}
+
+// maxEpochSeconds is 9999-12-31T23:59:59Z, the last second RFC 3339 writes.
+const maxEpochSeconds = 253402300799
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -200,6 +200,51 @@ SELECT 1 WHERE a = ? AND b = ? AND c = ? AND d = ? AND e = ?`)
 	}
 }
 
+// TestEpochSecondsTimestamps: seed 001's epoch seconds are accepted
+// wherever a timestamp is, and reach the engines as the ISO 8601 text they
+// read; days and ISO 8601 times pass unchanged.
+func TestEpochSecondsTimestamps(t *testing.T) {
+	q, err := Lookup("hourly_clicks_impressions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"1732269600":           "2024-11-22T10:00:00Z",
+		"0":                    "1970-01-01T00:00:00Z",
+		"253402300799":         "9999-12-31T23:59:59Z",
+		"2026-11-22T10:00:00Z": "2026-11-22T10:00:00Z",
+		"2026-11-22":           "2026-11-22",
+	} {
+		args, err := q.Args(in)
+		if err != nil {
+			t.Errorf("Args(%q): %v", in, err)
+			continue
+		}
+		if args[0].Text != want || args[0].Literal() != "'"+want+"'" || args[0].Value() != want {
+			t.Errorf("Args(%q) = %q, literal %s, want %q", in, args[0].Text, args[0].Literal(), want)
+		}
+		if err := q.Check(args); err != nil {
+			t.Errorf("Check(Args(%q)): %v", in, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"253402300800":            "at (timestamp): 253402300800 epoch seconds is after 9999-12-31T23:59:59Z",
+		"1732269600000":           "(milliseconds? give seconds)",
+		"-1":                      `at (timestamp): "-1" is not an ISO 8601 time`,
+		"1732269600.5":            `"1732269600.5" is not an ISO 8601 time with a zone (2026-11-22T10:00:00Z), a day or epoch seconds`,
+		"99999999999999999999999": "epoch seconds is after",
+	} {
+		if _, err := q.Args(in); !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Args(%q) = %v, want an error containing %q", in, err, want)
+		}
+	}
+	// Dates stay days: epoch seconds are a timestamp's form only.
+	d, _ := Lookup("active_users")
+	if _, err := d.Args("1732269600"); err == nil {
+		t.Error("a date parameter accepted epoch seconds")
+	}
+}
+
 // TestBigintRanges: a bigint is checked against the range its header
 // declares (or the default one), the error names the parameter and the
 // range, and values beyond int64 are out of range rather than "not an

@@ -16,7 +16,7 @@ func extremes(p athena.Param) []string {
 	case athena.Date:
 		return []string{"0000-01-01", "9999-12-31"}
 	case athena.Timestamp:
-		return []string{"0000-01-01T00:00:00+23:59", "9999-12-31T23:59:59.999999999-23:59"}
+		return []string{"0000-01-01T00:00:00+23:59", "9999-12-31T23:59:59.999999999-23:59", "0", "253402300799"}
 	case athena.Bigint:
 		return []string{strconv.FormatInt(p.Min, 10), strconv.FormatInt(p.Max, 10)}
 	default:

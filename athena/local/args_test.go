@@ -3,11 +3,14 @@ package local_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/athena/local"
 )
 
 // extremes are the edges of what Query.Args accepts for a parameter.
@@ -76,5 +79,40 @@ func TestRunChecksArguments(t *testing.T) {
 	_, err = db.Run(context.Background(), q, args)
 	if !errors.Is(err, athena.ErrInvalidArgs) || !strings.Contains(err.Error(), "lookback (bigint): -9223372036854775808 is outside 1..3650") {
 		t.Errorf("Run = %v, want an ErrInvalidArgs naming lookback", err)
+	}
+}
+
+// TestOpenNeedsAnExistingFolder: a mistyped lake folder is an error, not an
+// empty lake; an empty folder is an empty lake.
+func TestOpenNeedsAnExistingFolder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct {
+		root string
+		want string
+	}{
+		"missing": {filepath.Join(dir, "nope"), "no such file or directory"},
+		"a file":  {file, "is not a folder"},
+		"glob":    {filepath.Join(dir, "a[1]"), "glob or quote character"},
+		"quote":   {filepath.Join(dir, "o'brien"), "glob or quote character"},
+		"empty":   {"", "empty"},
+	} {
+		db, err := local.Open(context.Background(), local.Config{Root: tt.root})
+		if err == nil {
+			db.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Open(%q) = %v, want an error containing %q", name, tt.root, err, tt.want)
+		}
+	}
+	if err := local.CheckRoot(filepath.Join(dir, "not-yet")); err != nil {
+		t.Errorf("CheckRoot of a folder to create: %v", err)
+	}
+	db := openLake(t, dir, "")
+	if _, err := db.Query(context.Background(), "SELECT count(*) FROM "+athena.TableName); err != nil {
+		t.Errorf("an empty folder is an empty lake: %v", err)
 	}
 }

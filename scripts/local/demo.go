@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/local/fakedata"
@@ -248,48 +247,27 @@ func runQueries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, o opti
 		if len(args) > 0 {
 			var ps []string
 			for _, a := range args {
-				if !slices.Contains(ps, a.Param.Name+"="+a.Text) {
-					ps = append(ps, a.Param.Name+"="+a.Text)
+				if p := a.Param.Name + "=" + athena.TerminalText(a.Text); !slices.Contains(ps, p) {
+					ps = append(ps, p)
 				}
 			}
 			fmt.Fprintf(out, "   %s\n", strings.Join(ps, ", "))
 		}
 		fmt.Fprintln(out)
-		shown := displayed(res, o.rows)
-		var table strings.Builder
-		if err := shown.WriteTable(&table); err != nil {
+		if err := res.WriteTableOptions(out, athena.TableOptions{Indent: "   ", MaxRows: o.rows, MaxCellWidth: maxCell, NoFooter: true}); err != nil {
 			return err
 		}
-		lines := strings.Split(strings.TrimRight(table.String(), "\n"), "\n")
-		for _, line := range lines[:len(lines)-1] { // without its "(n rows)"
-			fmt.Fprintf(out, "   %s\n", line)
-		}
 		more := ""
-		if len(res.Rows) > len(shown.Rows) {
-			more = fmt.Sprintf(", %d shown", len(shown.Rows))
+		if shown := min(o.rows, len(res.Rows)); len(res.Rows) > shown {
+			more = fmt.Sprintf(", %d shown", shown)
 		}
 		fmt.Fprintf(out, "   (%d row%s%s; %s)\n\n", len(res.Rows), plural(len(res.Rows)), more, res.Stats.Summary())
 	}
 	return nil
 }
 
-// maxCell is the most characters of a cell the demo prints.
+// maxCell is the most terminal columns of a cell the demo prints.
 const maxCell = 60
-
-// displayed returns the first rows of res with long cells shortened.
-func displayed(res *athena.Result, rows int) *athena.Result {
-	shown := &athena.Result{Columns: res.Columns, Stats: res.Stats}
-	for _, r := range res.Rows[:min(rows, len(res.Rows))] {
-		row := slices.Clone(r)
-		for i, v := range row {
-			if v.Valid && utf8.RuneCountInString(v.String) > maxCell {
-				row[i].String = string([]rune(v.String)[:maxCell-1]) + "…"
-			}
-		}
-		shown.Rows = append(shown.Rows, row)
-	}
-	return shown
-}
 
 // summary is the first sentence of a query's header comment, on one line.
 func summary(desc string) string {

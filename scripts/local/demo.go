@@ -159,7 +159,7 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	if err := runQueries(ctx, p, out, o, busiest, latest); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Query the lake again with: go run ./scripts/query -local %s <query> [args]\n", o.lake)
+	fmt.Fprintf(out, "Query the lake again with: go run ./scripts/eventlake query -local %s <query> [args]\n", o.lake)
 	fmt.Fprintf(out, "Done in %v.\n", time.Since(began).Round(100*time.Millisecond))
 	if o.serve != "" {
 		return serve(ctx, p, out, o.serve, busiest, log)

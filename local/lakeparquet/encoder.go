@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -23,9 +22,12 @@ const Extension = ".parquet"
 
 // Options configures NewEncoder. The zero value means defaults.
 type Options struct {
-	// TempDir holds the encoder's scratch files (each object's NDJSON and
-	// Parquet while it is converted); default a new folder under
-	// os.TempDir(), removed by Close.
+	// TempDir is the folder of the encoder's scratch files: each object's
+	// NDJSON and Parquet exist there only while it is converted, and are
+	// removed as soon as it is; default os.TempDir(). The encoder creates no
+	// folder, so a process killed between conversions (SIGKILL, where Close
+	// never runs) leaves nothing behind; one killed during a conversion
+	// leaves that object's two files (lakeparquet-*.json, *.parquet).
 	TempDir string
 	// Threads caps DuckDB's worker threads; 0 means 1, because objects are
 	// encoded concurrently and each is small.
@@ -33,14 +35,12 @@ type Options struct {
 }
 
 // Encoder converts NDJSON objects to Parquet. It is safe for concurrent use;
-// Close releases its DuckDB and scratch folder.
+// Close releases its DuckDB.
 type Encoder struct {
-	conn    *duckdb.Connector
-	db      *sql.DB
-	dir     string
-	ownsDir bool
-	query   string // the COPY statement with %s for the source and target
-	n       atomic.Int64
+	conn  *duckdb.Connector
+	db    *sql.DB
+	dir   string // for scratch files; "" is os.TempDir()
+	query string // the COPY statement with %s for the source and target
 }
 
 // NewEncoder starts the in-memory DuckDB that does the conversion.
@@ -48,13 +48,6 @@ func NewEncoder(opts Options) (*Encoder, error) {
 	spec, err := local.ColumnsSpec()
 	if err != nil {
 		return nil, fmt.Errorf("lakeparquet: %w", err)
-	}
-	dir, owns := opts.TempDir, false
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "lakeparquet-"); err != nil {
-			return nil, fmt.Errorf("lakeparquet: scratch folder: %w", err)
-		}
-		owns = true
 	}
 	threads := opts.Threads
 	if threads <= 0 {
@@ -64,7 +57,7 @@ func NewEncoder(opts Options) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lakeparquet: open duckdb: %w", err)
 	}
-	e := &Encoder{conn: conn, db: sql.OpenDB(conn), dir: dir, ownsDir: owns}
+	e := &Encoder{conn: conn, db: sql.OpenDB(conn), dir: opts.TempDir}
 	if _, err := e.db.Exec("SET threads = " + strconv.Itoa(threads)); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("lakeparquet: configure duckdb: %w", err)
@@ -87,13 +80,16 @@ func (e *Encoder) Encode(w io.Writer, data []byte) error {
 
 // EncodeContext is Encode with a context that cancels the conversion.
 func (e *Encoder) EncodeContext(ctx context.Context, w io.Writer, data []byte) error {
-	base := filepath.Join(e.dir, strconv.FormatInt(e.n.Add(1), 10))
-	src, dst := base+".json", base+".parquet"
-	defer os.Remove(src)
-	defer os.Remove(dst)
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		return fmt.Errorf("lakeparquet: %w", err)
+	src, err := scratch(e.dir, ".json", data)
+	if err != nil {
+		return err
 	}
+	defer os.Remove(src)
+	dst, err := scratch(e.dir, ".parquet", nil)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dst)
 	q := fmt.Sprintf(e.query, sqlString(filepath.ToSlash(src)), sqlString(filepath.ToSlash(dst)))
 	if _, err := e.db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("lakeparquet: convert %d bytes of NDJSON: %w", len(data), err)
@@ -109,13 +105,24 @@ func (e *Encoder) EncodeContext(ctx context.Context, w io.Writer, data []byte) e
 	return nil
 }
 
-// Close releases the DuckDB and removes the scratch folder it created.
-func (e *Encoder) Close() error {
-	err := errors.Join(e.db.Close(), e.conn.Close())
-	if e.ownsDir {
-		err = errors.Join(err, os.RemoveAll(e.dir))
+// scratch creates a file named lakeparquet-*ext in dir holding data and
+// returns its name.
+func scratch(dir, ext string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, "lakeparquet-*"+ext)
+	if err != nil {
+		return "", fmt.Errorf("lakeparquet: scratch file: %w", err)
 	}
-	return err
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("lakeparquet: scratch file: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// Close releases the DuckDB.
+func (e *Encoder) Close() error {
+	return errors.Join(e.db.Close(), e.conn.Close())
 }
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

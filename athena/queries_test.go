@@ -4,8 +4,10 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -372,7 +374,8 @@ func TestCheck(t *testing.T) {
 // literal that is a single SQL string or integer token: a value can never
 // close the quote and add SQL of its own.
 func FuzzArgs(f *testing.F) {
-	for _, s := range []string{"x", "O'Brien", "'; DROP TABLE events; --", "2026-11-22", "-7", "\x00", "''''"} {
+	for _, s := range []string{"x", "O'Brien", "'; DROP TABLE events; --", "2026-11-22", "-7", "\x00", "''''",
+		"9223372036854775807", "1732269600", "253402300800", " 12 ", "1000001"} {
 		f.Add(s)
 	}
 	q, err := ParseQuery("q", `-- Parameters:
@@ -396,12 +399,22 @@ SELECT 1 WHERE a = ? AND b = ? AND c = ? AND d = ?`)
 				}
 				continue
 			}
+			if err := q.Check(args); err != nil {
+				t.Fatalf("Check(Args(%q)): %v", vals, err)
+			}
 			lit := args[i].Literal()
 			if p.Kind == Bigint {
-				if !intRE.MatchString(lit) {
-					t.Fatalf("bigint literal %q", lit)
+				n, err := strconv.ParseInt(lit, 10, 64)
+				if !intRE.MatchString(lit) || err != nil || n < p.Min || n > p.Max {
+					t.Fatalf("bigint literal %q outside %s", lit, p.Range())
 				}
 				continue
+			}
+			if p.Kind == Timestamp {
+				if _, err := time.Parse(time.RFC3339Nano, args[i].Text); err != nil && args[i].Text != v {
+					t.Fatalf("timestamp %q became %q", v, args[i].Text)
+				}
+				v = args[i].Text // epoch seconds are passed on as RFC 3339
 			}
 			n := stringTokenLen(lit)
 			if n != len(lit) {
@@ -431,4 +444,64 @@ func stringTokenLen(s string) int {
 		return i + 1
 	}
 	return -1
+}
+
+// FuzzParseQuery: any query text either fails to parse or gives parameters
+// that fit it: one per "?", known kinds, ranges only on bigints with
+// MIN <= MAX, repeats equal to their first declaration; and the values at
+// the edges of each range pass Args and Check.
+func FuzzParseQuery(f *testing.F) {
+	qs, err := Queries()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, q := range qs {
+		f.Add(q.SQL)
+	}
+	f.Add("-- Parameters:\n--   1. n  bigint  -9223372036854775808..9223372036854775807  all\nSELECT ?")
+	f.Add("-- Parameters:\n--   1. a  date  1..2  d\nSELECT ?")
+	f.Add("-- Parameters:\n--   1. a  bigint  5..1  d\n--   2. a\nSELECT ?, ?")
+	f.Fuzz(func(t *testing.T, sql string) {
+		q, err := ParseQuery("q", sql)
+		if err != nil {
+			return
+		}
+		if len(q.Params) != strings.Count(sql, "?") {
+			t.Fatalf("%d parameters for %d question marks", len(q.Params), strings.Count(sql, "?"))
+		}
+		first := map[string]Param{}
+		for _, p := range q.Params {
+			if !p.Kind.valid() || !nameRE.MatchString(p.Name) {
+				t.Fatalf("parameter %+v", p)
+			}
+			if p.Kind == Bigint && p.Min > p.Max || p.Kind != Bigint && (p.Min != 0 || p.Max != 0) {
+				t.Fatalf("range of %+v", p)
+			}
+			if f, ok := first[p.Name]; ok && f != p {
+				t.Fatalf("repeat %+v differs from %+v", p, f)
+			}
+			first[p.Name] = p
+		}
+		inputs := q.Inputs()
+		for _, edge := range []func(Param) int64{func(p Param) int64 { return p.Min }, func(p Param) int64 { return p.Max }} {
+			values := make([]string, len(inputs))
+			for i, p := range inputs {
+				switch p.Kind {
+				case Bigint:
+					values[i] = strconv.FormatInt(edge(p), 10)
+				case Date, Timestamp:
+					values[i] = "2026-11-22"
+				default:
+					values[i] = "x"
+				}
+			}
+			args, err := q.Args(values...)
+			if err != nil {
+				t.Fatalf("Args(%q): %v", values, err)
+			}
+			if err := q.Check(args); err != nil {
+				t.Fatalf("Check(Args(%q)): %v", values, err)
+			}
+		}
+	})
 }

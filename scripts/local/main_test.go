@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -316,5 +317,52 @@ func TestMainExitStatus(t *testing.T) {
 		if b, err := os.ReadFile(p); err != nil || string(b) != "keep me" {
 			t.Errorf("%s was not the demo's, and is gone or changed: %v", p, err)
 		}
+	}
+}
+
+// TestNoScratchFolderAfterSIGKILL kills the demo (kill -9: no deferred
+// cleanup runs) while it puts events into a Parquet lake, and checks that it
+// left no folder in the temporary folder. The Parquet encoder used to keep
+// a lakeparquet-* scratch folder there, removed only by Close.
+func TestNoScratchFolderAfterSIGKILL(t *testing.T) {
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp,
+		"EVENTLAKE_LOCAL_MAIN_ARGS=-events 200000 -users 50 -days 7 -format parquet -lake "+filepath.Join(t.TempDir(), "lake"))
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	m := waitOutput(t, &out, dynamoEndpointRE, done)
+	waitOutput(t, &out, regexp.MustCompile(`Putting 200000 fake events`), done)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			t.Errorf("left behind in the temporary folder: %s/", e.Name())
+		}
+	}
+	// DynamoDB Local dies with the command (Pdeathsig).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		addr := strings.TrimPrefix(m[1], "http://")
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("DynamoDB Local at %s outlived the killed command", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

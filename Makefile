@@ -14,7 +14,7 @@ TEST_TIMEOUT ?= 25m
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all deps java chromium test test-short vet bench demo lambdas synth lint-template cfn-lint clean
+.PHONY: all deps java chromium test test-short vet bench fuzz demo lambdas synth lint-template cfn-lint clean
 
 ## all: vet, then every test (the default goal).
 all: vet test
@@ -75,6 +75,20 @@ test-short:
 ## bench: every benchmark with -benchmem (BENCH=regexp, BENCHTIME=...).
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
+
+## fuzz: every fuzz target of the repository for FUZZTIME each (found with
+## `go test -list` in every package with a Fuzz function), minimizing a new
+## input for at most FUZZMINIMIZETIME. A failure stops it; its input lands in
+## testdata/fuzz/, whose corpora `go test` (and so `make test`) replays.
+FUZZTIME ?= 10s
+FUZZMINIMIZETIME ?= 2s
+fuzz:
+	@set -e; for pkg in $$(grep -rl --include='*_test.go' -e '^func Fuzz' --exclude-dir=node_modules . | xargs -n1 dirname | sort -u); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
+	  done; \
+	done
 
 ## demo: the whole pipeline locally, then every Athena query on DuckDB (DEMO_FLAGS=... to change).
 ## DynamoDB Local -> stream -> Lambda handler -> Firehose endpoint -> ./lake -> DuckDB;

@@ -25,6 +25,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/duckdb/duckdb-go/v2 v2.10505.0
 	github.com/mssola/useragent v1.0.0
+	golang.org/x/text v0.33.0
 )
 
 require (

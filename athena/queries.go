@@ -78,10 +78,13 @@ func Lookup(name string) (Query, error) {
 //	--   1. from_day  date       first UTC day
 //	--   2. to_day    date       last UTC day, inclusive
 //	--   3. from_day
+//	--   4. days      bigint  1..3650  days without any event
 //
 // A numbered line that names an earlier parameter and nothing else declares
 // another "?" with the same value. Kinds are date, timestamp, varchar and
-// bigint (see Kind). Question marks may appear nowhere else in the file, not
+// bigint (see Kind). A bigint may declare its inclusive range MIN..MAX
+// before its description; without one it is DefaultBigintMin to
+// DefaultBigintMax. Question marks may appear nowhere else in the file, not
 // even in comments, so that counting them counts the parameters exactly as
 // Athena's console does.
 func ParseQuery(name, sql string) (Query, error) {
@@ -111,7 +114,7 @@ func headerComment(sql string) string {
 }
 
 var (
-	paramLine = regexp.MustCompile(`^\s*(\d+)\.\s+([a-z][a-z0-9_]*)(?:\s+([a-z]+)\s+(.*\S))?\s*$`)
+	paramLine = regexp.MustCompile(`^\s*(\d+)\.\s+([a-z][a-z0-9_]*)(?:\s+([a-z]+)(?:\s+(-?\d+)\.\.(-?\d+))?\s+(.*\S))?\s*$`)
 	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
@@ -177,7 +180,21 @@ func parseParams(header string) ([]Param, error) {
 		if !kind.valid() || !nameRE.MatchString(name) {
 			return nil, fmt.Errorf("parameter %d (%s): unknown kind %q (want date, timestamp, varchar or bigint)", n, name, m[3])
 		}
-		p := Param{Name: name, Kind: kind, Doc: m[4]}
+		p := Param{Name: name, Kind: kind, Doc: m[6]}
+		if kind == Bigint {
+			p.Min, p.Max = DefaultBigintMin, DefaultBigintMax
+		}
+		if m[4] != "" {
+			if kind != Bigint {
+				return nil, fmt.Errorf("parameter %d (%s): a range %s..%s applies to bigint parameters only", n, name, m[4], m[5])
+			}
+			lo, err1 := strconv.ParseInt(m[4], 10, 64)
+			hi, err2 := strconv.ParseInt(m[5], 10, 64)
+			if err1 != nil || err2 != nil || lo > hi {
+				return nil, fmt.Errorf("parameter %d (%s): range %s..%s is not MIN..MAX with 64-bit integers, MIN <= MAX", n, name, m[4], m[5])
+			}
+			p.Min, p.Max = lo, hi
+		}
 		byName[name] = p
 		params = append(params, p)
 	}

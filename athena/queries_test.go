@@ -4,8 +4,10 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -101,10 +103,10 @@ SELECT 1 FROM events_dedup WHERE dt >= ? AND dt <= ? AND x = ? AND n < ?`
 		t.Fatal(err)
 	}
 	want := []Param{
-		{"from_day", Date, "first day continued here"},
-		{"to_day", Date, "last day"},
-		{"from_day", Date, "first day continued here"},
-		{"limit", Bigint, "how many"},
+		{Name: "from_day", Kind: Date, Doc: "first day continued here"},
+		{Name: "to_day", Kind: Date, Doc: "last day"},
+		{Name: "from_day", Kind: Date, Doc: "first day continued here"},
+		{Name: "limit", Kind: Bigint, Doc: "how many", Min: DefaultBigintMin, Max: DefaultBigintMax},
 	}
 	if !slices.Equal(q.Params, want) {
 		t.Errorf("params %+v, want %+v", q.Params, want)
@@ -129,6 +131,9 @@ func TestParseQueryErrors(t *testing.T) {
 		{"empty block", "-- Parameters:\nSELECT 1", "lists no parameter"},
 		{"junk after", "-- Parameters: some\nSELECT 1", "unexpected text"},
 		{"malformed", "-- Parameters:\n--   one. a date d\nSELECT ?", "malformed"},
+		{"range on a date", "-- Parameters:\n--   1. a  date  1..5  d\nSELECT ?", "bigint parameters only"},
+		{"inverted range", "-- Parameters:\n--   1. a  bigint  5..1  d\nSELECT ?", "MIN <= MAX"},
+		{"range beyond int64", "-- Parameters:\n--   1. a  bigint  0..9223372036854775808  d\nSELECT ?", "64-bit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,11 +202,180 @@ SELECT 1 WHERE a = ? AND b = ? AND c = ? AND d = ? AND e = ?`)
 	}
 }
 
+// TestEpochSecondsTimestamps: seed 001's epoch seconds are accepted
+// wherever a timestamp is, and reach the engines as the ISO 8601 text they
+// read; days and ISO 8601 times pass unchanged.
+func TestEpochSecondsTimestamps(t *testing.T) {
+	q, err := Lookup("hourly_clicks_impressions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"1732269600":           "2024-11-22T10:00:00Z",
+		"0":                    "1970-01-01T00:00:00Z",
+		"253402300799":         "9999-12-31T23:59:59Z",
+		"2026-11-22T10:00:00Z": "2026-11-22T10:00:00Z",
+		"2026-11-22":           "2026-11-22",
+	} {
+		args, err := q.Args(in)
+		if err != nil {
+			t.Errorf("Args(%q): %v", in, err)
+			continue
+		}
+		if args[0].Text != want || args[0].Literal() != "'"+want+"'" || args[0].Value() != want {
+			t.Errorf("Args(%q) = %q, literal %s, want %q", in, args[0].Text, args[0].Literal(), want)
+		}
+		if err := q.Check(args); err != nil {
+			t.Errorf("Check(Args(%q)): %v", in, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"253402300800":            "at (timestamp): 253402300800 epoch seconds is after 9999-12-31T23:59:59Z",
+		"1732269600000":           "(milliseconds? give seconds)",
+		"-1":                      `at (timestamp): "-1" is not an ISO 8601 time`,
+		"1732269600.5":            `"1732269600.5" is not an ISO 8601 time with a zone (2026-11-22T10:00:00Z), a day or epoch seconds`,
+		"99999999999999999999999": "epoch seconds is after",
+	} {
+		if _, err := q.Args(in); !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Args(%q) = %v, want an error containing %q", in, err, want)
+		}
+	}
+	// Dates stay days: epoch seconds are a timestamp's form only.
+	d, _ := Lookup("active_users")
+	if _, err := d.Args("1732269600"); err == nil {
+		t.Error("a date parameter accepted epoch seconds")
+	}
+}
+
+// TestBigintRanges: a bigint is checked against the range its header
+// declares (or the default one), the error names the parameter and the
+// range, and values beyond int64 are out of range rather than "not an
+// integer".
+func TestBigintRanges(t *testing.T) {
+	q, err := ParseQuery("q", `-- Parameters:
+--   1. days   bigint  1..3650  days without any event, e.g. 30
+--   2. n      bigint           how many
+--   3. delta  bigint  -5..5    a signed shift
+SELECT 1 WHERE a = ? AND b = ? AND c = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Param{
+		{Name: "days", Kind: Bigint, Doc: "days without any event, e.g. 30", Min: 1, Max: 3650},
+		{Name: "n", Kind: Bigint, Doc: "how many", Min: DefaultBigintMin, Max: DefaultBigintMax},
+		{Name: "delta", Kind: Bigint, Doc: "a signed shift", Min: -5, Max: 5},
+	}
+	if !slices.Equal(q.Params, want) {
+		t.Fatalf("params %+v, want %+v", q.Params, want)
+	}
+	if r := q.Params[0].Range(); r != "1..3650" {
+		t.Errorf("Range() = %q", r)
+	}
+	for _, ok := range [][]string{{"1", "0", "-5"}, {"3650", "1000000", "5"}, {" 30 ", "7", "0"}} {
+		if _, err := q.Args(ok...); err != nil {
+			t.Errorf("Args(%q): %v", ok, err)
+		}
+	}
+	for _, tt := range []struct {
+		values []string
+		want   string
+	}{
+		{[]string{"0", "1", "0"}, "days (bigint): 0 is outside 1..3650"},
+		{[]string{"3651", "1", "0"}, "days (bigint): 3651 is outside 1..3650"},
+		{[]string{"-30", "1", "0"}, "days (bigint): -30 is outside 1..3650"},
+		{[]string{"9223372036854775807", "1", "0"}, "days (bigint): 9223372036854775807 is outside 1..3650"},
+		{[]string{"-9223372036854775808", "1", "0"}, "days (bigint): -9223372036854775808 is outside 1..3650"},
+		{[]string{"99999999999999999999", "1", "0"}, "days (bigint): 99999999999999999999 is outside 1..3650"},
+		{[]string{"1", "-1", "0"}, "n (bigint): -1 is outside 0..1000000"},
+		{[]string{"1", "1000001", "0"}, "n (bigint): 1000001 is outside 0..1000000"},
+		{[]string{"1", "1", "-6"}, "delta (bigint): -6 is outside -5..5"},
+		{[]string{"1", "1", "1e3"}, `delta (bigint): "1e3" is not an integer`},
+	} {
+		_, err := q.Args(tt.values...)
+		if !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Args(%q) = %v, want an error containing %q", tt.values, err, tt.want)
+		}
+	}
+}
+
+// TestLibraryBigintRanges: every bigint of the library declares a range
+// that starts above zero, so the issue's values are refused with the
+// parameter's name, whichever runner is used.
+func TestLibraryBigintRanges(t *testing.T) {
+	qs, err := Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		for _, p := range q.Inputs() {
+			if p.Kind == Bigint && (p.Min < 1 || p.Max > 3650 || p.Min == DefaultBigintMin && p.Max == DefaultBigintMax) {
+				t.Errorf("%s.%s: range %s, want a declared range within 1..3650", q.Name, p.Name, p.Range())
+			}
+		}
+	}
+	for _, tt := range []struct {
+		query  string
+		values []string
+		want   string
+	}{
+		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "9223372036854775807"}, "days (bigint): 9223372036854775807 is outside 1..3650"},
+		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "-9223372036854775808"}, "days (bigint): -9223372036854775808 is outside"},
+		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "-30"}, "days (bigint): -30 is outside"},
+		{"signup_attribution", []string{"2026-11-01", "2026-11-29", "-7"}, "lookback (bigint): -7 is outside 1..3650"},
+	} {
+		q, err := Lookup(tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = q.Args(tt.values...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "query "+tt.query+": ") {
+			t.Errorf("%s %q: %v, want %q", tt.query, tt.values, err, tt.want)
+		}
+	}
+}
+
+// TestCheck: the runners' check refuses arguments that Args did not make:
+// out of range, for another parameter, or too few.
+func TestCheck(t *testing.T) {
+	q, err := Lookup("rotting_accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := q.Args("2026-11-01", "2026-11-29", "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Check(args); err != nil {
+		t.Fatalf("Check(Args(...)) = %v", err)
+	}
+	forged := slices.Clone(args)
+	forged[4] = Arg{Param: q.Params[4], Text: "9223372036854775807"}
+	swapped := slices.Clone(args)
+	swapped[0], swapped[4] = swapped[4], swapped[0]
+	unchecked := slices.Clone(args)
+	unchecked[4] = Arg{Param: q.Params[4], Text: "30"} // no value behind the text
+	for name, tt := range map[string]struct {
+		args []Arg
+		want string
+	}{
+		"out of range": {forged, "days (bigint): 9223372036854775807 is outside 1..3650"},
+		"swapped":      {swapped, "argument 1 is for days (bigint), not since (date)"},
+		"too few":      {args[:2], "takes 6 argument(s)"},
+		"unchecked":    {unchecked, `days (bigint): "30" was not checked by Args`},
+	} {
+		err := q.Check(tt.args)
+		if !errors.Is(err, ErrInvalidArgs) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Check = %v, want %q", name, err, tt.want)
+		}
+	}
+}
+
 // FuzzArgs checks that any value either fails with an *ArgError or yields a
 // literal that is a single SQL string or integer token: a value can never
 // close the quote and add SQL of its own.
 func FuzzArgs(f *testing.F) {
-	for _, s := range []string{"x", "O'Brien", "'; DROP TABLE events; --", "2026-11-22", "-7", "\x00", "''''"} {
+	for _, s := range []string{"x", "O'Brien", "'; DROP TABLE events; --", "2026-11-22", "-7", "\x00", "''''",
+		"9223372036854775807", "1732269600", "253402300800", " 12 ", "1000001"} {
 		f.Add(s)
 	}
 	q, err := ParseQuery("q", `-- Parameters:
@@ -225,12 +399,22 @@ SELECT 1 WHERE a = ? AND b = ? AND c = ? AND d = ?`)
 				}
 				continue
 			}
+			if err := q.Check(args); err != nil {
+				t.Fatalf("Check(Args(%q)): %v", vals, err)
+			}
 			lit := args[i].Literal()
 			if p.Kind == Bigint {
-				if !intRE.MatchString(lit) {
-					t.Fatalf("bigint literal %q", lit)
+				n, err := strconv.ParseInt(lit, 10, 64)
+				if !intRE.MatchString(lit) || err != nil || n < p.Min || n > p.Max {
+					t.Fatalf("bigint literal %q outside %s", lit, p.Range())
 				}
 				continue
+			}
+			if p.Kind == Timestamp {
+				if _, err := time.Parse(time.RFC3339Nano, args[i].Text); err != nil && args[i].Text != v {
+					t.Fatalf("timestamp %q became %q", v, args[i].Text)
+				}
+				v = args[i].Text // epoch seconds are passed on as RFC 3339
 			}
 			n := stringTokenLen(lit)
 			if n != len(lit) {
@@ -260,4 +444,64 @@ func stringTokenLen(s string) int {
 		return i + 1
 	}
 	return -1
+}
+
+// FuzzParseQuery: any query text either fails to parse or gives parameters
+// that fit it: one per "?", known kinds, ranges only on bigints with
+// MIN <= MAX, repeats equal to their first declaration; and the values at
+// the edges of each range pass Args and Check.
+func FuzzParseQuery(f *testing.F) {
+	qs, err := Queries()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, q := range qs {
+		f.Add(q.SQL)
+	}
+	f.Add("-- Parameters:\n--   1. n  bigint  -9223372036854775808..9223372036854775807  all\nSELECT ?")
+	f.Add("-- Parameters:\n--   1. a  date  1..2  d\nSELECT ?")
+	f.Add("-- Parameters:\n--   1. a  bigint  5..1  d\n--   2. a\nSELECT ?, ?")
+	f.Fuzz(func(t *testing.T, sql string) {
+		q, err := ParseQuery("q", sql)
+		if err != nil {
+			return
+		}
+		if len(q.Params) != strings.Count(sql, "?") {
+			t.Fatalf("%d parameters for %d question marks", len(q.Params), strings.Count(sql, "?"))
+		}
+		first := map[string]Param{}
+		for _, p := range q.Params {
+			if !p.Kind.valid() || !nameRE.MatchString(p.Name) {
+				t.Fatalf("parameter %+v", p)
+			}
+			if p.Kind == Bigint && p.Min > p.Max || p.Kind != Bigint && (p.Min != 0 || p.Max != 0) {
+				t.Fatalf("range of %+v", p)
+			}
+			if f, ok := first[p.Name]; ok && f != p {
+				t.Fatalf("repeat %+v differs from %+v", p, f)
+			}
+			first[p.Name] = p
+		}
+		inputs := q.Inputs()
+		for _, edge := range []func(Param) int64{func(p Param) int64 { return p.Min }, func(p Param) int64 { return p.Max }} {
+			values := make([]string, len(inputs))
+			for i, p := range inputs {
+				switch p.Kind {
+				case Bigint:
+					values[i] = strconv.FormatInt(edge(p), 10)
+				case Date, Timestamp:
+					values[i] = "2026-11-22"
+				default:
+					values[i] = "x"
+				}
+			}
+			args, err := q.Args(values...)
+			if err != nil {
+				t.Fatalf("Args(%q): %v", values, err)
+			}
+			if err := q.Check(args); err != nil {
+				t.Fatalf("Check(Args(%q)): %v", values, err)
+			}
+		}
+	})
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -99,38 +101,66 @@ func FormatBytes(n int64) string {
 // nullText is how WriteTable shows NULL, as the Trino CLI does.
 const nullText = "NULL"
 
-// WriteTable writes the rows as an aligned text table with a header and a
-// separator line; numeric columns are right-aligned.
-func (r *Result) WriteTable(w io.Writer) error {
+// TableOptions shapes WriteTableOptions's table. The zero value means every
+// row, whole cells and a "(n rows)" footer.
+type TableOptions struct {
+	// Indent starts every line.
+	Indent string
+	// MaxRows, when positive, shows the first MaxRows rows only; the footer
+	// then says how many were shown.
+	MaxRows int
+	// MaxCellWidth, when positive, shortens cells wider than this many
+	// terminal columns; a shortened cell ends with "…".
+	MaxCellWidth int
+	// NoFooter leaves out the "(n rows)" line.
+	NoFooter bool
+}
+
+// WriteTable writes the rows as an aligned text table for a terminal (see
+// WriteTableOptions).
+func (r *Result) WriteTable(w io.Writer) error { return r.WriteTableOptions(w, TableOptions{}) }
+
+// WriteTableOptions writes the rows as an aligned text table with a header
+// and a separator line; numeric columns are right-aligned. Every name and
+// cell goes through TerminalText, so values from the data cannot act on the
+// terminal, and columns are aligned by terminal width (DisplayWidth), so
+// wide characters do not shift the columns after them. NULL shows as NULL.
+func (r *Result) WriteTableOptions(w io.Writer, o TableOptions) error {
+	rows := r.Rows
+	if o.MaxRows > 0 && len(rows) > o.MaxRows {
+		rows = rows[:o.MaxRows]
+	}
+	text := func(s string) string { return truncateWidth(TerminalText(s), o.MaxCellWidth) }
+	names := make([]string, len(r.Columns))
 	widths := make([]int, len(r.Columns))
 	for i, c := range r.Columns {
-		widths[i] = utf8.RuneCountInString(c.Name)
+		names[i] = text(c.Name)
+		widths[i] = DisplayWidth(names[i])
 	}
-	cell := func(v sql.NullString) string {
-		if !v.Valid {
-			return nullText
-		}
-		return strings.Map(func(r rune) rune {
-			if r == '\n' || r == '\r' || r == '\t' {
-				return ' '
-			}
-			return r
-		}, v.String)
-	}
-	for _, row := range r.Rows {
+	cells := make([][]string, len(rows))
+	for j, row := range rows {
+		cells[j] = make([]string, len(r.Columns))
 		for i := range r.Columns {
-			if i < len(row) {
-				widths[i] = max(widths[i], utf8.RuneCountInString(cell(row[i])))
+			v := ""
+			switch {
+			case i >= len(row):
+			case !row[i].Valid:
+				v = nullText
+			default:
+				v = text(row[i].String)
 			}
+			cells[j][i] = v
+			widths[i] = max(widths[i], DisplayWidth(v))
 		}
 	}
 	var b strings.Builder
 	line := func(vals []string) {
+		b.WriteString(o.Indent)
 		for i, v := range vals {
 			if i > 0 {
 				b.WriteString(" | ")
 			}
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(v))
+			pad := strings.Repeat(" ", widths[i]-DisplayWidth(v))
 			if numeric(r.Columns[i].Type) {
 				b.WriteString(pad + v)
 			} else if i == len(vals)-1 {
@@ -141,11 +171,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	names := make([]string, len(r.Columns))
-	for i, c := range r.Columns {
-		names[i] = c.Name
-	}
 	line(names)
+	b.WriteString(o.Indent)
 	for i, wd := range widths {
 		if i > 0 {
 			b.WriteString("-+-")
@@ -153,27 +180,52 @@ func (r *Result) WriteTable(w io.Writer) error {
 		b.WriteString(strings.Repeat("-", wd))
 	}
 	b.WriteString("\n")
-	for _, row := range r.Rows {
-		vals := make([]string, len(r.Columns))
-		for i := range vals {
-			if i < len(row) {
-				vals[i] = cell(row[i])
-			}
-		}
+	for _, vals := range cells {
 		line(vals)
 	}
-	fmt.Fprintf(&b, "(%d row%s)\n", len(r.Rows), plural(len(r.Rows)))
+	if !o.NoFooter {
+		shown := ""
+		if len(rows) < len(r.Rows) {
+			shown = fmt.Sprintf(", %d shown", len(rows))
+		}
+		fmt.Fprintf(&b, "%s(%d row%s%s)\n", o.Indent, len(r.Rows), plural(len(r.Rows)), shown)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// WriteCSV writes the rows as RFC 4180 CSV with a header line; NULL is an
-// empty field.
-func (r *Result) WriteCSV(w io.Writer) error {
+// WriteCSV writes the rows as RFC 4180 CSV with a header line, safe to open
+// in a spreadsheet: a cell that a spreadsheet would run as a formula (it
+// starts with = + - @ TAB or CR, or a fullwidth = + - @) gets a leading
+// single quote, as OWASP recommends, except a number in a numeric column
+// ("-5" stays). NULL is an empty field. WriteRawCSV writes the values
+// unchanged.
+func (r *Result) WriteCSV(w io.Writer) error { return r.writeCSV(w, false) }
+
+// WriteRawCSV is WriteCSV without the formula guard: every value exactly as
+// the engine returned it.
+func (r *Result) WriteRawCSV(w io.Writer) error { return r.writeCSV(w, true) }
+
+func (r *Result) writeCSV(w io.Writer, raw bool) error {
 	cw := csv.NewWriter(w)
+	cell := func(col int, v string) string {
+		if raw || v == "" {
+			return v
+		}
+		first, _ := utf8.DecodeRuneInString(v)
+		if !csvFormulaStart(first) {
+			return v
+		}
+		if col >= 0 && numeric(r.Columns[col].Type) {
+			if _, err := strconv.ParseFloat(v, 64); err == nil {
+				return v
+			}
+		}
+		return "'" + v
+	}
 	names := make([]string, len(r.Columns))
 	for i, c := range r.Columns {
-		names[i] = c.Name
+		names[i] = cell(-1, c.Name)
 	}
 	if err := cw.Write(names); err != nil {
 		return err
@@ -183,7 +235,7 @@ func (r *Result) WriteCSV(w io.Writer) error {
 		for i := range rec {
 			rec[i] = ""
 			if i < len(row) && row[i].Valid {
-				rec[i] = row[i].String
+				rec[i] = cell(i, row[i].String)
 			}
 		}
 		if err := cw.Write(rec); err != nil {
@@ -192,6 +244,58 @@ func (r *Result) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// WriteJSON writes the result as one JSON object and a newline:
+//
+//	{"columns":[{"name":"day","type":"varchar"},...],
+//	 "rows":[["2026-11-22","7"],...],
+//	 "stats":{"engine":"athena","query_id":"...","bytes_scanned":4194304,"cost_usd":0.000052,...}}
+//
+// Values are the engine's text (as in every output), NULL is null; the
+// column types say how to read them. encoding/json escapes control
+// characters and replaces invalid UTF-8, so the output needs no other
+// guard. cost_usd is present for Athena runs only.
+func (r *Result) WriteJSON(w io.Writer) error {
+	type column struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	type stats struct {
+		Engine       string   `json:"engine"`
+		QueryID      string   `json:"query_id,omitempty"`
+		BytesScanned int64    `json:"bytes_scanned"`
+		FilesRead    int      `json:"files_read,omitempty"`
+		CostUSD      *float64 `json:"cost_usd,omitempty"`
+		ElapsedMS    int64    `json:"elapsed_ms"`
+	}
+	out := struct {
+		Columns []column    `json:"columns"`
+		Rows    [][]*string `json:"rows"`
+		Stats   stats       `json:"stats"`
+	}{
+		Columns: make([]column, len(r.Columns)),
+		Rows:    make([][]*string, len(r.Rows)),
+		Stats: stats{Engine: r.Stats.Engine, QueryID: r.Stats.QueryID, BytesScanned: r.Stats.BytesScanned,
+			FilesRead: r.Stats.FilesRead, ElapsedMS: r.Stats.Elapsed.Milliseconds()},
+	}
+	for i, c := range r.Columns {
+		out.Columns[i] = column{c.Name, c.Type}
+	}
+	for j, row := range r.Rows {
+		vals := make([]*string, len(r.Columns))
+		for i := range vals {
+			if i < len(row) && row[i].Valid {
+				vals[i] = &row[i].String
+			}
+		}
+		out.Rows[j] = vals
+	}
+	if r.Stats.Engine == "athena" {
+		c := Cost(r.Stats.BytesScanned)
+		out.Stats.CostUSD = &c
+	}
+	return json.NewEncoder(w).Encode(out)
 }
 
 func numeric(t string) bool {

@@ -48,7 +48,8 @@ SET custom_profiling_settings = '{"EXTRA_INFO": "true"}';`
 type Config struct {
 	// Root is the folder laid out like the lake bucket:
 	// <Root>/events/dt=YYYY-MM-DD/*.gz (gzip NDJSON) and/or *.parquet.
-	// Required. It must not contain glob characters (* ? [ ]).
+	// Required: an existing folder (an empty one is an empty lake) whose
+	// name passes CheckRoot.
 	Root string
 	// Format restricts the events to one storage format. Empty reads both:
 	// the events view is the union of the gzip NDJSON and the Parquet objects
@@ -75,15 +76,32 @@ type DB struct {
 	run     sync.Mutex // one query at a time, for the bytes-read figure
 }
 
+// CheckRoot reports whether root can be a Config.Root: not empty, and free
+// of the characters DuckDB's file globs and SQL string literals would read
+// as syntax (* ? [ ] { } '). It does not look at the file system, so a
+// command can check a lake folder it has yet to create.
+func CheckRoot(root string) error {
+	if root == "" {
+		return errors.New("local athena: the lake folder is empty")
+	}
+	if strings.ContainsAny(root, "*?[]{}'") {
+		return fmt.Errorf("local athena: lake folder %q contains a glob or quote character (* ? [ ] { } ')", root)
+	}
+	return nil
+}
+
 // Open starts an in-memory DuckDB, loads the Trino macros, and defines the
 // events view over cfg.Root and the events_dedup view (the same DDL as on
-// Athena). Close releases it.
+// Athena). It fails when cfg.Root does not exist or is not a folder: a
+// mistyped path must not read as an empty lake. Close releases it.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	if cfg.Root == "" {
-		return nil, errors.New("local athena: Config.Root is empty")
+	if err := CheckRoot(cfg.Root); err != nil {
+		return nil, err
 	}
-	if strings.ContainsAny(cfg.Root, "*?[]{}'") {
-		return nil, fmt.Errorf("local athena: Config.Root %q contains a glob or quote character", cfg.Root)
+	if st, err := os.Stat(cfg.Root); err != nil {
+		return nil, fmt.Errorf("local athena: lake folder: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("local athena: lake folder %s is not a folder", cfg.Root)
 	}
 	if cfg.Format != "" && cfg.Format != athena.FormatJSON && cfg.Format != athena.FormatParquet {
 		return nil, fmt.Errorf("local athena: Config.Format %q: want json, parquet or empty", cfg.Format)
@@ -283,11 +301,13 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 	return nil
 }
 
-// Run runs a query of the library with its checked arguments, unchanged. It
-// implements athena.Runner.
+// Run runs a query of the library with its checked arguments, unchanged.
+// Arguments that Query.Check refuses (out of range, for another parameter)
+// fail with an *athena.ArgError before DuckDB sees them. It implements
+// athena.Runner.
 func (d *DB) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athena.Result, error) {
-	if len(args) != len(q.Params) {
-		return nil, fmt.Errorf("local athena: query %s takes %d argument(s), got %d", q.Name, len(q.Params), len(args))
+	if err := q.Check(args); err != nil {
+		return nil, err
 	}
 	vals := make([]any, len(args))
 	for i, a := range args {

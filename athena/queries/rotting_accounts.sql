@@ -11,7 +11,7 @@
 --   2. as_of  date    the day to judge from, e.g. '2026-11-22'
 --   3. since
 --   4. as_of
---   5. days   bigint  days without any event, e.g. 30
+--   5. days   bigint  1..3650  days without any event, e.g. 30
 --   6. as_of
 WITH seen AS (
   SELECT user_id, max(event_at) AS last_seen, count(*) AS actions

@@ -14,7 +14,7 @@
 --   2. to_day    date    last signup day, e.g. '2026-11-22'
 --   3. from_day
 --   4. to_day
---   5. lookback  bigint  days of page views before a signup that count, e.g. 30
+--   5. lookback  bigint  1..3650  days of page views before a signup that count, e.g. 30
 --   6. from_day
 --   7. to_day
 --   8. lookback

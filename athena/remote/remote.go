@@ -114,11 +114,12 @@ func (e *QueryError) Error() string {
 func (e *QueryError) Is(target error) bool { return target == ErrQueryFailed }
 
 // Run runs a query of the library with its checked arguments (Query.Args),
-// passing each as an execution parameter literal. It implements
-// athena.Runner.
+// passing each as an execution parameter literal. Arguments that Query.Check
+// refuses (out of range, for another parameter) fail with an
+// *athena.ArgError before anything is sent. It implements athena.Runner.
 func (r *Runner) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athena.Result, error) {
-	if len(args) != len(q.Params) {
-		return nil, fmt.Errorf("athena query %s takes %d argument(s), got %d", q.Name, len(q.Params), len(args))
+	if err := q.Check(args); err != nil {
+		return nil, err
 	}
 	lits := make([]string, len(args))
 	for i, a := range args {

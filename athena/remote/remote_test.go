@@ -296,3 +296,24 @@ func TestParametersReachTheEngineVerbatim(t *testing.T) {
 		t.Errorf("a quoted user id matched %d rows", len(res.Rows))
 	}
 }
+
+// TestRunChecksArguments: arguments that did not come from Query.Args (a
+// bigint beyond its range here) are refused naming the parameter, before
+// any call reaches Athena.
+func TestRunChecksArguments(t *testing.T) {
+	e := newEnv(t, fakeathena.Options{})
+	r := remote.New(e.client, fast(remote.Config{}))
+	q, _ := athena.Lookup("rotting_accounts")
+	args, err := q.Args(e.ds.Start, e.ds.End, "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args[4] = athena.Arg{Param: q.Params[4], Text: "9223372036854775807"}
+	_, err = r.Run(context.Background(), q, args)
+	if !errors.Is(err, athena.ErrInvalidArgs) || !strings.Contains(err.Error(), "days (bigint)") {
+		t.Errorf("Run = %v, want an ErrInvalidArgs naming days", err)
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Errorf("%d calls reached Athena", len(calls))
+	}
+}

@@ -19,7 +19,7 @@ func (p *Pipeline) GrantTracker(grantee awsiam.IGrantable) {
 }
 
 // GrantQuery lets grantee query the lake with Athena in the pipeline's
-// workgroup (what `go run ./scripts/query` needs): run and read query
+// workgroup (what `go run ./scripts/eventlake query` needs): run and read query
 // executions and the named queries in the workgroup, read the Glue database,
 // events table and events_dedup view, read the events (the lake key
 // included), and write and read the query results.

@@ -30,8 +30,7 @@ import (
 var tempRoot, lambdasDir string
 
 func TestMain(m *testing.M) {
-	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-	os.Setenv("JSII_DEPRECATED", "quiet")
+	testenv.QuietJSII()
 	var err error
 	tempRoot, err = os.MkdirTemp("", "eventlake-infra-test-")
 	if err != nil {

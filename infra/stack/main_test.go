@@ -17,8 +17,7 @@ import (
 var lambdasDir string
 
 func TestMain(m *testing.M) {
-	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-	os.Setenv("JSII_DEPRECATED", "quiet")
+	testenv.QuietJSII()
 	dir, err := os.MkdirTemp("", "eventlake-stack-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -173,7 +173,10 @@ func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
 	)
 }
 
-// Client returns a DynamoDB client for the server.
+// Client returns a DynamoDB client for the server. Its response checksum
+// validation checks the responses that carry an X-Amz-Crc32 header only:
+// DynamoDB Local sends none with its errors, and the SDK's validation then
+// logged a checksum warning for every ConditionalCheckFailedException.
 func (s *Server) Client(ctx context.Context, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
 	cfg, err := s.AWSConfig(ctx)
 	if err != nil {
@@ -183,6 +186,7 @@ func (s *Server) Client(ctx context.Context, optFns ...func(*dynamodb.Options)) 
 		if s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.Endpoint)
 		}
+		checkCRC32WhenSent(o)
 	}}, optFns...)...), nil
 }
 

@@ -188,11 +188,12 @@ func (s *Server) admit(r *http.Request) (float64, error) {
 	if f.delay > 0 {
 		// The records are processed after the delay even if the caller has
 		// gone: a slow answer does not mean the service dropped the call.
-		t := time.NewTimer(f.delay)
+		s.mu.Lock()
+		wait := s.after(f.delay)
+		s.mu.Unlock()
 		select {
-		case <-t.C:
+		case <-wait:
 		case <-s.done:
-			t.Stop()
 			return 0, &apiError{http.StatusServiceUnavailable, "ServiceUnavailableException", "firehoselocal is shutting down"}
 		}
 	}
@@ -435,6 +436,9 @@ func (s *Server) createDeliveryStream(w http.ResponseWriter, body []byte) error 
 		if c.Prefix != "" {
 			p, err := parsePrefix(c.Prefix)
 			if err != nil {
+				return invalidArgument("%v", err)
+			}
+			if err := checkPrefix(s.sink, p); err != nil {
 				return invalidArgument("%v", err)
 			}
 			st.prefix = p

@@ -27,7 +27,9 @@
 // evaluated from !{timestamp:...} expressions against the arrival time of the
 // oldest record), encodes it with an Encoder (gzip by default) and hands it
 // to a Sink: MemorySink for tests, FolderSink for a local folder laid out like
-// the S3 bucket. With Options.ArrivalFromEventAt each line is filed under the
+// the S3 bucket. A sink that cannot store every key (FolderSink, a
+// KeyChecker) has each stream's prefix checked when the stream is created,
+// and a failed delivery is retried with a capped exponential backoff. With Options.ArrivalFromEventAt each line is filed under the
 // time of its event_at instead, so backfilled history spreads over date
 // partitions as it would have in production.
 //

@@ -55,3 +55,31 @@ func TestCountLines(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPrefix: any prefix either fails to parse, is refused for a folder,
+// or gives keys a folder stores at every time; and the server accepts
+// exactly the prefixes the folder can store.
+func FuzzPrefix(f *testing.F) {
+	for _, p := range []string{DefaultPrefix, "raw/!{timestamp:yyyy/MM/dd/HH}/", "../../x/", "a/!{timestamp:'..'}/", "!{timestamp:'/'}x", "a//b", "!{firehose:error-output-type}/", "x/!{timestamp:yyyy"} {
+		f.Add(p, int64(1732269600))
+	}
+	sink := FolderSink{Root: "lake"}
+	f.Fuzz(func(t *testing.T, src string, sec int64) {
+		p, err := parsePrefix(src)
+		if err != nil {
+			return
+		}
+		at := time.Unix(sec%253402300799, 0)
+		key := p.eval(at) + "events-1-" + at.UTC().Format("2006-01-02-15-04-05") + "-uuid.gz"
+		okHere := sink.CheckKey(key) == nil
+		okAtCreation := checkPrefix(sink, p) == nil
+		if okAtCreation && !okHere && at.Year() >= 0 && at.Year() <= 9999 {
+			t.Fatalf("prefix %q accepted at creation, but its key %q at %v is refused", src, key, at)
+		}
+		if srv, err := New(Options{Prefix: src, Sink: sink}); (err == nil) != okAtCreation {
+			t.Fatalf("New(Prefix %q) = %v, checkPrefix says %v", src, err, okAtCreation)
+		} else if err == nil {
+			srv.Close()
+		}
+	})
+}

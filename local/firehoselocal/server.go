@@ -147,8 +147,9 @@ type Server struct {
 	faultCalls int
 	rng        *mathrand.Rand
 	stats      Stats
-	retry      []Object
+	retry      []retryItem
 	inflight   int
+	after      func(time.Duration) <-chan time.Time // the clock of injected delays
 	idle       *sync.Cond
 	closed     bool
 
@@ -232,6 +233,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firehoselocal: %w", err)
 	}
+	if err := checkPrefix(opts.Sink, p); err != nil {
+		return nil, fmt.Errorf("firehoselocal: %w", err)
+	}
 	s := &Server{
 		opts:     opts,
 		prefix:   p,
@@ -239,6 +243,7 @@ func New(opts Options) (*Server, error) {
 		streams:  map[string]*stream{},
 		faults:   opts.Faults,
 		rng:      mathrand.New(mathrand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		after:    time.After,
 		done:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
@@ -302,6 +307,21 @@ func (s *Server) CreateStream(name string) error {
 	return nil
 }
 
+// checkPrefix asks a sink that cannot store every key (a KeyChecker)
+// whether it can store the keys of objects under p. Timestamp fields
+// evaluate to digits, so one key stands for all.
+func checkPrefix(sink Sink, p prefix) error {
+	kc, ok := sink.(KeyChecker)
+	if !ok {
+		return nil
+	}
+	key := p.eval(time.Date(2026, 11, 22, 10, 4, 5, 0, time.UTC)) + "stream-1-2026-11-22-10-04-05-" + newUUID() + ".gz"
+	if err := kc.CheckKey(key); err != nil {
+		return fmt.Errorf("prefix %q: the sink cannot store objects under it: %w", p.src, err)
+	}
+	return nil
+}
+
 func (s *Server) newStream(name string) *stream {
 	return &stream{
 		name:     name,
@@ -334,8 +354,9 @@ func (s *Server) SetFaults(f Faults) error {
 }
 
 // Flush delivers every buffered record now, waits for deliveries in
-// progress and retries objects whose delivery failed before. It returns the
-// delivery errors; objects that failed stay queued for the next attempt.
+// progress and retries objects whose delivery failed before, whatever their
+// backoff. It returns the delivery errors; objects that failed stay queued
+// for the next attempt.
 func (s *Server) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	var batches []*batch
@@ -367,7 +388,7 @@ func (s *Server) Flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("firehoselocal: flush: %w", ctx.Err())
 	}
-	return s.retryFailed(ctx)
+	return s.retryFailed(ctx, true)
 }
 
 // Close stops the server: it stops accepting calls, delivers every buffered
@@ -392,7 +413,8 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// loop delivers buffers that reached their age and retries failed objects.
+// loop delivers buffers that reached their age and retries failed objects
+// once their backoff has passed.
 func (s *Server) loop() {
 	defer close(s.loopDone)
 	tick := s.opts.BufferInterval / 5
@@ -415,7 +437,7 @@ func (s *Server) loop() {
 		retry := len(s.retry) > 0
 		s.mu.Unlock()
 		if retry {
-			s.retryFailed(context.Background())
+			s.retryFailed(context.Background(), false)
 		}
 	}
 }
@@ -518,15 +540,49 @@ func (s *Server) object(b *batch, prefix string, t time.Time, data []byte, recor
 	}
 }
 
+// Backoff of failed deliveries: the first retry after retryBase, each
+// next one twice as late, at most retryMax apart, as Firehose retries S3.
+const (
+	retryBase = 200 * time.Millisecond
+	retryMax  = 30 * time.Second
+)
+
+// retryDelay is the wait before the retry that follows failed attempt n
+// (1, 2, ...).
+func retryDelay(n int) time.Duration {
+	if n > 16 {
+		return retryMax
+	}
+	return min(retryBase<<(n-1), retryMax)
+}
+
+// retryItem is an object whose delivery failed.
+type retryItem struct {
+	obj      Object
+	attempts int       // failed so far
+	next     time.Time // not retried before, unless flushed
+}
+
 // deliver encodes and delivers obj; on failure it queues obj for retry.
 func (s *Server) deliver(ctx context.Context, obj Object) error {
+	return s.deliverAttempt(ctx, retryItem{obj: obj})
+}
+
+// deliverAttempt makes one more attempt at it.obj; on failure it queues it
+// again with the next backoff and logs the failure with the attempt count.
+func (s *Server) deliverAttempt(ctx context.Context, it retryItem) error {
+	obj := it.obj
 	err := s.tryDeliver(ctx, &obj)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
 		s.stats.DeliveryErrors++
-		s.retry = append(s.retry, obj)
-		s.opts.Logger.Error("firehoselocal: delivery failed; will retry", "stream", obj.Stream, "key", obj.Key, "error", err)
+		it.obj, it.attempts = obj, it.attempts+1
+		delay := retryDelay(it.attempts)
+		it.next = s.opts.Now().Add(delay)
+		s.retry = append(s.retry, it)
+		s.opts.Logger.Error("firehoselocal: delivery failed; will retry", "stream", obj.Stream, "key", obj.Key,
+			"attempt", it.attempts, "retry_in", delay.String(), "error", err)
 		return err
 	}
 	s.stats.ObjectsDelivered++
@@ -549,15 +605,25 @@ func (s *Server) tryDeliver(ctx context.Context, obj *Object) error {
 	return nil
 }
 
-// retryFailed tries every queued object once.
-func (s *Server) retryFailed(ctx context.Context) error {
+// retryFailed tries once each queued object whose backoff has passed, or
+// every queued object when all is set.
+func (s *Server) retryFailed(ctx context.Context, all bool) error {
 	s.mu.Lock()
-	queued := s.retry
-	s.retry = nil
+	now := s.opts.Now()
+	var due []retryItem
+	kept := s.retry[:0]
+	for _, it := range s.retry {
+		if all || !now.Before(it.next) {
+			due = append(due, it)
+		} else {
+			kept = append(kept, it)
+		}
+	}
+	s.retry = kept
 	s.mu.Unlock()
 	var errs []error
-	for _, obj := range queued {
-		if err := s.deliver(ctx, obj); err != nil {
+	for _, it := range due {
+		if err := s.deliverAttempt(ctx, it); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -381,21 +381,30 @@ func TestFaults(t *testing.T) {
 		}
 	})
 
+	// The test decides when the delay ends (SetDelayClock) and when the
+	// caller gives up, so nothing depends on how fast the machine is.
 	t.Run("slow responses", func(t *testing.T) {
-		srv := start(t, firehoselocal.Options{Faults: firehoselocal.Faults{Delay: 300 * time.Millisecond}})
-		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-		defer cancel()
-		if _, err := putBatch(short, client(srv), records("late\n")); err == nil {
-			t.Fatal("a call slower than the caller's deadline succeeded")
+		srv := start(t, firehoselocal.Options{Faults: firehoselocal.Faults{Delay: time.Hour}})
+		release := make(chan time.Time)
+		firehoselocal.SetDelayClock(srv, func(time.Duration) <-chan time.Time { return release })
+		callCtx, giveUp := context.WithCancel(ctx)
+		defer giveUp()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := putBatch(callCtx, client(srv), records("late\n"))
+			errc <- err
+		}()
+		waitFor(t, "the call to be held", func() bool { return srv.Stats().Delayed == 1 })
+		giveUp()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the caller gave up during the delay; its call returned %v", err)
+		}
+		if n := srv.Stats().RecordsReceived; n != 0 {
+			t.Fatalf("%d records accepted before the delay ended", n)
 		}
 		// The server still accepts the records once the delay is over.
-		deadline := time.Now().Add(30 * time.Second)
-		for srv.Stats().RecordsReceived == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the slow call's record was never accepted")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		close(release)
+		waitFor(t, "the slow call's record", func() bool { return srv.Stats().RecordsReceived == 1 })
 		flush(t, srv)
 		if lines := srv.MemorySink().Lines(); len(lines) != 1 || string(lines[0]) != "late" {
 			t.Errorf("delivered %q", lines)
@@ -404,6 +413,18 @@ func TestFaults(t *testing.T) {
 			t.Errorf("Delayed = %d", st.Delayed)
 		}
 	})
+}
+
+// waitFor polls cond until it holds; the deadline only stops a broken test.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestBufferingHints(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,6 +39,15 @@ type Object struct {
 	// Lines is the number of newline-terminated lines in Data (a last line
 	// without a newline counts too).
 	Lines int
+}
+
+// KeyChecker is implemented by a Sink that cannot store every key S3 can
+// (FolderSink). The server asks it about a stream's prefix when the stream
+// is created (and about Options.Prefix in New), and refuses a prefix whose
+// keys the sink would refuse, with InvalidArgumentException, rather than
+// accept records it can never deliver.
+type KeyChecker interface {
+	CheckKey(key string) error
 }
 
 // Sink stores delivered objects. The server calls Deliver from several
@@ -197,6 +207,18 @@ type FolderSink struct {
 	Root string
 }
 
+// CheckKey reports whether Deliver can write key under Root: a relative,
+// slash-separated path that path cleaning leaves unchanged (no "." or ".."
+// element, no empty element, no trailing slash), naming a file inside Root,
+// without backslashes (which Windows reads as separators). Dots inside a
+// name ("a..b") are fine.
+func (FolderSink) CheckKey(key string) error {
+	if key == "" || key == "." || strings.ContainsRune(key, '\\') || path.Clean(key) != key || !filepath.IsLocal(filepath.FromSlash(key)) {
+		return fmt.Errorf("folder sink: unsafe key %q: want a relative path that cleaning leaves unchanged, inside the folder", key)
+	}
+	return nil
+}
+
 // Deliver writes obj.Body to Root/obj.Key.
 func (f FolderSink) Deliver(ctx context.Context, obj Object) error {
 	if f.Root == "" {
@@ -205,15 +227,15 @@ func (f FolderSink) Deliver(ctx context.Context, obj Object) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if obj.Key == "" || strings.HasPrefix(obj.Key, "/") || strings.Contains(obj.Key, "..") {
-		return fmt.Errorf("folder sink: unsafe key %q", obj.Key)
+	if err := f.CheckKey(obj.Key); err != nil {
+		return err
 	}
-	path := filepath.Join(f.Root, filepath.FromSlash(obj.Key))
-	dir := filepath.Dir(path)
+	dst := filepath.Join(f.Root, filepath.FromSlash(obj.Key))
+	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("folder sink: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("folder sink: %w", err)
 	}
@@ -223,7 +245,7 @@ func (f FolderSink) Deliver(ctx context.Context, obj Object) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("folder sink: write %s: %w", obj.Key, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp.Name(), dst); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("folder sink: %w", err)
 	}

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
-	"sync/atomic"
 
 	"github.com/eventlake/eventlake/athena/local"
 )
@@ -19,8 +16,7 @@ const Extension = ".parquet"
 // Options configures NewEncoder. The zero value means defaults.
 type Options struct {
 	// TempDir holds the encoder's scratch files (each object's NDJSON and
-	// Parquet while it is converted); default a new folder under
-	// os.TempDir(), removed by Close.
+	// Parquet while it is converted); default os.TempDir().
 	TempDir string
 	// Threads caps DuckDB's worker threads; 0 means 1, because objects are
 	// encoded concurrently and each is small.
@@ -28,35 +24,24 @@ type Options struct {
 }
 
 // Encoder converts NDJSON objects to Parquet with athena/local's
-// ParquetWriter, the one converter, between scratch files. It is safe for
-// concurrent use; Close releases its DuckDB and scratch folder.
+// ParquetWriter, the one converter, between two scratch files per object
+// that exist only while it is converted (no scratch folder that a killed
+// process would leave behind). It is safe for concurrent use; Close
+// releases its DuckDB.
 type Encoder struct {
-	w       *local.ParquetWriter
-	dir     string
-	ownsDir bool
-	n       atomic.Int64
+	w   *local.ParquetWriter
+	dir string // for scratch files; "" is os.TempDir()
 }
 
 // NewEncoder starts the in-memory DuckDB that does the conversion.
 func NewEncoder(opts Options) (*Encoder, error) {
-	dir, owns := opts.TempDir, false
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "lakeparquet-"); err != nil {
-			return nil, fmt.Errorf("lakeparquet: scratch folder: %w", err)
-		}
-		owns = true
-	}
 	w, err := local.NewParquetWriter()
 	if err != nil {
-		if owns {
-			os.RemoveAll(dir)
-		}
 		return nil, fmt.Errorf("lakeparquet: %w", err)
 	}
 	w.Compression = "GZIP" // as the CDK app's record format conversion
 	w.Threads = max(opts.Threads, 1)
-	return &Encoder{w: w, dir: dir, ownsDir: owns}, nil
+	return &Encoder{w: w, dir: opts.TempDir}, nil
 }
 
 // Extension returns ".parquet".
@@ -71,13 +56,16 @@ func (e *Encoder) Encode(w io.Writer, data []byte) error {
 
 // EncodeContext is Encode with a context that cancels the conversion.
 func (e *Encoder) EncodeContext(ctx context.Context, w io.Writer, data []byte) error {
-	base := filepath.Join(e.dir, strconv.FormatInt(e.n.Add(1), 10))
-	src, dst := base+".json", base+Extension // plain NDJSON: not named .gz
-	defer os.Remove(src)
-	defer os.Remove(dst)
-	if err := os.WriteFile(src, data, 0o600); err != nil {
-		return fmt.Errorf("lakeparquet: %w", err)
+	src, err := scratch(e.dir, ".json", data) // plain NDJSON: not named .gz
+	if err != nil {
+		return err
 	}
+	defer os.Remove(src)
+	dst, err := scratch(e.dir, Extension, nil)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dst)
 	if err := e.w.Convert(ctx, dst, src); err != nil {
 		return fmt.Errorf("lakeparquet: convert %d bytes of NDJSON: %w", len(data), err)
 	}
@@ -92,11 +80,22 @@ func (e *Encoder) EncodeContext(ctx context.Context, w io.Writer, data []byte) e
 	return nil
 }
 
-// Close releases the DuckDB and removes the scratch folder it created.
-func (e *Encoder) Close() error {
-	err := e.w.Close()
-	if e.ownsDir {
-		err = errors.Join(err, os.RemoveAll(e.dir))
+// scratch creates a file named lakeparquet-*ext in dir holding data and
+// returns its name.
+func scratch(dir, ext string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, "lakeparquet-*"+ext)
+	if err != nil {
+		return "", fmt.Errorf("lakeparquet: scratch file: %w", err)
 	}
-	return err
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("lakeparquet: scratch file: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// Close releases the DuckDB.
+func (e *Encoder) Close() error {
+	return e.w.Close()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,7 +36,9 @@ const DefaultDeliveryStream = "eventlake-events"
 // the default.
 type Config struct {
 	// LakeDir is the folder standing in for the lake bucket; objects land
-	// in LakeDir/events/dt=YYYY-MM-DD/. Required. It is created if needed.
+	// in LakeDir/events/dt=YYYY-MM-DD/, and their keys are listed in
+	// LakeDir/.eventlake-objects (ManifestName) for CleanLake. Required. It
+	// is created if needed.
 	LakeDir string
 	// Format is the objects' format: FormatParquet (the default, as the
 	// deployed stack) or FormatJSON (gzip NDJSON).
@@ -126,6 +127,7 @@ type Pipeline struct {
 	Source    *streamsource.Source
 
 	encoder   *lakeparquet.Encoder
+	sink      *lakeSink
 	runCancel context.CancelFunc
 	runDone   chan error
 
@@ -193,10 +195,14 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		return p, fmt.Errorf("pipeline: table %s has no stream", cfg.EventsTable)
 	}
 
-	// The Firehose endpoint writing the lake folder.
+	// The Firehose endpoint writing the lake folder, listing what it writes
+	// in the lake's manifest for CleanLake.
+	if p.sink, err = openLakeSink(cfg.LakeDir); err != nil {
+		return p, err
+	}
 	fh := cfg.Firehose
 	fh.Streams = []string{cfg.DeliveryStream}
-	fh.Sink = firehoselocal.FolderSink{Root: cfg.LakeDir}
+	fh.Sink = p.sink
 	fh.ArrivalFromEventAt = cfg.Backfill
 	if fh.BufferInterval == 0 {
 		fh.BufferInterval = DefaultBufferInterval
@@ -301,7 +307,8 @@ func mergeSource(c, d streamsource.Config) streamsource.Config {
 // Put hands an event to the asynchronous writer (see tracker.AsyncWriter.Put).
 func (p *Pipeline) Put(ctx context.Context, e tracker.Event) error { return p.Writer.Put(ctx, e) }
 
-// Progress is where the events are, for a progress display.
+// Progress is where the events are, for a progress display. The counts
+// follow the pipeline's order: Accepted >= Written >= Relayed.
 type Progress struct {
 	// Accepted and Written count events of the writer: enqueued, and
 	// stored in DynamoDB. Failed ones will not arrive.
@@ -315,11 +322,23 @@ type Progress struct {
 // Progress returns the counters now.
 func (p *Pipeline) Progress() Progress {
 	w := p.Writer.Stats()
-	return Progress{
+	return ordered(Progress{
 		Accepted: w.Accepted, Written: w.Written, Failed: w.Failed,
 		Relayed: p.Source.Stats().Delivered,
 		InLake:  p.Firehose.Stats().LinesDelivered,
-	}
+	})
+}
+
+// ordered makes the counters follow the pipeline's order. They are read
+// from three components that count at different moments: the writer counts
+// a batch as written when BatchWriteItem returns, and by then the stream may
+// already have relayed its items. Whatever was relayed is in DynamoDB, and
+// whatever is in DynamoDB was accepted, so the later counts are lower
+// bounds of the earlier ones.
+func ordered(pr Progress) Progress {
+	pr.Written = max(pr.Written, pr.Relayed)
+	pr.Accepted = max(pr.Accepted, pr.Written+pr.Failed)
+	return pr
 }
 
 // Failures returns the stream records that failed every retry of the event
@@ -465,6 +484,11 @@ func (p *Pipeline) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close Firehose endpoint: %w", err))
 		}
 	}
+	if p.sink != nil {
+		if err := p.sink.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close lake manifest: %w", err))
+		}
+	}
 	if p.encoder != nil {
 		if err := p.encoder.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close Parquet encoder: %w", err))
@@ -482,15 +506,6 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("pipeline: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
-// CleanLake removes the lake's event objects (LakeDir/events), so a new run
-// starts from an empty lake. Other files in LakeDir are kept.
-func CleanLake(dir string) error {
-	if err := os.RemoveAll(filepath.Join(dir, "events")); err != nil {
-		return fmt.Errorf("pipeline: clean lake: %w", err)
 	}
 	return nil
 }

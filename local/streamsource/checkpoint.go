@@ -70,8 +70,9 @@ type FileCheckpoints struct {
 }
 
 // OpenFileCheckpoints loads the checkpoints in path, or starts empty when the
-// file does not exist. A file that exists but does not parse is an error:
-// silently starting over would deliver the whole stream again.
+// file does not exist. A file that exists but does not parse, or holds a
+// sequence number that is not one (digits, at most 40), is an error naming
+// the shard: silently starting over would deliver the whole stream again.
 func OpenFileCheckpoints(path string) (*FileCheckpoints, error) {
 	c := &FileCheckpoints{path: path, m: map[string]map[string]Checkpoint{}}
 	b, err := os.ReadFile(path)
@@ -87,8 +88,18 @@ func OpenFileCheckpoints(path string) (*FileCheckpoints, error) {
 	if c.m == nil {
 		c.m = map[string]map[string]Checkpoint{}
 	}
+	for arn, shards := range c.m {
+		for shard, cp := range shards {
+			if s := cp.SequenceNumber; s != "" && (!isDigits(s) || len(s) > maxSeqDigits) {
+				return nil, fmt.Errorf("parse checkpoints %s: stream %s shard %s: %q is not a sequence number (up to %d digits)", path, arn, shard, s, maxSeqDigits)
+			}
+		}
+	}
 	return c, nil
 }
+
+// maxSeqDigits is the length of DynamoDB Streams' longest sequence numbers.
+const maxSeqDigits = 40
 
 // Checkpoint implements Checkpointer.
 func (c *FileCheckpoints) Checkpoint(_ context.Context, streamARN, shardID string) (Checkpoint, bool, error) {

@@ -74,10 +74,29 @@ type getRecordsPage struct {
 }
 
 // splitPage splits a GetRecords response body into its records' raw JSON.
+// Keys match exactly, as in the service's JSON: "records" is not "Records".
 func splitPage(body []byte) (getRecordsPage, error) {
 	var page getRecordsPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		return page, fmt.Errorf("%w: %v", errMalformedRecords, err)
+	if !json.Valid(body) {
+		return page, fmt.Errorf("%w: the body is not JSON", errMalformedRecords)
+	}
+	var records, next json.RawMessage
+	err := members(body, func(key, val []byte) {
+		switch string(key) {
+		case "Records":
+			records = val
+		case "NextShardIterator":
+			next = val
+		}
+	})
+	if err == nil && records != nil {
+		err = json.Unmarshal(records, &page.Records)
+	}
+	if err == nil && next != nil {
+		err = json.Unmarshal(next, &page.NextShardIterator)
+	}
+	if err != nil {
+		return getRecordsPage{}, fmt.Errorf("%w: %v", errMalformedRecords, err)
 	}
 	return page, nil
 }
@@ -105,18 +124,69 @@ type record struct {
 }
 
 // recordTop is what the source reads itself from a stream record: the
-// top-level keys that filters commonly use, and the sequence number.
+// top-level keys that filters commonly use, and the sequence number. Keys
+// match exactly, as the Lambda service reads them (encoding/json would take
+// "EVENTNAME" for "eventName", or "sequencenumber" for "SequenceNumber").
 type recordTop struct {
-	EventID        json.RawMessage `json:"eventID"`
-	EventName      json.RawMessage `json:"eventName"`
-	EventVersion   json.RawMessage `json:"eventVersion"`
-	EventSource    json.RawMessage `json:"eventSource"`
-	AWSRegion      json.RawMessage `json:"awsRegion"`
-	EventSourceARN json.RawMessage `json:"eventSourceARN"`
-	DynamoDB       struct {
-		SequenceNumber              string   `json:"SequenceNumber"`
-		ApproximateCreationDateTime *float64 `json:"ApproximateCreationDateTime"`
-	} `json:"dynamodb"`
+	EventID        json.RawMessage
+	EventName      json.RawMessage
+	EventVersion   json.RawMessage
+	EventSource    json.RawMessage
+	AWSRegion      json.RawMessage
+	EventSourceARN json.RawMessage
+	DynamoDB       json.RawMessage
+}
+
+// read reads obj, a valid JSON object, into t.
+func (t *recordTop) read(obj []byte) error {
+	return members(obj, func(key, val []byte) {
+		switch string(key) {
+		case "eventID":
+			t.EventID = val
+		case "eventName":
+			t.EventName = val
+		case "eventVersion":
+			t.EventVersion = val
+		case "eventSource":
+			t.EventSource = val
+		case "awsRegion":
+			t.AWSRegion = val
+		case "eventSourceARN":
+			t.EventSourceARN = val
+		case "dynamodb":
+			t.DynamoDB = val
+		}
+	})
+}
+
+// streamRecord reads the sequence number and creation time of a record's
+// "dynamodb" object (nil when the record has none).
+func streamRecord(dynamodb json.RawMessage) (seq string, created *float64, err error) {
+	if dynamodb == nil {
+		return "", nil, nil
+	}
+	var seqRaw, createdRaw json.RawMessage
+	if err := members(dynamodb, func(key, val []byte) {
+		switch string(key) {
+		case "SequenceNumber":
+			seqRaw = val
+		case "ApproximateCreationDateTime":
+			createdRaw = val
+		}
+	}); err != nil {
+		return "", nil, fmt.Errorf("dynamodb: %v", err)
+	}
+	if seqRaw != nil {
+		if err := json.Unmarshal(seqRaw, &seq); err != nil {
+			return "", nil, fmt.Errorf("dynamodb.SequenceNumber: %v", err)
+		}
+	}
+	if createdRaw != nil {
+		if err := json.Unmarshal(createdRaw, &created); err != nil {
+			return "", nil, fmt.Errorf("dynamodb.ApproximateCreationDateTime: %v", err)
+		}
+	}
+	return seq, created, nil
 }
 
 // topKeys returns the keys of t that are present, as a filter reads them.
@@ -166,16 +236,22 @@ func parseRecord(raw json.RawMessage, suffix, region string, filters []*Filter, 
 	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
 		return record{}, errors.New("record is not a JSON object")
 	}
+	if !json.Valid(obj) {
+		return record{}, errors.New("record is not valid JSON")
+	}
 	top := new(recordTop)
-	if err := json.Unmarshal(obj, top); err != nil {
+	if err := top.read(obj); err != nil {
 		return record{}, err
 	}
-	seq := top.DynamoDB.SequenceNumber
+	seq, created, err := streamRecord(top.DynamoDB)
+	if err != nil {
+		return record{}, err
+	}
 	if seq == "" || !isDigits(seq) {
 		return record{}, fmt.Errorf("dynamodb.SequenceNumber %q is not a sequence number", seq)
 	}
 	r := record{seq: seq, advance: seq, keep: true}
-	if t := top.DynamoDB.ApproximateCreationDateTime; t != nil && !math.IsNaN(*t) && !math.IsInf(*t, 0) &&
+	if t := created; t != nil && !math.IsNaN(*t) && !math.IsInf(*t, 0) &&
 		math.Abs(*t) < 1e12 {
 		sec, frac := math.Modf(*t)
 		r.created = time.Unix(int64(sec), int64(frac*1e9)).UTC()

@@ -151,21 +151,70 @@ func FuzzParseRecords(f *testing.F) {
 			return
 		}
 		for i, r := range recs {
-			var got struct {
-				ARN    string `json:"eventSourceARN"`
-				Region string `json:"awsRegion"`
-			}
+			// Read as the Lambda service and the function's JSON reader
+			// do: keys match exactly ("eventSourCeARn" is another key).
+			var got map[string]json.RawMessage
 			if err := json.Unmarshal(r.json, &got); err != nil {
-				t.Fatalf("record %d is not JSON: %v: %s", i, err, r.json)
+				t.Fatalf("record %d is not a JSON object: %v: %s", i, err, r.json)
 			}
-			if got.ARN != sampleARN || got.Region != "us-east-1" {
-				t.Fatalf("record %d: eventSourceARN %q awsRegion %q", i, got.ARN, got.Region)
+			if !isJSONString(got["eventSourceARN"], sampleARN) || !isJSONString(got["awsRegion"], "us-east-1") {
+				t.Fatalf("record %d: eventSourceARN %s awsRegion %s", i, got["eventSourceARN"], got["awsRegion"])
 			}
 		}
 		if !json.Valid(buildPayload(recs)) {
 			t.Fatal("payload is not JSON")
 		}
 	})
+}
+
+// TestParseRecordsMatchesKeysExactly: keys are read as the Lambda service
+// reads them, exactly; a key that differs in case is another key, passed
+// on untouched (encoding/json took "EVENTNAME" for "eventName").
+func TestParseRecordsMatchesKeysExactly(t *testing.T) {
+	insertOnly, err := ParseFilter(InsertOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, body string
+		seqs       []string // nil: an error
+		keep       []bool
+	}{
+		{"page key in another case", `{"ReCords":[{"dynamodb":{"SequenceNumber":"1"}}]}`, []string{}, nil},
+		{"sequence number key in another case", `{"Records":[{"dynamodb":{"sequencenumber":"5"}}]}`, nil, nil},
+		{"dynamodb key in another case", `{"Records":[{"DynamoDB":{"SequenceNumber":"5"}}]}`, nil, nil},
+		{"the issue's input, with the page key right", `{"Records":[{"eventSourCeARn":0,"dYnAmodB":{"SequenCeNumBer":"0"}}]}`, nil, nil},
+		{"filter key in another case", `{"Records":[{"EVENTNAME":"INSERT","dynamodb":{"SequenceNumber":"2"}},{"eventName":"INSERT","dynamodb":{"SequenceNumber":"3"}}]}`,
+			[]string{"2", "3"}, []bool{false, true}},
+		{"escaped key", `{"Records":[{"eventName":"INSERT","dynamodb":{"\u0053equenceNumber":"7"}}]}`, []string{"7"}, []bool{true}},
+		{"duplicate key, the last wins", `{"Records":[{"eventName":"MODIFY","eventName":"INSERT","dynamodb":{"SequenceNumber":"8"}}]}`, []string{"8"}, []bool{true}},
+		{"creation time of the wrong type", `{"Records":[{"dynamodb":{"SequenceNumber":"9","ApproximateCreationDateTime":"x"}}]}`, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			recs, err := parseBody([]byte(tt.body), sampleARN, "us-east-1", []*Filter{insertOnly})
+			if tt.seqs == nil {
+				if err == nil {
+					t.Fatalf("parsed %d records, want an error", len(recs))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != len(tt.seqs) {
+				t.Fatalf("%d records, want %d", len(recs), len(tt.seqs))
+			}
+			for i, r := range recs {
+				if r.seq != tt.seqs[i] || r.keep != tt.keep[i] {
+					t.Errorf("record %d: seq %s keep %t, want %s %t", i, r.seq, r.keep, tt.seqs[i], tt.keep[i])
+				}
+				var m map[string]json.RawMessage
+				if err := json.Unmarshal(r.json, &m); err != nil || !isJSONString(m["eventSourceARN"], sampleARN) {
+					t.Errorf("record %d: %s", i, r.json)
+				}
+			}
+		})
+	}
 }
 
 func TestCompareSeq(t *testing.T) {

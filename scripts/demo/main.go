@@ -6,24 +6,22 @@
 //
 // Usage:
 //
-//	go run ./scripts/demo [-events 300] [-users 25] [-days 7] [-seed 1]
+//	go run ./scripts/demo [-events 300] [-users 25] [-days 7] [-seed 1] [-limit 20]
 //
-// Ctrl-C stops it; DynamoDB Local is stopped on every exit.
+// Ctrl-C stops it; DynamoDB Local is stopped on every exit. Exit status: 0
+// done (or -h), 1 failed, 2 bad command line, 130 interrupted.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,36 +29,59 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/internal/cli"
 	"github.com/eventlake/eventlake/local/dynamolocal"
 	"github.com/eventlake/eventlake/local/fakedata"
 	"github.com/eventlake/eventlake/tracker"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg := config{}
-	flag.IntVar(&cfg.events, "events", 300, "number of fake events to write")
-	flag.IntVar(&cfg.users, "users", 25, "number of fake users")
-	flag.IntVar(&cfg.days, "days", 7, "days of history, ending now")
-	flag.Uint64Var(&cfg.seed, "seed", 1, "fake data seed")
-	flag.IntVar(&cfg.limit, "limit", 20, "events of the user to show")
-	flag.Parse()
-	if err := run(ctx, os.Stdout, log, cfg); err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "interrupted")
-		} else {
-			log.Error("demo failed", "error", err.Error())
-		}
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("demo", command) }
 
 type config struct {
 	events, users, days, limit int
 	seed                       uint64
+}
+
+// command parses the flags, checking every one before anything starts, and
+// runs the demo. Exit status: 0 done (or -h), 1 failed, 2 bad command line,
+// 130 interrupted.
+func command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := config{}
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.events, "events", 300, "number of fake events to write")
+	fs.IntVar(&cfg.users, "users", 25, "number of fake users")
+	fs.IntVar(&cfg.days, "days", 7, "days of history, ending now")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "fake data seed")
+	fs.IntVar(&cfg.limit, "limit", 20, "events of the user to show")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./scripts/demo [flags]\n\nWrites fake events to DynamoDB Local and shows one user's recent activity.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cli.Usage(err)
+	}
+	var bad []string
+	if fs.NArg() > 0 {
+		bad = append(bad, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"-events", cfg.events}, {"-users", cfg.users}, {"-days", cfg.days}, {"-limit", cfg.limit}} {
+		if f.v < 1 {
+			bad = append(bad, f.name+" must be at least 1")
+		}
+	}
+	if cfg.limit > 1000 {
+		bad = append(bad, "-limit must be at most 1000")
+	}
+	if len(bad) > 0 {
+		return cli.Usage(errors.New(strings.Join(bad, "; ")))
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return run(ctx, stdout, log, cfg)
 }
 
 func run(ctx context.Context, out io.Writer, log *slog.Logger, cfg config) error {
@@ -110,8 +131,8 @@ func run(ctx context.Context, out io.Writer, log *slog.Logger, cfg config) error
 		return err
 	}
 	s := w.Stats()
-	fmt.Fprintf(out, "Wrote %d events of %d users over the last %d days to table %s in %v (accepted %d, written %d, retried %d, failed %d).\n",
-		len(events), countUsers(events), cfg.days, tr.EventsTableName(), time.Since(start).Round(time.Millisecond),
+	fmt.Fprintf(out, "Wrote %d events of %s over the last %d days to table %s in %v (accepted %d, written %d, retried %d, failed %d).\n",
+		len(events), usersLine(countUsers(events), cfg.users), cfg.days, tr.EventsTableName(), time.Since(start).Round(time.Millisecond),
 		s.Accepted, s.Written, s.Retried, s.Failed)
 	if s.Failed > 0 {
 		return fmt.Errorf("%d events were not written", s.Failed)
@@ -122,7 +143,7 @@ func run(ctx context.Context, out io.Writer, log *slog.Logger, cfg config) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nRecent activity of user %s (newest first, %d of %d events):\n\n", user, len(rows), countOf(events, user))
+	fmt.Fprintf(out, "\nRecent activity of user %s (newest first, %d of %d events):\n\n", athena.TerminalText(user), len(rows), countOf(events, user))
 	return printActivity(out, rows)
 }
 
@@ -161,17 +182,23 @@ func recent(ctx context.Context, db *dynamodb.Client, table, user string, limit 
 	return rows, nil
 }
 
+// printActivity prints the rows with the results' renderer, which shows
+// client-controlled text (user agents, URLs) without letting it act on the
+// terminal.
 func printActivity(out io.Writer, rows []row) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tTYPE\tIP\tDEVICE\tDETAIL")
+	v := func(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
+	res := &athena.Result{Columns: []athena.Column{
+		{Name: "time (UTC)", Type: "varchar"}, {Name: "type", Type: "varchar"}, {Name: "ip", Type: "varchar"},
+		{Name: "device", Type: "varchar"}, {Name: "detail", Type: "varchar"},
+	}}
 	for _, r := range rows {
 		at := r.EventAt
 		if t, err := time.Parse(tracker.TimeLayout, r.EventAt); err == nil {
 			at = t.Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", at, r.EventType, cmpOr(r.IPAddress, "-"), shortUA(r.UserAgent), detail(r.Attributes))
+		res.Rows = append(res.Rows, []sql.NullString{v(at), v(r.EventType), v(cmpOr(r.IPAddress, "-")), v(shortUA(r.UserAgent)), v(detail(r.Attributes))})
 	}
-	return tw.Flush()
+	return res.WriteTableOptions(out, athena.TableOptions{NoFooter: true})
 }
 
 // shortUA describes a User-Agent header in a few words: "Chrome
@@ -222,6 +249,16 @@ func busiestUser(events []tracker.Event) string {
 		return events[0].UserID // only crawlers: show one of them
 	}
 	return users[0]
+}
+
+// usersLine says how many users acted, and how many were asked for when
+// fewer did (busy users get more events, so with few events the quietest
+// may not act at all).
+func usersLine(appeared, asked int) string {
+	if appeared < asked {
+		return fmt.Sprintf("%d users (%d asked for; with so few events the least active did not act)", appeared, asked)
+	}
+	return fmt.Sprintf("%d users", appeared)
 }
 
 func countUsers(events []tracker.Event) int {

@@ -12,15 +12,17 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/internal/cli"
 	"github.com/eventlake/eventlake/local/fakedata"
 	"github.com/eventlake/eventlake/local/pipeline"
 	"github.com/eventlake/eventlake/tracker"
@@ -46,7 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.days, "days", 90, "days of history, ending now")
 	fs.Uint64Var(&o.seed, "seed", 1, "fake data seed")
 	format := fs.String("format", string(pipeline.FormatParquet), "lake object format: parquet (as deployed) or json (gzip NDJSON)")
-	fs.StringVar(&o.lake, "lake", "lake", "lake folder (its events/ is emptied first)")
+	fs.StringVar(&o.lake, "lake", "lake", "lake folder (the objects earlier runs wrote there are removed first, nothing else)")
 	fs.IntVar(&o.rows, "rows", 12, "rows of each query result to print")
 	fs.StringVar(&o.serve, "serve", "", "address to keep serving the admin activity page on until Ctrl-C, e.g. localhost:8080")
 	fs.Usage = func() {
@@ -78,6 +80,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.lake == "" {
 		bad = append(bad, "-lake must not be empty")
+	} else if err := local.CheckRoot(o.lake); err != nil {
+		bad = append(bad, fmt.Sprintf("-lake %q: contains a glob or quote character (* ? [ ] { } ') that DuckDB would read as syntax", o.lake))
+	} else if st, err := os.Stat(o.lake); err == nil && !st.IsDir() {
+		bad = append(bad, fmt.Sprintf("-lake %s: not a folder", o.lake))
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		bad = append(bad, fmt.Sprintf("-lake %s: %v", o.lake, errors.Unwrap(err)))
+	}
+	if o.serve != "" {
+		if _, port, err := net.SplitHostPort(o.serve); err != nil {
+			bad = append(bad, fmt.Sprintf("-serve %q: want host:port, e.g. localhost:8080 (%v)", o.serve, err))
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad = append(bad, fmt.Sprintf("-serve %q: port %q is not a number 0-65535", o.serve, port))
+		}
 	}
 	if len(bad) > 0 {
 		return o, errors.New(strings.Join(bad, "; "))
@@ -88,7 +103,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // demo runs the whole pipeline and reports to out.
 func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err error) {
 	began := time.Now()
+	var ln net.Listener
+	if o.serve != "" {
+		// Taken first: an address in use is found now, not after the run.
+		if ln, err = net.Listen("tcp", o.serve); err != nil {
+			return cli.Usage(fmt.Errorf("-serve: %w", err))
+		}
+		defer ln.Close()
+	}
 	if err := pipeline.CleanLake(o.lake); err != nil {
+		if errors.Is(err, pipeline.ErrForeignObjects) {
+			return cli.Usage(fmt.Errorf("-lake %s: %w", o.lake, err))
+		}
 		return err
 	}
 	fmt.Fprintf(out, "eventlake, the whole pipeline on this machine\n\n")
@@ -119,8 +145,7 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	for _, e := range events {
 		perUser[e.UserID]++
 	}
-	fmt.Fprintf(out, "Putting %d fake events of %d users over the last %d days through the AsyncWriter ...\n",
-		len(events), len(perUser), o.days)
+	fmt.Fprintln(out, puttingLine(len(events), len(perUser), o.users, o.days))
 	bar := newProgress(out, len(events))
 	putStart := time.Now()
 	var put atomic.Int64
@@ -160,12 +185,24 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	if err := runQueries(ctx, p, out, o, busiest, latest); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Query the lake again with: go run ./scripts/query -local %s <query> [args]\n", o.lake)
+	fmt.Fprintf(out, "Query the lake again with: go run ./scripts/eventlake query -local %s <query> [args]\n", o.lake)
 	fmt.Fprintf(out, "Done in %v.\n", time.Since(began).Round(100*time.Millisecond))
-	if o.serve != "" {
-		return serve(ctx, p, out, o.serve, busiest, log)
+	if ln != nil {
+		return serve(ctx, p, out, ln, busiest, log)
 	}
 	return nil
+}
+
+// puttingLine announces the puts: how many events of how many users, and
+// how many users were asked for when fewer appear (the generator gives busy
+// users more events, so with few events the quietest may not act at all).
+func puttingLine(events, appeared, asked, days int) string {
+	users := fmt.Sprintf("%d user%s", appeared, plural(appeared))
+	if appeared < asked {
+		users += fmt.Sprintf(" (%d asked for; with so few events the least active did not act)", asked)
+	}
+	return fmt.Sprintf("Putting %d fake event%s of %s over the last %d day%s through the AsyncWriter ...",
+		events, plural(events), users, days, plural(days))
 }
 
 // withPut sets the count of events put by the producer: Accepted counts
@@ -248,48 +285,27 @@ func runQueries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, o opti
 		if len(args) > 0 {
 			var ps []string
 			for _, a := range args {
-				if !slices.Contains(ps, a.Param.Name+"="+a.Text) {
-					ps = append(ps, a.Param.Name+"="+a.Text)
+				if p := a.Param.Name + "=" + athena.TerminalText(a.Text); !slices.Contains(ps, p) {
+					ps = append(ps, p)
 				}
 			}
 			fmt.Fprintf(out, "   %s\n", strings.Join(ps, ", "))
 		}
 		fmt.Fprintln(out)
-		shown := displayed(res, o.rows)
-		var table strings.Builder
-		if err := shown.WriteTable(&table); err != nil {
+		if err := res.WriteTableOptions(out, athena.TableOptions{Indent: "   ", MaxRows: o.rows, MaxCellWidth: maxCell, NoFooter: true}); err != nil {
 			return err
 		}
-		lines := strings.Split(strings.TrimRight(table.String(), "\n"), "\n")
-		for _, line := range lines[:len(lines)-1] { // without its "(n rows)"
-			fmt.Fprintf(out, "   %s\n", line)
-		}
 		more := ""
-		if len(res.Rows) > len(shown.Rows) {
-			more = fmt.Sprintf(", %d shown", len(shown.Rows))
+		if shown := min(o.rows, len(res.Rows)); len(res.Rows) > shown {
+			more = fmt.Sprintf(", %d shown", shown)
 		}
 		fmt.Fprintf(out, "   (%d row%s%s; %s)\n\n", len(res.Rows), plural(len(res.Rows)), more, res.Stats.Summary())
 	}
 	return nil
 }
 
-// maxCell is the most characters of a cell the demo prints.
+// maxCell is the most terminal columns of a cell the demo prints.
 const maxCell = 60
-
-// displayed returns the first rows of res with long cells shortened.
-func displayed(res *athena.Result, rows int) *athena.Result {
-	shown := &athena.Result{Columns: res.Columns, Stats: res.Stats}
-	for _, r := range res.Rows[:min(rows, len(res.Rows))] {
-		row := slices.Clone(r)
-		for i, v := range row {
-			if v.Valid && utf8.RuneCountInString(v.String) > maxCell {
-				row[i].String = string([]rune(v.String)[:maxCell-1]) + "…"
-			}
-		}
-		shown.Rows = append(shown.Rows, row)
-	}
-	return shown
-}
 
 // summary is the first sentence of a query's header comment, on one line.
 func summary(desc string) string {
@@ -309,9 +325,10 @@ func plural(n int) string {
 }
 
 // paramValues chooses a value for each of q's parameters that makes sense
-// for the generated history ending now: windows that end today, the last
-// 30 days where a window is asked for, the hour of the latest event, the
-// busiest user.
+// for the generated history ending now: windows of the last 30 days (or
+// -days) that end today, from the first day's midnight whether the window
+// is of dates or timestamps; the hour of the latest event; the busiest
+// user.
 func paramValues(q athena.Query, now, latest time.Time, days int, user string) []string {
 	today := now.Truncate(24 * time.Hour)
 	window := min(30, days)
@@ -336,7 +353,7 @@ func paramValue(p athena.Param, latest, today time.Time, window int, user string
 	case athena.Timestamp:
 		switch p.Name {
 		case "since", "from":
-			return ts(today.AddDate(0, 0, -window))
+			return ts(today.AddDate(0, 0, -window+1))
 		case "to":
 			return ts(today.AddDate(0, 0, 1))
 		default: // at: the end of the hour of the latest event
@@ -354,12 +371,8 @@ func paramValue(p athena.Param, latest, today time.Time, window int, user string
 	}
 }
 
-// serve serves the admin activity page until ctx is done.
-func serve(ctx context.Context, p *pipeline.Pipeline, out io.Writer, addr, user string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("serve the admin page: %w", err)
-	}
+// serve serves the admin activity page on ln until ctx is done.
+func serve(ctx context.Context, p *pipeline.Pipeline, out io.Writer, ln net.Listener, user string, log *slog.Logger) error {
 	page, err := admin.NewHandler(p.Tracker, admin.Options{Logger: log})
 	if err != nil {
 		ln.Close()

@@ -10,69 +10,37 @@
 //	go run ./scripts/local [-events 10000] [-users 50] [-days 90] [-format parquet|json]
 //	                       [-lake ./lake] [-seed 1] [-rows 12] [-serve localhost:8080]
 //
-// The lake folder's events/ is emptied first, so the lake holds this run's
+// Every flag is checked before anything is started or removed. The objects
+// that earlier runs wrote to the lake folder (listed in its
+// .eventlake-objects) are removed first, so the lake holds this run's
 // events only (events/dt=YYYY-MM-DD/*.parquet or *.gz, filed by the date of
-// each event, as if the history had arrived day by day). With -serve the
-// admin activity page stays up at that address until Ctrl-C. Everything the
-// command starts is stopped on exit, Ctrl-C included; DynamoDB Local is
-// killed.
+// each event, as if the history had arrived day by day); nothing else is
+// ever removed, and a lake folder whose events/ holds objects no run wrote
+// is refused. With -serve the admin activity page stays up at that address
+// until Ctrl-C. Everything the command starts is stopped on exit, Ctrl-C
+// included; DynamoDB Local is killed.
+//
+// Exit status: 0 done (or -h), 1 failed, 2 bad command line, 130
+// interrupted.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/eventlake/eventlake/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	interrupted := ctx.Err() != nil // before stop, which cancels ctx
-	stop()
-	os.Exit(exitCode(err, interrupted, os.Stderr))
-}
-
-// exitCode reports how run ended on stderr and returns the exit status: 0,
-// 2 for a bad command line (-h included), 130 after Ctrl-C or SIGTERM, 1
-// for any other failure.
-func exitCode(err error, interrupted bool, stderr io.Writer) int {
-	var usage usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 2
-	case errors.As(err, &usage):
-		fmt.Fprintln(stderr, "local:", err)
-		return 2
-	case interrupted:
-		fmt.Fprintln(stderr, "\ninterrupted: everything started was stopped")
-		return 130
-	default:
-		fmt.Fprintln(stderr, "local:", err)
-		return 1
-	}
-}
-
-// usageError is a bad command line.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+func main() { cli.Main("local", run) }
 
 // run parses args and runs the demo, writing the report to stdout and logs
-// (warnings and errors, JSON) to stderr.
+// (warnings and errors, JSON) to stderr. A bad command line is a
+// cli.UsageError, found before anything is started or removed.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return demo(ctx, opts, stdout, log)

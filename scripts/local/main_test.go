@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +114,26 @@ func TestDemo(t *testing.T) {
 				t.Fatalf("no DynamoDB endpoint in the output:\n%s", text)
 			}
 			assertStopped(t, m[1])
+
+			if format != "json" {
+				return
+			}
+			// Again in the same lake: the first run's objects are removed,
+			// and nothing else.
+			notes := filepath.Join(lake, "notes.txt")
+			if err := os.WriteFile(notes, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out = syncBuffer{}
+			if err := run(ctx, []string{"-events", "300", "-users", "12", "-days", "30", "-format", format, "-lake", lake}, &out, &logs); err != nil {
+				t.Fatalf("second run: %v\n%s\n%s", err, out.String(), logs.String())
+			}
+			if !strings.Contains(out.String(), "300 rows, 300 events after deduplication") {
+				t.Errorf("the second run's lake is not its own:\n%s", out.String())
+			}
+			if b, err := os.ReadFile(notes); err != nil || string(b) != "mine" {
+				t.Errorf("a file the demo did not write is gone: %v", err)
+			}
 		})
 	}
 }
@@ -181,6 +202,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-days", "0"}, "-days"},
 		{[]string{"-format", "csv"}, "-format"},
 		{[]string{"-lake", ""}, "-lake"},
+		{[]string{"-lake", "a*b"}, "-lake"},
+		{[]string{"-serve", "nope"}, "-serve"},
 		{[]string{"-rows", "0"}, "-rows"},
 		{[]string{"extra"}, "unexpected"},
 		{[]string{"-nope"}, "nope"},
@@ -212,35 +235,73 @@ func globCount(t *testing.T, root, ext string) int {
 }
 
 // TestMainExitStatus runs the command's main in a child process: a bad
-// command line names every bad flag and exits 2, a failure exits 1 with
-// its reason, and neither is reported as an interrupt.
+// command line names every bad flag and exits 2 before anything is touched,
+// -h exits 0, a failure exits 1 with its reason, and neither is reported as
+// an interrupt.
 func TestMainExitStatus(t *testing.T) {
-	if args := os.Getenv("EVENTLAKE_LOCAL_MAIN_ARGS"); args != "" {
+	if args, ok := os.LookupEnv("EVENTLAKE_LOCAL_MAIN_ARGS"); ok {
 		os.Args = append([]string{"local"}, strings.Fields(args)...)
 		main()
-		os.Exit(0)
+		os.Exit(99) // main always exits
 	}
 	notADir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Lakes holding an object the demo did not write: a bad -lake must not
+	// remove it, nor a good -lake whose events/ it sits in.
+	globLake := filepath.Join(t.TempDir(), "lake[1]")
+	foreignLake := filepath.Join(t.TempDir(), "lake")
+	var precious []string
+	for _, lake := range []string{globLake, foreignLake} {
+		p := filepath.Join(lake, "events", "dt=2026-11-22", "theirs.gz")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("keep me"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		precious = append(precious, p)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
 	for _, c := range []struct {
 		args   string
+		env    string
 		status int
 		want   []string
 	}{
-		{"-events -5 -format xml", 2, []string{"local: ", "-events must be at least 1", `-format "xml": want parquet or json`}},
-		{"-nosuchflag", 2, []string{"local: ", "-nosuchflag"}},
-		{"-h", 2, []string{"usage: go run ./scripts/local"}},
-		{"-events 10 -lake " + filepath.Join(notADir, "lake"), 1, []string{"local: ", notADir}},
+		{"-h", "", 0, []string{"usage: go run ./scripts/local"}},
+		{"-events -5 -format xml", "", 2, []string{"local: ", "-events must be at least 1", `-format "xml": want parquet or json`}},
+		{"-nosuchflag", "", 2, []string{"local: ", "-nosuchflag"}},
+		{"-events 10 -lake " + filepath.Join(notADir, "lake"), "", 2, []string{"local: ", "-lake " + notADir}},
+		{"-events 10 -lake " + notADir, "", 2, []string{"-lake " + notADir + ": not a folder"}},
+		{"-events 10 -lake " + globLake, "", 2, []string{"glob or quote character"}},
+		{"-events 10 -serve localhost", "", 2, []string{`-serve "localhost": want host:port`}},
+		{"-events 10 -users 0 -serve :http", "", 2, []string{"-users must be at least 1", `port "http" is not a number`}},
+		{"-events 10 -lake " + foreignLake, "", 2, []string{"local: -lake " + foreignLake, "theirs.gz", "no run of the pipeline wrote"}},
+		{"-events 10 -serve " + busy.Addr().String(), "", 2, []string{"-serve: ", "address already in use"}},
+		{"-events 10 -lake " + t.TempDir(), "EVENTLAKE_DYNAMODB_LOCAL_DIR=/nonexistent", 1, []string{"local: ", "/nonexistent"}},
 	} {
 		t.Run(c.args, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
 			cmd.Env = append(os.Environ(), "EVENTLAKE_LOCAL_MAIN_ARGS="+c.args)
+			if c.env != "" {
+				cmd.Env = append(cmd.Env, c.env)
+			}
 			out, err := cmd.CombinedOutput()
+			status := 0
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != c.status {
-				t.Fatalf("exit %v, want status %d; output:\n%s", err, c.status, out)
+			if errors.As(err, &exit) {
+				status = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if status != c.status {
+				t.Fatalf("exit status %d, want %d; output:\n%s", status, c.status, out)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(string(out), w) {
@@ -251,5 +312,57 @@ func TestMainExitStatus(t *testing.T) {
 				t.Errorf("reported as an interrupt:\n%s", out)
 			}
 		})
+	}
+	for _, p := range precious {
+		if b, err := os.ReadFile(p); err != nil || string(b) != "keep me" {
+			t.Errorf("%s was not the demo's, and is gone or changed: %v", p, err)
+		}
+	}
+}
+
+// TestNoScratchFolderAfterSIGKILL kills the demo (kill -9: no deferred
+// cleanup runs) while it puts events into a Parquet lake, and checks that it
+// left no folder in the temporary folder. The Parquet encoder used to keep
+// a lakeparquet-* scratch folder there, removed only by Close.
+func TestNoScratchFolderAfterSIGKILL(t *testing.T) {
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp,
+		"EVENTLAKE_LOCAL_MAIN_ARGS=-events 200000 -users 50 -days 7 -format parquet -lake "+filepath.Join(t.TempDir(), "lake"))
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	m := waitOutput(t, &out, dynamoEndpointRE, done)
+	waitOutput(t, &out, regexp.MustCompile(`Putting 200000 fake events`), done)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			t.Errorf("left behind in the temporary folder: %s/", e.Name())
+		}
+	}
+	// DynamoDB Local dies with the command (Pdeathsig).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		addr := strings.TrimPrefix(m[1], "http://")
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("DynamoDB Local at %s outlived the killed command", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

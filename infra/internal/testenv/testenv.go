@@ -1,7 +1,7 @@
-// Package testenv holds what the infra tests share: building the real
-// Lambdas the way `make lambdas` does, and reading the CDK context of the
-// repository's cdk.json, so tests synthesize with the feature flags that
-// `cdk synth` uses.
+// Package testenv holds what the infra tests share: a quiet JSII runtime,
+// building the real stream Lambda the way `make lambdas` does, and reading
+// the CDK context of the repository's cdk.json, so tests synthesize with the
+// feature flags that `cdk synth` uses.
 package testenv
 
 import (
@@ -13,7 +13,47 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+
+	"github.com/aws/jsii-runtime-go"
 )
+
+// QuietJSII silences the JSII runtime's warnings for the test process, as
+// the Makefile does for `make test`, so that `go test ./infra/...` run
+// directly does not print Node's end-of-life banner (Node 20 is past its
+// end of life for JSII) or the CDK's deprecation notices. Call it first in
+// TestMain.
+//
+// Setting the variables is not enough on its own: the JSII runtime prepares
+// its Node process, environment included, when the CDK packages register
+// their types during package initialization, before TestMain runs; the
+// process starts later, on the first call. QuietJSII therefore also closes
+// that prepared client (jsii.Close), so the first call prepares a new one
+// with the variables set.
+func QuietJSII() {
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", nodeMajor())
+	os.Setenv("JSII_DEPRECATED", "quiet")
+	jsii.Close()
+}
+
+// nodeMajor returns the major version of the node on PATH ("20"), so the
+// silencing names the version in use, as JSII requires; "20" when node
+// cannot be asked (the JSII runtime will then fail with its own message).
+func nodeMajor() string {
+	out, err := exec.Command("node", "--version").Output()
+	if err != nil {
+		return "20"
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	major, _, _ := strings.Cut(v, ".")
+	if major == "" {
+		return "20"
+	}
+	return major
+}
+
+// RelayPackage is the stream Lambda's main package, relative to the module root.
+const RelayPackage = "./lambdas/streamtofirehose"
 
 // ModuleRoot returns the directory of go.mod, searching up from the working
 // directory.

@@ -85,20 +85,16 @@ type Handler struct {
 	pool   sync.Pool
 }
 
-// New returns a Handler that puts records with client. It fails when the
-// stream name is missing or a size or duration is out of range.
+// New returns a Handler that puts records with client. It fails with a
+// *ConfigError, naming each setting by its environment variable and field,
+// when the stream name is missing or a size or duration is out of range
+// (the checks ConfigFromEnv applies too).
 func New(client FirehoseAPI, cfg Config) (*Handler, error) {
 	if client == nil {
 		return nil, errors.New("relay: nil Firehose client")
 	}
-	if cfg.DeliveryStreamName == "" {
-		return nil, fmt.Errorf("relay: no delivery stream name (set %s)", EnvDeliveryStreamName)
-	}
-	if cfg.RecordMaxBytes < 0 || cfg.RecordMaxBytes > MaxRecordBytes {
-		return nil, fmt.Errorf("relay: RecordMaxBytes %d is outside 1-%d", cfg.RecordMaxBytes, MaxRecordBytes)
-	}
-	if cfg.SafetyMargin < 0 || cfg.CallTimeout < 0 || cfg.RetryTimeout < 0 || cfg.BackoffBase < 0 || cfg.BackoffMax < 0 {
-		return nil, errors.New("relay: negative duration in Config")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {

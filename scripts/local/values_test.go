@@ -1,0 +1,53 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventlake/eventlake/athena"
+)
+
+// TestWindowsStartTheSameDay: the demo's timestamp windows and date windows
+// cover the same days: from the first day of the window at midnight to the
+// end of today.
+func TestWindowsStartTheSameDay(t *testing.T) {
+	now := time.Date(2026, 11, 22, 15, 4, 5, 0, time.UTC)
+	today := now.Truncate(24 * time.Hour)
+	latest := now.Add(-time.Hour)
+	for _, window := range []int{1, 7, 30} {
+		from := paramValue(athena.Param{Name: "from_day", Kind: athena.Date}, latest, today, window, "u")
+		since := paramValue(athena.Param{Name: "since", Kind: athena.Date}, latest, today, window, "u")
+		to := paramValue(athena.Param{Name: "to_day", Kind: athena.Date}, latest, today, window, "u")
+		for _, name := range []string{"from", "since"} {
+			ts := paramValue(athena.Param{Name: name, Kind: athena.Timestamp}, latest, today, window, "u")
+			if ts != from+"T00:00:00Z" || ts != since+"T00:00:00Z" {
+				t.Errorf("window %d: timestamp %s = %s, date windows start %s", window, name, ts, from)
+			}
+		}
+		end := paramValue(athena.Param{Name: "to", Kind: athena.Timestamp}, latest, today, window, "u")
+		if want := today.AddDate(0, 0, 1).Format(time.RFC3339); end != want || to != today.Format("2006-01-02") {
+			t.Errorf("window %d: to %s (excluded) and to_day %s (included), want %s and today", window, end, to, want)
+		}
+		if first, _ := time.Parse("2006-01-02", from); int(today.Sub(first).Hours()/24)+1 != window {
+			t.Errorf("window %d: %s..%s is not %d days", window, from, to, window)
+		}
+	}
+}
+
+// TestPuttingLine: the demo says how many users were asked for when fewer
+// appear in the generated events.
+func TestPuttingLine(t *testing.T) {
+	for _, tt := range []struct {
+		events, appeared, asked, days int
+		want                          string
+	}{
+		{50, 2, 3, 7, "Putting 50 fake events of 2 users (3 asked for; with so few events the least active did not act) over the last 7 days"},
+		{500, 8, 8, 14, "Putting 500 fake events of 8 users over the last 14 days"},
+		{1, 1, 1, 1, "Putting 1 fake event of 1 user over the last 1 day"},
+	} {
+		if got := puttingLine(tt.events, tt.appeared, tt.asked, tt.days); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("puttingLine(%d, %d, %d, %d) = %q, want %q", tt.events, tt.appeared, tt.asked, tt.days, got, tt.want)
+		}
+	}
+}

@@ -356,3 +356,24 @@ func linkedAtTime(k string) time.Time {
 	t, _, _ := splitEventKey(k)
 	return t
 }
+
+// CheckActor reports whether a stored event's IDs are valid by the write
+// path's rules: at least one of userID and anonymousID, each within its
+// size, valid UTF-8 without control characters or surrounding white space.
+// Consumers of the events table's stream use it to skip items written by
+// something other than the tracker. The error is an *ArgumentError.
+func CheckActor(userID, anonymousID string) error {
+	const op = "check actor"
+	if userID == "" && anonymousID == "" {
+		return &ArgumentError{Op: op, Field: FieldUserID, Problem: "and anonymous_id are both empty"}
+	}
+	if userID != "" {
+		if err := checkUserID(op, userID); err != nil {
+			return err
+		}
+	}
+	if anonymousID != "" {
+		return checkAnonymousID(op, anonymousID)
+	}
+	return nil
+}

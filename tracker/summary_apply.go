@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,7 +48,28 @@ type SummaryWriterConfig struct {
 	// DefaultSummaryApplyAttempts. DynamoDB errors are not retried here: the
 	// SDK client retries them, and Apply returns what remains.
 	MaxAttempts int
+	// CacheSize bounds the actors whose stored summary the writer remembers
+	// (from its own writes and from the items DynamoDB returns with a failed
+	// condition), so that it leaves out of an update what DynamoDB would
+	// refuse: a last_seen not later than the stored one, a link not earlier,
+	// anonymous IDs already stored or a full set. Without it such an update
+	// costs a second UpdateItem. Zero means DefaultSummaryWriterCacheSize;
+	// negative disables the cache.
+	CacheSize int
+	// CacheTTL is how long a remembered summary is used; zero means
+	// DefaultSummaryWriterCacheTTL. What is remembered stays true as other
+	// writers write (last_seen only grows, a link only moves earlier, the
+	// set only grows) until the item is deleted, for example when a user is
+	// forgotten: for CacheTTL after that, an update may then leave out a
+	// last_seen or link it should have written.
+	CacheTTL time.Duration
 }
+
+// Defaults of SummaryWriterConfig's cache.
+const (
+	DefaultSummaryWriterCacheSize = 100_000
+	DefaultSummaryWriterCacheTTL  = 15 * time.Minute
+)
 
 // SummaryDelta is what a consumer of the events learned about one actor (a
 // user or an anonymous visitor) from a batch of events, to be added to the
@@ -113,6 +135,7 @@ type SummaryWriter struct {
 	db          SummaryUpdater
 	table       string
 	maxAttempts int
+	cache       *factCache // nil when disabled
 }
 
 // NewSummaryWriter returns a SummaryWriter writing cfg.Table with db. It
@@ -124,10 +147,18 @@ func NewSummaryWriter(db SummaryUpdater, cfg SummaryWriterConfig) (*SummaryWrite
 		return nil, errors.New("tracker: NewSummaryWriter: nil DynamoDB client")
 	case cfg.Table == "":
 		return nil, errors.New("tracker: NewSummaryWriter: SummaryWriterConfig.Table is empty")
-	case cfg.MaxAttempts < 0:
-		return nil, errors.New("tracker: NewSummaryWriter: negative MaxAttempts")
+	case cfg.MaxAttempts < 0 || cfg.CacheTTL < 0:
+		return nil, errors.New("tracker: NewSummaryWriter: negative MaxAttempts or CacheTTL")
 	}
-	return &SummaryWriter{db: db, table: cfg.Table, maxAttempts: cmp0(cfg.MaxAttempts, DefaultSummaryApplyAttempts)}, nil
+	w := &SummaryWriter{db: db, table: cfg.Table, maxAttempts: cmp0(cfg.MaxAttempts, DefaultSummaryApplyAttempts)}
+	if cfg.CacheSize >= 0 {
+		ttl := cfg.CacheTTL
+		if ttl == 0 {
+			ttl = DefaultSummaryWriterCacheTTL
+		}
+		w.cache = newFactCache(cmp0(cfg.CacheSize, DefaultSummaryWriterCacheSize), ttl)
+	}
+	return w, nil
 }
 
 // ErrSummaryContention is returned (wrapped) by Apply when the item's
@@ -162,26 +193,35 @@ func (w *SummaryWriter) Apply(ctx context.Context, d SummaryDelta) (ApplyResult,
 		return res, err
 	}
 	p := newApplyPlan(&d)
+	actor := d.actor()
+	if f, ok := w.cache.get(actor); ok {
+		p.narrow(&f, &res)
+	}
 	for res.Writes < w.maxAttempts {
 		if p.empty() {
 			return res, nil
 		}
 		in, err := p.input(w.table)
 		if err != nil {
-			return res, fmt.Errorf("apply summary of %s: build update: %w", d.actor(), err)
+			return res, fmt.Errorf("apply summary of %s: build update: %w", actor, err)
 		}
 		res.Writes++
 		_, err = w.db.UpdateItem(ctx, in)
 		var ccf *types.ConditionalCheckFailedException
 		switch {
 		case err == nil:
+			w.cache.wrote(actor, p)
 			return res, nil
 		case errors.As(err, &ccf):
-			if p.settle(ccf.Item, &res) {
+			f := factsOf(ccf.Item)
+			w.cache.put(actor, f)
+			if b, ok := ccf.Item[AttrAppliedBatch].(*types.AttributeValueMemberS); ok && d.Batch != "" && b.Value == d.Batch {
+				res.AlreadyApplied = true
 				return res, nil
 			}
+			p.narrow(&f, &res)
 		default:
-			return res, fmt.Errorf("apply summary of %s: %w", d.actor(), err)
+			return res, fmt.Errorf("apply summary of %s: %w", actor, err)
 		}
 	}
 	return res, fmt.Errorf("apply summary of %s: %w (%d attempts)", d.actor(), ErrSummaryContention, res.Writes)
@@ -310,45 +350,130 @@ func (p *applyPlan) input(table string) (*dynamodb.UpdateItemInput, error) {
 	}, nil
 }
 
-// settle narrows the plan to what still applies to the stored item old (as
-// returned with a conditional check failure). It reports whether the delta
-// is already applied.
-func (p *applyPlan) settle(old map[string]types.AttributeValue, res *ApplyResult) (done bool) {
-	str := func(attr string) (string, bool) {
-		v, ok := old[attr].(*types.AttributeValueMemberS)
-		if !ok {
-			return "", false
+// facts is what is known of a stored summary item: bounds that stay true
+// as writers write, since last_seen only grows, a link only moves earlier
+// and anonymous_ids only grows.
+type facts struct {
+	lastSeen string   // the stored last_seen is at least this ("" unknown)
+	linked   bool     // the item has a link ...
+	linkAt   string   // ... whose key is at most this ("": unknown time)
+	ids      []string // in the stored set
+	full     bool     // the set holds MaxLinkedAnonymousIDs
+	complete bool     // ids is the whole stored set (read from the item)
+	learned  time.Time
+}
+
+// factsOf reads the facts of a stored item.
+func factsOf(item map[string]types.AttributeValue) facts {
+	f := facts{complete: true}
+	if v, ok := item[AttrLastSeen].(*types.AttributeValueMemberS); ok {
+		f.lastSeen = v.Value
+	}
+	if _, ok := item[AttrLinkedUser]; ok {
+		f.linked = true
+		if v, ok := item[AttrLinkedAt].(*types.AttributeValueMemberS); ok {
+			f.linkAt = v.Value
 		}
-		return v.Value, true
 	}
-	if b, ok := str(AttrAppliedBatch); ok && p.d.Batch != "" && b == p.d.Batch {
-		res.AlreadyApplied = true
-		return true
+	if ss, ok := item[AttrAnonymousIDs].(*types.AttributeValueMemberSS); ok {
+		f.ids = ss.Value
 	}
-	if s, ok := str(AttrLastSeen); ok && p.lastSeen != "" && s >= p.lastSeen {
+	f.full = len(f.ids) >= MaxLinkedAnonymousIDs
+	return f
+}
+
+// narrow leaves out of the plan what the stored item, as f describes it,
+// would refuse.
+func (p *applyPlan) narrow(f *facts, res *ApplyResult) {
+	if p.lastSeen != "" && f.lastSeen >= p.lastSeen {
 		p.lastSeen = ""
 		res.LastSeenKept = true
 	}
 	if len(p.ids) > 0 {
-		var stored []string
-		if ss, ok := old[AttrAnonymousIDs].(*types.AttributeValueMemberSS); ok {
-			stored = ss.Value
+		p.ids = slices.DeleteFunc(p.ids, func(id string) bool { return slices.Contains(f.ids, id) })
+		room := len(p.ids)
+		switch {
+		case f.full:
+			room = 0
+		case f.complete:
+			room = MaxLinkedAnonymousIDs - len(f.ids)
 		}
-		p.ids = slices.DeleteFunc(p.ids, func(id string) bool { return slices.Contains(stored, id) })
-		if room := max(0, MaxLinkedAnonymousIDs-len(stored)); len(p.ids) > room {
+		if len(p.ids) > room {
 			res.AnonymousIDsDropped += len(p.ids) - room
 			p.ids = p.ids[:room]
 		}
 	}
+	if p.link && f.linked && (f.linkAt == "" || f.linkAt <= p.d.LinkedAt) {
+		p.link = false
+		res.LinkKept = true
+	}
+}
+
+// factCache remembers the facts of recently written items: at most size
+// actors in two generations (when the current one fills half the size it
+// becomes the old one), each for ttl. Safe for concurrent use; a nil cache
+// remembers nothing.
+type factCache struct {
+	mu       sync.Mutex
+	half     int
+	ttl      time.Duration
+	cur, old map[string]facts
+	now      func() time.Time
+}
+
+func newFactCache(size int, ttl time.Duration) *factCache {
+	return &factCache{half: max(1, size/2), ttl: ttl, cur: make(map[string]facts), now: time.Now}
+}
+
+func (c *factCache) get(actor string) (facts, bool) {
+	if c == nil {
+		return facts{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.cur[actor]
+	if !ok {
+		f, ok = c.old[actor]
+	}
+	if !ok || c.now().Sub(f.learned) > c.ttl {
+		return facts{}, false
+	}
+	f.ids = slices.Clone(f.ids)
+	return f, true
+}
+
+func (c *factCache) put(actor string, f facts) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.learned = c.now()
+	if _, ok := c.cur[actor]; !ok && len(c.cur) >= c.half {
+		c.old, c.cur = c.cur, make(map[string]facts, c.half)
+	}
+	c.cur[actor] = f
+}
+
+// wrote merges what a successful update of p says into the actor's facts.
+func (c *factCache) wrote(actor string, p *applyPlan) {
+	if c == nil {
+		return
+	}
+	f, _ := c.get(actor)
+	if p.lastSeen > f.lastSeen {
+		f.lastSeen = p.lastSeen
+	}
 	if p.link {
-		if _, linked := str(AttrLinkedUser); linked {
-			if at, ok := str(AttrLinkedAt); !ok || at <= p.d.LinkedAt {
-				p.link = false
-				res.LinkKept = true
-			}
+		f.linked, f.linkAt = true, p.d.LinkedAt
+	}
+	for _, id := range p.ids {
+		if !slices.Contains(f.ids, id) {
+			f.ids = append(f.ids, id)
 		}
 	}
-	return false
+	f.full = f.full || len(f.ids) >= MaxLinkedAnonymousIDs
+	c.put(actor, f)
 }
 
 // linkedAtTime returns the time of a stored linked_at event key.

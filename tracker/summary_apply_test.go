@@ -36,57 +36,127 @@ func at(min int) time.Time { return time.Date(2026, 3, 1, 9, min, 0, 0, time.UTC
 
 func TestSummaryWriterLastSeenNeverGoesBackAndCountsEverything(t *testing.T) {
 	t.Parallel()
+	// cached: the writer remembers what it wrote and leaves out a last_seen
+	// DynamoDB would refuse; uncached: DynamoDB refuses it, a second write
+	// counts.
+	for _, cached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) {
+			t.Parallel()
+			env := dynamolocal.NewEnv(t)
+			tr, _ := newSummaryWriter(t, env, env.Client)
+			cfg := tracker.SummaryWriterConfig{Table: env.SummaryTable}
+			if !cached {
+				cfg.CacheSize = -1
+			}
+			w, err := tracker.NewSummaryWriter(env.Client, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := 2
+			if cached {
+				late = 1
+			}
+			ctx := context.Background()
+			steps := []struct {
+				name      string
+				delta     tracker.SummaryDelta
+				want      tracker.ApplyResult
+				wantSeen  time.Time
+				wantCount int64
+			}{
+				{"first batch", tracker.SummaryDelta{UserID: "u1", Actions: 3, LastSeen: at(10), Batch: "b1"},
+					tracker.ApplyResult{Writes: 1}, at(10), 3},
+				{"a later batch", tracker.SummaryDelta{UserID: "u1", Actions: 2, LastSeen: at(20), Batch: "b2"},
+					tracker.ApplyResult{Writes: 1}, at(20), 5},
+				{"a late batch: counted, last seen kept", tracker.SummaryDelta{UserID: "u1", Actions: 4, LastSeen: at(15), Batch: "b3"},
+					tracker.ApplyResult{Writes: late, LastSeenKept: true}, at(20), 9},
+				{"the same time again: kept", tracker.SummaryDelta{UserID: "u1", Actions: 1, LastSeen: at(20), Batch: "b4"},
+					tracker.ApplyResult{Writes: late, LastSeenKept: true}, at(20), 10},
+				{"a retried batch: nothing", tracker.SummaryDelta{UserID: "u1", Actions: 1, LastSeen: at(30), Batch: "b4"},
+					tracker.ApplyResult{Writes: 1, AlreadyApplied: true}, at(20), 10},
+				{"no batch token: always applied", tracker.SummaryDelta{UserID: "u1", Actions: 1},
+					tracker.ApplyResult{Writes: 1}, at(20), 11},
+				{"nothing to write", tracker.SummaryDelta{UserID: "u1", Batch: "b5"},
+					tracker.ApplyResult{}, at(20), 11},
+			}
+			for _, s := range steps {
+				got, err := w.Apply(ctx, s.delta)
+				if err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				if !equalResult(got, s.want) {
+					t.Errorf("%s: result %+v, want %+v", s.name, got, s.want)
+				}
+				sum, err := tr.Summary(ctx, "u1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sum.LastSeen.Equal(s.wantSeen) || sum.Actions != s.wantCount {
+					t.Errorf("%s: summary last seen %s, %d actions; want %s, %d", s.name, sum.LastSeen, sum.Actions, s.wantSeen, s.wantCount)
+				}
+			}
+			// Another writer (another Lambda environment) moved last_seen on:
+			// this writer's memory is a lower bound, still true.
+			other, _ := tracker.NewSummaryWriter(env.Client, tracker.SummaryWriterConfig{Table: env.SummaryTable})
+			if _, err := other.Apply(ctx, tracker.SummaryDelta{UserID: "u1", Actions: 1, LastSeen: at(40)}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := w.Apply(ctx, tracker.SummaryDelta{UserID: "u1", Actions: 1, LastSeen: at(30), Batch: "b6"})
+			if err != nil || r.Writes != 2 || !r.LastSeenKept {
+				t.Errorf("after another writer: %+v, %v; want DynamoDB to refuse the older last_seen", r, err)
+			}
+			// A visitor with the same ID is another item.
+			if _, err := w.Apply(ctx, tracker.SummaryDelta{AnonymousID: "u1", Actions: 7, LastSeen: at(1)}); err != nil {
+				t.Fatal(err)
+			}
+			v, err := tr.VisitorSummary(ctx, "u1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Actions != 7 || !v.LastSeen.Equal(at(1)) {
+				t.Errorf("visitor u1 = %+v", v)
+			}
+		})
+	}
+}
+
+// TestSummaryWriterCacheSavesTheSecondWrite: a visitor linked again later,
+// a user's known visitors, a full set: one UpdateItem each once known.
+func TestSummaryWriterCacheSavesTheSecondWrite(t *testing.T) {
+	t.Parallel()
 	env := dynamolocal.NewEnv(t)
 	tr, w := newSummaryWriter(t, env, env.Client)
 	ctx := context.Background()
-	steps := []struct {
-		name      string
-		delta     tracker.SummaryDelta
-		want      tracker.ApplyResult
-		wantSeen  time.Time
-		wantCount int64
+	key := func(min int) string { return tracker.EventKey(at(min), "e") }
+	for i, c := range []struct {
+		delta tracker.SummaryDelta
+		want  tracker.ApplyResult
 	}{
-		{"first batch", tracker.SummaryDelta{UserID: "u1", Actions: 3, LastSeen: at(10), Batch: "b1"},
-			tracker.ApplyResult{Writes: 1}, at(10), 3},
-		{"a later batch", tracker.SummaryDelta{UserID: "u1", Actions: 2, LastSeen: at(20), Batch: "b2"},
-			tracker.ApplyResult{Writes: 1}, at(20), 5},
-		{"a late batch: counted, last seen kept", tracker.SummaryDelta{UserID: "u1", Actions: 4, LastSeen: at(15), Batch: "b3"},
-			tracker.ApplyResult{Writes: 2, LastSeenKept: true}, at(20), 9},
-		{"the same time again: kept", tracker.SummaryDelta{UserID: "u1", Actions: 1, LastSeen: at(20), Batch: "b4"},
-			tracker.ApplyResult{Writes: 2, LastSeenKept: true}, at(20), 10},
-		{"a retried batch: nothing", tracker.SummaryDelta{UserID: "u1", Actions: 1, LastSeen: at(30), Batch: "b4"},
-			tracker.ApplyResult{Writes: 1, AlreadyApplied: true}, at(20), 10},
-		{"no batch token: always applied", tracker.SummaryDelta{UserID: "u1", Actions: 1},
-			tracker.ApplyResult{Writes: 1}, at(20), 11},
-		{"nothing to write", tracker.SummaryDelta{UserID: "u1", Batch: "b5"},
-			tracker.ApplyResult{}, at(20), 11},
-	}
-	for _, s := range steps {
-		got, err := w.Apply(ctx, s.delta)
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if !equalResult(got, s.want) {
-			t.Errorf("%s: result %+v, want %+v", s.name, got, s.want)
-		}
-		sum, err := tr.Summary(ctx, "u1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sum.LastSeen.Equal(s.wantSeen) || sum.Actions != s.wantCount {
-			t.Errorf("%s: summary last seen %s, %d actions; want %s, %d", s.name, sum.LastSeen, sum.Actions, s.wantSeen, s.wantCount)
+		{tracker.SummaryDelta{AnonymousID: "v", Actions: 1, LastSeen: at(1), LinkedUser: "u", LinkedAt: key(1)}, tracker.ApplyResult{Writes: 1}},
+		{tracker.SummaryDelta{AnonymousID: "v", Actions: 1, LastSeen: at(2), LinkedUser: "u", LinkedAt: key(2)}, tracker.ApplyResult{Writes: 1, LinkKept: true}},
+		{tracker.SummaryDelta{AnonymousID: "v", LinkedUser: "w", LinkedAt: key(3)}, tracker.ApplyResult{LinkKept: true}},
+		{tracker.SummaryDelta{UserID: "u", Actions: 1, AnonymousIDs: []string{"v"}}, tracker.ApplyResult{Writes: 1}},
+		{tracker.SummaryDelta{UserID: "u", Actions: 1, AnonymousIDs: []string{"v"}}, tracker.ApplyResult{Writes: 1}},
+	} {
+		r, err := w.Apply(ctx, c.delta)
+		if err != nil || r != c.want {
+			t.Errorf("step %d: %+v, %v; want %+v", i, r, err, c.want)
 		}
 	}
-	// A visitor with the same ID is another item.
-	if _, err := w.Apply(ctx, tracker.SummaryDelta{AnonymousID: "u1", Actions: 7, LastSeen: at(1)}); err != nil {
+	if v, _ := tr.VisitorSummary(ctx, "v"); v.UserID != "u" || v.Actions != 2 || !v.LastSeen.Equal(at(2)) {
+		t.Errorf("v = %+v", v)
+	}
+	// A full set, learned once, is not asked again.
+	var ids []string
+	for i := range tracker.MaxLinkedAnonymousIDs {
+		ids = append(ids, fmt.Sprintf("x%02d", i))
+	}
+	if _, err := w.Apply(ctx, tracker.SummaryDelta{UserID: "full", AnonymousIDs: ids}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := tr.VisitorSummary(ctx, "u1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Actions != 7 || !v.LastSeen.Equal(at(1)) {
-		t.Errorf("visitor u1 = %+v", v)
+	r, err := w.Apply(ctx, tracker.SummaryDelta{UserID: "full", Actions: 1, AnonymousIDs: []string{"late"}})
+	if err != nil || r.Writes != 1 || r.AnonymousIDsDropped != 1 {
+		t.Errorf("full set: %+v, %v", r, err)
 	}
 }
 

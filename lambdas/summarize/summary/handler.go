@@ -68,8 +68,10 @@ type Config struct {
 	// DefaultBackoffBase and DefaultBackoffMax.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// MaxApplyAttempts is tracker.SummaryWriterConfig.MaxAttempts.
-	MaxApplyAttempts int
+	// Writer configures the tracker.SummaryWriter (attempts per actor, the
+	// cache of stored summaries that saves the second UpdateItem of a late
+	// event or a link seen again); its Table is set from SummaryTable.
+	Writer tracker.SummaryWriterConfig
 	// Logger receives the invocation lines; default slog.Default().
 	Logger *slog.Logger
 }
@@ -101,7 +103,9 @@ func New(db tracker.SummaryUpdater, cfg Config) (*Handler, error) {
 	case cfg.SafetyMargin < 0 || cfg.BackoffBase < 0 || cfg.BackoffMax < 0:
 		return nil, errors.New("summary: a negative duration in Config")
 	}
-	w, err := tracker.NewSummaryWriter(db, tracker.SummaryWriterConfig{Table: cfg.SummaryTable, MaxAttempts: cfg.MaxApplyAttempts})
+	wc := cfg.Writer
+	wc.Table = cfg.SummaryTable
+	w, err := tracker.NewSummaryWriter(db, wc)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}

@@ -153,6 +153,18 @@ func (s *Summarizer) Seen(ctx context.Context, userID string) error {
 	return s.touch(ctx, "seen", userID, false)
 }
 
+// Due reports, without I/O, whether Seen would write the user's last_seen
+// now: this Summarizer has not written or seen a last_seen of the user
+// within the interval. It does not claim the write; an HTTP middleware uses
+// it to hand only due users to a background writer.
+func (s *Summarizer) Due(userID string) bool {
+	now := s.t.v.now().UTC().Truncate(time.Millisecond)
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	prev, ok := s.cache.get(userID)
+	return !ok || now.Sub(prev) >= s.interval
+}
+
 func (s *Summarizer) touch(ctx context.Context, op, userID string, count bool) error {
 	if err := checkUserID(op, userID); err != nil {
 		return err

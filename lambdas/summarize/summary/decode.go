@@ -39,15 +39,10 @@ func (a rawAttr) text() string {
 	return ""
 }
 
-// newImage is the part of a record's NewImage the handler reads; the JSON
-// decoder skips the other attributes without building values for them. The
-// tags are the tracker.Field* names (checked by a test).
-type newImage struct {
-	UserID      rawAttr `json:"user_id"`
-	AnonymousID rawAttr `json:"anonymous_id"`
-	EventAt     rawAttr `json:"event_at"`
-	EventID     rawAttr `json:"event_id"`
-}
+// newImage is a record's NewImage with every attribute value reduced to
+// its S or N member: a map, so that attribute names match exactly (a struct
+// would also take "USER_ID" for user_id), as the runtime's decoding does.
+type newImage map[string]rawAttr
 
 // decodePayload reads an invocation from the payload's JSON. It fails when
 // the payload is not a JSON object, as the runtime's decoding would.
@@ -86,8 +81,9 @@ func decodePayload(payload []byte) (*invocation, error) {
 		r.name, r.seq = rr.EventName, rr.DynamoDB.SequenceNumber
 		if img := rr.DynamoDB.NewImage; img != nil {
 			r.image = true
-			r.userID, r.anonymousID = img.UserID.text(), img.AnonymousID.text()
-			r.eventAt, r.eventID = img.EventAt.text(), img.EventID.text()
+			im := *img
+			r.userID, r.anonymousID = im[tracker.FieldUserID].text(), im[tracker.FieldAnonymousID].text()
+			r.eventAt, r.eventID = im[tracker.FieldEventAt].text(), im[tracker.FieldEventID].text()
 		}
 		if inv.arn == "" {
 			inv.arn = rr.EventSourceARN

@@ -170,15 +170,18 @@ func (m *Middleware) work() {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.Timeout)
 		err := m.s.Seen(ctx, user)
 		cancel()
+		if err != nil {
+			m.log.Warn("record last seen", "user_id", user, "error", err)
+		}
 		m.mu.Lock()
 		delete(m.pending, user)
 		m.mu.Unlock()
+		// Counted last, so that Stats shows a write once it is all done.
 		if err != nil {
 			m.failed.Add(1)
-			m.log.Warn("record last seen", "user_id", user, "error", err)
-			continue
+		} else {
+			m.written.Add(1)
 		}
-		m.written.Add(1)
 	}
 }
 

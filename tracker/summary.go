@@ -23,9 +23,10 @@ const (
 	// IDs seen on the user's events (at most MaxLinkedAnonymousIDs): the
 	// visitor histories the admin page shows beside the user's own.
 	AttrAnonymousIDs = "anonymous_ids"
-	// AttrLinkedUser, on a visitor's item, is the user ID of the first event
-	// that carried both the visitor's anonymous ID and a user ID: the first
-	// link wins, as in the lake's identities view.
+	// AttrLinkedUser, on a visitor's item, is the user ID of the earliest
+	// event (by event_at, then event_id: AttrLinkedAt) that carried both the
+	// visitor's anonymous ID and a user ID: the first link wins, as in the
+	// lake's identities view.
 	AttrLinkedUser = "user_id"
 	// AttrLastSeen is when the user was last seen, formatted with TimeLayout
 	// (type S, so that comparisons in condition expressions order by time).
@@ -65,16 +66,26 @@ type UserSummary struct {
 	// UserID is the user; for a visitor's summary, the user the visitor
 	// became (the first link), or empty.
 	UserID string
+	// LinkedAt, for a visitor's summary, is the time of the event that
+	// linked the visitor to UserID; zero when unknown or not linked.
+	LinkedAt time.Time
 	// AnonymousID is the visitor, for a visitor's summary; empty for a
 	// user's.
 	AnonymousID string
-	// AnonymousIDs are the visitors linked to the user (a user's summary),
-	// sorted; at most MaxLinkedAnonymousIDs.
+	// AnonymousIDs are the visitors seen with the user (a user's summary:
+	// the anonymous IDs of the user's events that carried one), sorted; at
+	// most MaxLinkedAnonymousIDs, the first ones applied. A visitor seen with
+	// several users (a shared device) is listed by each, while its own
+	// UserID names only the first link.
 	AnonymousIDs []string
-	// LastSeen is the time of the last last_seen write, accurate to the
-	// Summarizer's interval; zero when the user was never seen.
+	// LastSeen is when the actor was last seen: the time of the newest
+	// event the summarize consumer applied (SummaryWriter), or of the last
+	// Summarizer write (accurate to its interval), whichever is later; zero
+	// when never seen.
 	LastSeen time.Time
-	// Actions counts the user's Touch calls.
+	// Actions counts the actor's events (applied by the summarize consumer,
+	// for a user the events carrying the user ID, for a visitor those
+	// carrying only the anonymous ID) plus Summarizer.Touch calls.
 	Actions int64
 }
 
@@ -140,6 +151,18 @@ func (s *Summarizer) Touch(ctx context.Context, userID string) error {
 // request of a signed-in user.
 func (s *Summarizer) Seen(ctx context.Context, userID string) error {
 	return s.touch(ctx, "seen", userID, false)
+}
+
+// Due reports, without I/O, whether Seen would write the user's last_seen
+// now: this Summarizer has not written or seen a last_seen of the user
+// within the interval. It does not claim the write; an HTTP middleware uses
+// it to hand only due users to a background writer.
+func (s *Summarizer) Due(userID string) bool {
+	now := s.t.v.now().UTC().Truncate(time.Millisecond)
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	prev, ok := s.cache.get(userID)
+	return !ok || now.Sub(prev) >= s.interval
 }
 
 func (s *Summarizer) touch(ctx context.Context, op, userID string, count bool) error {
@@ -231,6 +254,7 @@ type summaryItem struct {
 	Actions      int64    `dynamodbav:"actions"`
 	AnonymousIDs []string `dynamodbav:"anonymous_ids,stringset"`
 	LinkedUser   string   `dynamodbav:"user_id"`
+	LinkedAt     string   `dynamodbav:"linked_at"`
 }
 
 // ErrNoSummaryTable is returned by summary reads and writes of a Tracker
@@ -296,6 +320,7 @@ func (t *Tracker) summary(ctx context.Context, actor string) (UserSummary, error
 	}
 	if strings.HasPrefix(actor, actorAnonymous) {
 		sum.UserID = it.LinkedUser
+		sum.LinkedAt = linkedAtTime(it.LinkedAt)
 	} else {
 		sum.AnonymousIDs = it.AnonymousIDs
 		slices.Sort(sum.AnonymousIDs)

@@ -58,3 +58,37 @@ func TestSeenCacheClaimReleaseSettle(t *testing.T) {
 		}
 	}
 }
+
+func TestFactCacheBoundTTLAndCopies(t *testing.T) {
+	c := newFactCache(100, time.Minute)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	for i := range 1000 {
+		c.put(fmt.Sprint("u#", i), facts{lastSeen: "x"})
+		if n := len(c.cur) + len(c.old); n > 100 {
+			t.Fatalf("cache holds %d actors, bound 100", n)
+		}
+	}
+	if _, ok := c.get("u#999"); !ok {
+		t.Error("the latest actor forgotten")
+	}
+	if _, ok := c.get("u#0"); ok {
+		t.Error("the earliest actor still remembered")
+	}
+	c.put("a#v", facts{ids: []string{"a"}})
+	f, _ := c.get("a#v")
+	f.ids[0] = "changed"
+	if g, _ := c.get("a#v"); g.ids[0] != "a" {
+		t.Error("get returned the cache's own slice")
+	}
+	now = now.Add(61 * time.Second)
+	if _, ok := c.get("a#v"); ok {
+		t.Error("facts older than the TTL used")
+	}
+	var none *factCache
+	none.put("x", facts{})
+	none.wrote("x", &applyPlan{d: &SummaryDelta{}})
+	if _, ok := none.get("x"); ok {
+		t.Error("a nil cache remembered")
+	}
+}

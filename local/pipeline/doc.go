@@ -9,11 +9,18 @@
 //	  -> the lake folder, events/dt=YYYY-MM-DD/*.parquet or *.gz
 //	  -> athena/local (the Athena queries, unchanged, on DuckDB)
 //
+// and, on the same stream, the second consumer:
+//
+//	-> streamsource (a second event source mapping, with a tumbling window)
+//	-> the summarize Lambda's real handler (summary), through its JSON
+//	   interface -> the summary table (last seen, counts, identity links)
+//
 // Every component is the real one where it runs locally; faults can be
-// injected at DynamoDB (Config.WrapDynamoDB), at Firehose
-// (Config.Firehose.Faults) and in the handler (Config.WrapHandler).
+// injected at DynamoDB (Config.WrapDynamoDB, Config.WrapSummaryDynamoDB), at
+// Firehose (Config.Firehose.Faults) and in the handlers (Config.WrapHandler,
+// Config.WrapSummaryHandler).
 //
 // Start builds it, Pipeline.Put feeds it, Pipeline.Drain waits until every
-// stored event is queryable in the lake, and Close stops everything Start
-// started, DynamoDB Local included.
+// stored event is queryable in the lake and counted in the summary table,
+// and Close stops everything Start started, DynamoDB Local included.
 package pipeline

@@ -12,10 +12,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/local"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/lambdas/summarize/summary"
 	"github.com/eventlake/eventlake/local/dynamolocal"
 	"github.com/eventlake/eventlake/local/firehoselocal"
 	"github.com/eventlake/eventlake/local/lakeparquet"
@@ -83,6 +85,26 @@ type Config struct {
 	// stack's settings (see DefaultSource).
 	Source streamsource.Config
 
+	// Summary configures the summarize Lambda's handler, the second
+	// consumer of the stream, which keeps the summary table; SummaryTable is
+	// set by Start, Window from SummaryWindow, and Logger defaults to Logger.
+	Summary summary.Config
+	// SummaryWindow is the summary consumer's tumbling window; default
+	// DefaultSummaryWindow.
+	SummaryWindow time.Duration
+	// WrapSummaryDynamoDB wraps the DynamoDB client the summary handler
+	// writes with (a fault-injecting local/faultdb.DB, a counter); nil uses
+	// the client as it is.
+	WrapSummaryDynamoDB func(*dynamodb.Client) tracker.SummaryUpdater
+	// WrapSummaryHandler wraps the summary handler's JSON interface.
+	WrapSummaryHandler func(streamsource.Invoker) streamsource.Invoker
+	// SummarySource configures the summary consumer's event source
+	// mapping; StreamARN, Filters, ReportBatchItemFailures and
+	// TumblingWindow are set by Start, zero fields get DefaultSummarySource.
+	SummarySource streamsource.Config
+	// NoSummary leaves the summary consumer out.
+	NoSummary bool
+
 	// Logger receives the components' logs; default JSON on stderr at warn
 	// level, so a demo shows problems and not every invocation.
 	Logger *slog.Logger
@@ -110,6 +132,25 @@ func DefaultSource() streamsource.Config {
 	}
 }
 
+// DefaultSummaryWindow is the local summary consumer's tumbling window:
+// short, so the demo's admin page shows last seen and counts within seconds
+// (the deployed default is summary.DefaultWindow, a minute).
+const DefaultSummaryWindow = 2 * time.Second
+
+// DefaultSummarySource returns the settings of the summary consumer's event
+// source mapping, those recommended for the deployed one (docs/lambda.md):
+// batch size 1,000, INSERT-only filter, partial batch responses, no bisect
+// (a DynamoDB failure is not a poison record), 10 retries.
+func DefaultSummarySource() streamsource.Config {
+	return streamsource.Config{
+		BatchSize:               1000,
+		Filters:                 []string{streamsource.InsertOnly},
+		ReportBatchItemFailures: true,
+		MaxRetries:              10,
+		ShardSyncInterval:       5 * time.Second,
+	}
+}
+
 // Pipeline is the whole pipeline on one machine: tracker -> DynamoDB Local
 // -> stream -> event source -> Lambda handler -> Firehose endpoint -> lake
 // folder, with the lake queryable by the Athena queries on DuckDB. Its
@@ -125,16 +166,21 @@ type Pipeline struct {
 	Writer    *tracker.AsyncWriter
 	Firehose  *firehoselocal.Server
 	Source    *streamsource.Source
+	// SummarySource is the summary consumer's event source (nil with
+	// Config.NoSummary).
+	SummarySource *streamsource.Source
 
 	encoder   *lakeparquet.Encoder
 	sink      *lakeSink
 	runCancel context.CancelFunc
 	runDone   chan error
+	sumDone   chan error
 
-	mu       sync.Mutex
-	failures []streamsource.Failure
-	lake     *local.DB
-	closed   bool
+	mu              sync.Mutex
+	failures        []streamsource.Failure
+	summaryFailures []streamsource.Failure
+	lake            *local.DB
+	closed          bool
 }
 
 // Start builds and starts the pipeline. On error everything already
@@ -165,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if err := os.MkdirAll(cfg.LakeDir, 0o755); err != nil {
 		return nil, fmt.Errorf("pipeline: lake folder: %w", err)
 	}
-	p = &Pipeline{cfg: cfg, log: cfg.Logger, runDone: make(chan error, 1)}
+	p = &Pipeline{cfg: cfg, log: cfg.Logger, runDone: make(chan error, 1), sumDone: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			p.Close(context.Background())
@@ -263,9 +309,17 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if p.Source, err = streamsource.New(streams, inv, sc); err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
+	if !cfg.NoSummary {
+		if p.SummarySource, err = p.startSummary(ctx, streams); err != nil {
+			return p, fmt.Errorf("pipeline: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.runCancel = cancel
 	go func() { p.runDone <- p.Source.Run(runCtx) }()
+	if p.SummarySource != nil {
+		go func() { p.sumDone <- p.SummarySource.Run(runCtx) }()
+	}
 
 	// The tracker and its asynchronous writer.
 	var db tracker.DynamoDB = p.Client
@@ -285,6 +339,62 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
 	return p, nil
+}
+
+// startSummary builds the summary consumer: the summarize Lambda's handler
+// behind its own event source mapping on the same stream, with a tumbling
+// window.
+func (p *Pipeline) startSummary(ctx context.Context, streams *dynamodbstreams.Client) (*streamsource.Source, error) {
+	cfg := p.cfg
+	client, err := p.DynamoDB.Client(ctx, summary.ClientOptions)
+	if err != nil {
+		return nil, err
+	}
+	var db tracker.SummaryUpdater = client
+	if cfg.WrapSummaryDynamoDB != nil {
+		db = cfg.WrapSummaryDynamoDB(client)
+	}
+	window := cfg.SummaryWindow
+	if window == 0 {
+		window = DefaultSummaryWindow
+	}
+	hc := cfg.Summary
+	hc.SummaryTable, hc.Window = cfg.SummaryTable, window
+	if hc.Logger == nil {
+		hc.Logger = cfg.Logger
+	}
+	h, err := summary.New(db, hc)
+	if err != nil {
+		return nil, err
+	}
+	var inv streamsource.Invoker = lambda.NewHandler(h) // as lambda.Start(h) in the deployed function
+	if cfg.WrapSummaryHandler != nil {
+		inv = cfg.WrapSummaryHandler(inv)
+	}
+	sc := mergeSource(cfg.SummarySource, DefaultSummarySource())
+	sc.StreamARN = p.StreamARN
+	sc.Filters = []string{streamsource.InsertOnly}
+	sc.ReportBatchItemFailures = true
+	sc.TumblingWindow = window
+	if p.DynamoDB.Local() && sc.CreationTimePrecision == 0 {
+		sc.CreationTimePrecision = streamsource.DynamoDBLocalCreationTimePrecision
+	}
+	if sc.Logger == nil {
+		sc.Logger = cfg.Logger
+	}
+	userOnFailure := sc.OnFailure
+	sc.OnFailure = func(ctx context.Context, f streamsource.Failure) error {
+		p.mu.Lock()
+		p.summaryFailures = append(p.summaryFailures, f)
+		p.mu.Unlock()
+		p.log.ErrorContext(ctx, "summary records failed every retry", "start_sequence_number", f.StartSequenceNumber,
+			"end_sequence_number", f.EndSequenceNumber, "batch_size", f.BatchSize, "error", f.FunctionError)
+		if userOnFailure != nil {
+			return userOnFailure(ctx, f)
+		}
+		return nil
+	}
+	return streamsource.New(streams, inv, sc)
 }
 
 // mergeSource fills the zero fields of c from d.
@@ -315,6 +425,9 @@ type Progress struct {
 	Accepted, Written, Failed int64
 	// Relayed counts stream records the handler delivered to Firehose.
 	Relayed int64
+	// Summarized counts stream records the summary consumer has written
+	// the summaries of (their window closed).
+	Summarized int64
 	// InLake counts lines written to lake objects (duplicates included).
 	InLake int64
 }
@@ -322,11 +435,15 @@ type Progress struct {
 // Progress returns the counters now.
 func (p *Pipeline) Progress() Progress {
 	w := p.Writer.Stats()
-	return ordered(Progress{
+	pr := Progress{
 		Accepted: w.Accepted, Written: w.Written, Failed: w.Failed,
 		Relayed: p.Source.Stats().Delivered,
 		InLake:  p.Firehose.Stats().LinesDelivered,
-	})
+	}
+	if p.SummarySource != nil {
+		pr.Summarized = p.SummarySource.Stats().Delivered
+	}
+	return ordered(pr)
 }
 
 // ordered makes the counters follow the pipeline's order. They are read
@@ -339,6 +456,14 @@ func ordered(pr Progress) Progress {
 	pr.Written = max(pr.Written, pr.Relayed)
 	pr.Accepted = max(pr.Accepted, pr.Written+pr.Failed)
 	return pr
+}
+
+// SummaryFailures returns the stream records the summary consumer gave up
+// on after every retry: their summaries were not written.
+func (p *Pipeline) SummaryFailures() []streamsource.Failure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]streamsource.Failure(nil), p.summaryFailures...)
 }
 
 // Failures returns the stream records that failed every retry of the event
@@ -362,9 +487,10 @@ type LakeCounts struct {
 var ErrIncomplete = errors.New("pipeline: the lake is missing events")
 
 // Drain waits until every event the writer has accepted so far is in the
-// lake and queryable: it flushes the writer, waits until the event source
-// has relayed every stored event, flushes the Firehose endpoint's buffers
-// into the lake, and counts the lake with DuckDB. It returns ErrIncomplete
+// lake and queryable, and in the summary table: it flushes the writer, waits
+// until the event source has relayed every stored event and the summary
+// consumer has closed the windows holding them, flushes the Firehose
+// endpoint's buffers into the lake, and counts the lake with DuckDB. It returns ErrIncomplete
 // (with the counts) when events were lost, and ctx's error if it ends first.
 // tick, when not nil, is called with the progress while Drain waits.
 func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, error) {
@@ -380,15 +506,23 @@ func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, 
 			tick(pr)
 		}
 		st := p.Source.Stats()
-		if st.Delivered+st.Failed >= want {
+		sum := streamsource.Stats{Delivered: want}
+		if p.SummarySource != nil {
+			sum = p.SummarySource.Stats()
+		}
+		if st.Delivered+st.Failed >= want && sum.Delivered+sum.Failed >= want {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return LakeCounts{}, fmt.Errorf("pipeline: wait for the stream (%d of %d relayed): %w", st.Delivered, want, ctx.Err())
+			return LakeCounts{}, fmt.Errorf("pipeline: wait for the stream (%d of %d relayed, %d summarized): %w",
+				st.Delivered, want, sum.Delivered, ctx.Err())
 		case err := <-p.runDone:
 			p.runDone <- err
 			return LakeCounts{}, fmt.Errorf("pipeline: event source stopped: %v", err)
+		case err := <-p.sumDone:
+			p.sumDone <- err
+			return LakeCounts{}, fmt.Errorf("pipeline: summary event source stopped: %v", err)
 		case <-t.C:
 		}
 	}
@@ -477,6 +611,11 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		p.runCancel()
 		if err := <-p.runDone; err != nil {
 			errs = append(errs, fmt.Errorf("event source: %w", err))
+		}
+		if p.SummarySource != nil {
+			if err := <-p.sumDone; err != nil {
+				errs = append(errs, fmt.Errorf("summary event source: %w", err))
+			}
 		}
 	}
 	if p.Firehose != nil {

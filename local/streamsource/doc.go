@@ -34,10 +34,16 @@
 //     on-failure destination, and the shard moves on.
 //   - Checkpoints: per shard, through a Checkpointer (in memory or a JSON
 //     file), so a restarted Source resumes after the last record processed.
+//   - Tumbling windows: with Config.TumblingWindow, batches never span a
+//     window, each invocation is an events.DynamoDBTimeWindowEvent carrying
+//     the state the previous one returned, a final invocation
+//     (isFinalInvokeForWindow) ends each window, and records are
+//     checkpointed once it succeeds (window.go has the details and what the
+//     source settles where Lambda's documentation is silent).
 //
 // Delivery is at least once: a batch whose checkpoint was not saved before a
 // crash is sent again after a restart.
 //
 // Not modelled: ParallelizationFactor (one batch per shard at a time, as with
-// the default of 1), MaximumRecordAgeInSeconds, tumbling windows.
+// the default of 1), MaximumRecordAgeInSeconds.
 package streamsource

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -33,6 +34,10 @@ type shardWorker struct {
 	start   shardStart
 	cp      Checkpoint
 	log     *slog.Logger
+	// headAt is when (Unix ns) the reader last started a GetRecords call
+	// that found it caught up with the shard (a page that was not full),
+	// stored after the page was sent.
+	headAt atomic.Int64
 }
 
 // pagesAhead bounds the pages read ahead of the invoker.
@@ -73,6 +78,7 @@ func (w *shardWorker) read(ctx context.Context, pages chan<- []record) error {
 	limit := aws.Int32(int32(cfg.GetRecordsLimit))
 	for {
 		capture.records, capture.ok = nil, false
+		callAt := time.Now()
 		out, err := w.s.api.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: limit}, capture.option())
 		if err != nil {
 			if ctx.Err() != nil {
@@ -128,6 +134,9 @@ func (w *shardWorker) read(ctx context.Context, pages chan<- []record) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if len(recs) < cfg.GetRecordsLimit {
+			w.headAt.Store(callAt.UnixNano())
 		}
 		if out.NextShardIterator == nil {
 			return nil // the shard is closed and read to its end
@@ -185,6 +194,7 @@ func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readE
 	retryN := 0    // when > 0, the next batch is the first retryN records
 	groupLeft := 0 // records left of a failing batch being retried or bisected
 	var lastErr error
+	var win *openWindow // the tumbling window being aggregated, if any
 
 	add := func(page []record) {
 		now := time.Now()
@@ -225,61 +235,123 @@ func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readE
 		}
 	}
 	save := func(ended bool) error {
-		if done == saved && !ended {
+		pos := done
+		if win != nil {
+			pos = win.base // records of an open window are not done yet
+		}
+		if pos == saved && !ended {
 			return nil
 		}
-		cp := Checkpoint{SequenceNumber: done, ShardEnded: ended}
+		cp := Checkpoint{SequenceNumber: pos, ShardEnded: ended}
 		if err := cfg.Checkpoints.SetCheckpoint(ctx, cfg.StreamARN, w.shardID, cp); err != nil {
-			return fmt.Errorf("store checkpoint %s: %w", done, err)
+			return fmt.Errorf("store checkpoint %s: %w", pos, err)
 		}
-		saved, w.cp = done, cp
+		saved, w.cp = pos, cp
 		return nil
+	}
+	// closeWindow makes the window's final invocation (retried like a
+	// batch) and checkpoints its records.
+	closeWindow := func(early bool) error {
+		if err := w.closeWindow(ctx, win, early); err != nil {
+			return err
+		}
+		win = nil
+		return save(false)
 	}
 
 	for {
 		if len(pending) == 0 {
+			if win != nil && (eof || w.caughtUpAfter(win.end, pages)) {
+				if err := closeWindow(false); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := save(false); err != nil {
 				return err
 			}
 			if eof {
 				return save(true)
 			}
+			var tick *time.Timer
+			var tickC <-chan time.Time
+			if win != nil { // look again whether the window is over
+				tick = time.NewTimer(cfg.PollInterval)
+				tickC = tick.C
+			}
+			var err error
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				err = ctx.Err()
 			case page, ok := <-pages:
-				if err := receive(page, ok); err != nil {
-					return err
-				}
+				err = receive(page, ok)
+			case <-tickC:
+			}
+			if tick != nil {
+				tick.Stop()
+			}
+			if err != nil {
+				return err
 			}
 			continue
 		}
 
+		maxBytes := cfg.MaxPayloadBytes
+		if size := cfg.TumblingWindow; size > 0 {
+			start := windowOf(&pending[0], size, cfg.CreationTimePrecision)
+			if win != nil && !start.Equal(win.start) {
+				if err := closeWindow(false); err != nil {
+					return err
+				}
+				continue
+			}
+			if win == nil {
+				win = &openWindow{start: start, end: start.Add(size), base: done}
+			}
+			maxBytes -= len(windowFields(win, w.shardID, cfg.StreamARN, false, false)) + 1
+		}
 		limit := cfg.BatchSize
 		if retryN > 0 {
 			limit = min(retryN, limit)
-		} else if err := w.fill(ctx, &pending, &eof, limit, pages, receive); err != nil {
+		} else if err := w.fill(ctx, &pending, &eof, limit, maxBytes, pages, receive); err != nil {
 			return err
 		}
-		k := batchLen(pending, limit, cfg.MaxPayloadBytes)
+		k := w.batchLen(pending, limit, maxBytes)
 		batch := pending[:k]
-		failedAt, err := w.invoke(ctx, batch)
+		failedAt, state, err := w.invoke(ctx, batch, win, false)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if win != nil && err == nil && failedAt != 0 {
+			// The returned state covers the records before failedAt.
+			win.state = state
+			n := k
+			if failedAt > 0 {
+				n = failedAt
+			}
+			if win.records == 0 {
+				win.first = batch[0]
+			}
+			win.last = batch[n-1]
+			win.records += n
+		}
 		switch {
 		case err == nil && failedAt < 0:
-			w.s.delivered.Add(int64(k))
+			if win == nil {
+				w.s.delivered.Add(int64(k))
+			}
 			complete(k)
 		case err == nil: // partial batch failure
 			w.s.partial.Add(1)
-			w.s.delivered.Add(int64(failedAt))
+			if win == nil {
+				w.s.delivered.Add(int64(failedAt))
+			}
 			complete(failedAt)
 			remaining := k - failedAt
 			lastErr = fmt.Errorf("batch item failure reported for sequence number %s", pending[0].seq)
 			attempts++
 			if w.exhausted(attempts) {
-				if err := w.fail(ctx, pending[:remaining], lastErr, attempts); err != nil {
+				if err := w.fail(ctx, pending[:remaining], win, lastErr, attempts); err != nil {
 					return err
 				}
 				complete(remaining)
@@ -304,7 +376,7 @@ func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readE
 			}
 			attempts++
 			if w.exhausted(attempts) {
-				if err := w.fail(ctx, batch, lastErr, attempts); err != nil {
+				if err := w.fail(ctx, batch, win, lastErr, attempts); err != nil {
 					return err
 				}
 				complete(k)
@@ -317,16 +389,71 @@ func (w *shardWorker) dispatch(ctx context.Context, pages <-chan []record, readE
 				return ctx.Err()
 			}
 		}
+		if win != nil && len(win.state) > MaxWindowStateBytes {
+			// Lambda terminates a window whose state outgrows its limit.
+			if err := closeWindow(true); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := save(false); err != nil {
 			return err
 		}
 	}
 }
 
-// fill waits for more records until the batch is full (count or bytes), the
-// batching window of its first record has passed, or the shard has ended.
-// Without a window it takes only what has already been read.
-func (w *shardWorker) fill(ctx context.Context, pending *[]record, eof *bool, limit int,
+// caughtUpAfter reports whether every record written before t+
+// windowCloseDelay has been received: the reader caught up with the shard
+// in a call made after that time and sent every page it read.
+func (w *shardWorker) caughtUpAfter(t time.Time, pages <-chan []record) bool {
+	// The reader stores headAt after sending the page it read, so a page
+	// not yet received is still in the channel.
+	return w.headAt.Load() >= t.Add(windowCloseDelay).UnixNano() && len(pages) == 0
+}
+
+// closeWindow makes the final invocation of win (early: the state outgrew
+// its limit), retrying it as a batch, then counts its records delivered. A
+// window whose final invocation fails every retry goes to OnFailure. On
+// return without error the window's records are done; an early-terminated
+// window goes on with a fresh state (the caller opens it again).
+func (w *shardWorker) closeWindow(ctx context.Context, win *openWindow, early bool) error {
+	for attempts := 1; ; attempts++ {
+		failedAt, _, err := w.invokeFinal(ctx, win, early)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil && failedAt < 0 {
+			w.s.windows.Add(1)
+			if early {
+				w.s.windowsEarly.Add(1)
+			}
+			w.s.delivered.Add(int64(win.records))
+			return nil
+		}
+		if err == nil {
+			err = errors.New("the final invocation reported a batch item failure")
+		}
+		w.s.functionErrors.Add(1)
+		if w.exhausted(attempts) {
+			return w.failWindow(ctx, win, err, attempts)
+		}
+		w.log.WarnContext(ctx, "final invocation of a window failed; retrying", "error", err,
+			"window_start", win.start, "attempt", attempts)
+		if w.s.retry.Wait(ctx, attempts) != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *shardWorker) invokeFinal(ctx context.Context, win *openWindow, early bool) (int, json.RawMessage, error) {
+	return w.invokeWith(ctx, nil, win, true, early)
+}
+
+// fill waits for more records until the batch is full (count, bytes or the
+// end of its tumbling window), the batching window of its first record has
+// passed, or the shard has ended. Without a batching window it takes only
+// what has already been read.
+func (w *shardWorker) fill(ctx context.Context, pending *[]record, eof *bool, limit, maxBytes int,
 	pages <-chan []record, receive func([]record, bool) error,
 ) error {
 	cfg := &w.s.cfg
@@ -336,7 +463,7 @@ func (w *shardWorker) fill(ctx context.Context, pending *[]record, eof *bool, li
 			timer.Stop()
 		}
 	}()
-	for !*eof && len(*pending) < limit && batchLen(*pending, limit, cfg.MaxPayloadBytes) == len(*pending) {
+	for !*eof && len(*pending) < limit && w.batchLen(*pending, limit, maxBytes) == len(*pending) {
 		wait := cfg.MaximumBatchingWindow - time.Since((*pending)[0].recvAt)
 		if wait <= 0 {
 			select {
@@ -365,6 +492,18 @@ func (w *shardWorker) fill(ctx context.Context, pending *[]record, eof *bool, li
 		}
 	}
 	return nil
+}
+
+// batchLen is how many records from the head fit one invocation: at most
+// limit, within maxBytes of payload, and, with a tumbling window, of the
+// head's window only (always at least one).
+func (w *shardWorker) batchLen(pending []record, limit, maxBytes int) int {
+	k := batchLen(pending, limit, maxBytes)
+	if size := w.s.cfg.TumblingWindow; size > 0 && k > 1 {
+		p := w.s.cfg.CreationTimePrecision
+		k = sameWindow(pending[:k], windowOf(&pending[0], size, p), size, p)
+	}
+	return k
 }
 
 // batchLen is how many records from the head fit one invocation: at most
@@ -401,14 +540,24 @@ type functionError struct{ msg string }
 
 func (e *functionError) Error() string { return e.msg }
 
-// invoke sends one batch. It returns failedAt < 0 for success, the index of
-// the earliest record reported failed for a partial batch failure, or an
-// error for a function error (the handler's error, a panic, a timeout or an
-// invalid response).
-func (w *shardWorker) invoke(ctx context.Context, batch []record) (failedAt int, err error) {
+// invoke sends one batch (in window win, when not nil). It returns failedAt
+// < 0 for success, the index of the earliest record reported failed for a
+// partial batch failure, or an error for a function error (the handler's
+// error, a panic, a timeout or an invalid response); with a window, the
+// state the function returned.
+func (w *shardWorker) invoke(ctx context.Context, batch []record, win *openWindow, final bool) (int, json.RawMessage, error) {
+	return w.invokeWith(ctx, batch, win, final, false)
+}
+
+func (w *shardWorker) invokeWith(ctx context.Context, batch []record, win *openWindow, final, early bool) (failedAt int, state json.RawMessage, err error) {
 	cfg := &w.s.cfg
 	w.s.invocations.Add(1)
-	payload := buildPayload(batch)
+	var payload []byte
+	if win != nil {
+		payload = buildWindowPayload(batch, windowFields(win, w.shardID, cfg.StreamARN, final, early))
+	} else {
+		payload = buildPayload(batch)
+	}
 	ictx, cancel := context.WithTimeout(ctx, cfg.FunctionTimeout)
 	defer cancel()
 	ictx = lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{
@@ -416,39 +565,52 @@ func (w *shardWorker) invoke(ctx context.Context, batch []record) (failedAt int,
 	})
 	resp, err := w.safeInvoke(ictx, payload)
 	if ctx.Err() != nil {
-		return -1, ctx.Err()
+		return -1, nil, ctx.Err()
 	}
 	if ictx.Err() != nil {
-		return -1, &functionError{fmt.Sprintf("Task timed out after %v", cfg.FunctionTimeout)}
+		return -1, nil, &functionError{fmt.Sprintf("Task timed out after %v", cfg.FunctionTimeout)}
 	}
 	if err != nil {
-		return -1, err
+		return -1, nil, err
+	}
+	var failures []events.DynamoDBBatchItemFailure
+	if win != nil {
+		r, err := parseWindowResponse(resp)
+		if err != nil {
+			return -1, nil, err
+		}
+		state, failures = r.State, r.BatchItemFailures
+	} else {
+		if !cfg.ReportBatchItemFailures {
+			return -1, nil, nil
+		}
+		resp = bytes.TrimSpace(resp)
+		if len(resp) == 0 || bytes.Equal(resp, []byte("null")) {
+			return -1, nil, nil
+		}
+		var r events.DynamoDBEventResponse
+		if err := json.Unmarshal(resp, &r); err != nil {
+			return -1, nil, &functionError{fmt.Sprintf("invalid function response %.200q: %v", resp, err)}
+		}
+		failures = r.BatchItemFailures
 	}
 	if !cfg.ReportBatchItemFailures {
-		return -1, nil
-	}
-	resp = bytes.TrimSpace(resp)
-	if len(resp) == 0 || bytes.Equal(resp, []byte("null")) {
-		return -1, nil
-	}
-	var r events.DynamoDBEventResponse
-	if err := json.Unmarshal(resp, &r); err != nil {
-		return -1, &functionError{fmt.Sprintf("invalid function response %.200q: %v", resp, err)}
+		return -1, state, nil
 	}
 	failedAt = -1
-	for _, f := range r.BatchItemFailures {
+	for _, f := range failures {
 		i := indexOfSeq(batch, f.ItemIdentifier)
 		if i < 0 {
 			// An empty or unknown itemIdentifier fails the whole batch, as in Lambda.
 			w.log.WarnContext(ctx, "batch item failure names no record of the batch; retrying the whole batch",
 				"item_identifier", f.ItemIdentifier)
-			return 0, nil
+			return 0, state, nil
 		}
 		if failedAt < 0 || i < failedAt {
 			failedAt = i
 		}
 	}
-	return failedAt, nil
+	return failedAt, state, nil
 }
 
 func (w *shardWorker) safeInvoke(ctx context.Context, payload []byte) (resp []byte, err error) {
@@ -472,10 +634,17 @@ func indexOfSeq(batch []record, seq string) int {
 	return -1
 }
 
-// fail hands records to OnFailure (retrying its errors) or logs them.
-func (w *shardWorker) fail(ctx context.Context, recs []record, cause error, attempts int) error {
+// fail hands records that failed every retry to OnFailure (retrying its
+// errors) or logs them. In a tumbling window, the payload is the window
+// event they were last sent in.
+func (w *shardWorker) fail(ctx context.Context, recs []record, win *openWindow, cause error, attempts int) error {
 	cfg := &w.s.cfg
-	f := Failure{
+	payload := buildPayload(recs)
+	if win != nil {
+		payload = buildWindowPayload(recs, windowFields(win, w.shardID, cfg.StreamARN, false, false))
+	}
+	w.s.failed.Add(int64(len(recs)))
+	return w.report(ctx, Failure{
 		Condition:                       "RetryAttemptsExhausted",
 		FunctionError:                   cause,
 		StreamARN:                       cfg.StreamARN,
@@ -485,14 +654,36 @@ func (w *shardWorker) fail(ctx context.Context, recs []record, cause error, atte
 		ApproximateArrivalOfFirstRecord: recs[0].created,
 		ApproximateArrivalOfLastRecord:  recs[len(recs)-1].created,
 		BatchSize:                       len(recs),
-		Payload:                         buildPayload(recs),
+		Payload:                         payload,
 		Attempts:                        attempts,
+	})
+}
+
+// failWindow hands a window whose final invocation failed every retry to
+// OnFailure: its records' range and the final invocation's payload (the
+// state, no records). Its records are then checkpointed past.
+func (w *shardWorker) failWindow(ctx context.Context, win *openWindow, cause error, attempts int) error {
+	cfg := &w.s.cfg
+	f := Failure{
+		Condition: "RetryAttemptsExhausted", FunctionError: cause, StreamARN: cfg.StreamARN, ShardID: w.shardID,
+		BatchSize: win.records, Attempts: attempts,
+		Payload: buildWindowPayload(nil, windowFields(win, w.shardID, cfg.StreamARN, true, false)),
 	}
-	w.s.failed.Add(int64(len(recs)))
+	if win.records > 0 {
+		f.StartSequenceNumber, f.ApproximateArrivalOfFirstRecord = win.first.seq, win.first.created
+		f.EndSequenceNumber, f.ApproximateArrivalOfLastRecord = win.last.seq, win.last.created
+	}
+	w.s.failed.Add(int64(win.records))
+	return w.report(ctx, f)
+}
+
+// report hands f to OnFailure, retrying its errors, or logs it.
+func (w *shardWorker) report(ctx context.Context, f Failure) error {
+	cfg := &w.s.cfg
 	if cfg.OnFailure == nil {
 		w.log.ErrorContext(ctx, "records failed every retry; discarding them (no OnFailure)",
 			"start_sequence_number", f.StartSequenceNumber, "end_sequence_number", f.EndSequenceNumber,
-			"batch_size", f.BatchSize, "error", cause)
+			"batch_size", f.BatchSize, "error", f.FunctionError)
 		return nil
 	}
 	for attempt := 1; ; attempt++ {

@@ -63,6 +63,9 @@ const (
 	DefaultRetryMaxDelay     = 10 * time.Second
 	// MaxGetRecordsLimit is GetRecords' own limit and the default.
 	MaxGetRecordsLimit = 1000
+	// DynamoDBLocalCreationTimePrecision is how DynamoDB Local rounds
+	// ApproximateCreationDateTime: down to the minute (DynamoDB: the second).
+	DynamoDBLocalCreationTimePrecision = time.Minute
 )
 
 // Retry bounds for Config.MaxRetries.
@@ -106,6 +109,19 @@ type Config struct {
 	// BisectBatchOnFunctionError splits a batch whose invocation fails in two
 	// and retries the halves separately; splitting does not count as a retry.
 	BisectBatchOnFunctionError bool
+	// TumblingWindow, when positive, runs the function with tumbling windows
+	// of this length (TumblingWindowInSeconds: whole seconds, at most 15
+	// minutes): each invocation gets an events.DynamoDBTimeWindowEvent with
+	// the state the previous invocation of its window returned, and a final
+	// invocation (isFinalInvokeForWindow) ends each window; records are
+	// checkpointed when their window's final invocation succeeds. See
+	// window.go for the details. Zero means no window.
+	TumblingWindow time.Duration
+	// CreationTimePrecision is how the stream rounds a record's
+	// ApproximateCreationDateTime, which places it in a tumbling window:
+	// DynamoDB rounds it down to the second (the default), DynamoDB Local to
+	// the minute (DynamoDBLocalCreationTimePrecision).
+	CreationTimePrecision time.Duration
 	// OnFailure receives the records that failed every retry (the ESM's
 	// on-failure destination). An error from it is retried with backoff:
 	// the shard does not move on until the failure is recorded. Nil logs the
@@ -166,14 +182,21 @@ type Failure struct {
 // Stats counts what a Source did since it was created. All counts are of
 // stream records unless the name says otherwise.
 type Stats struct {
-	Read            int64 // read from the stream
-	Filtered        int64 // matched no filter; never sent
-	Delivered       int64 // processed by a successful invocation
+	Read     int64 // read from the stream
+	Filtered int64 // matched no filter; never sent
+	// Delivered counts records processed by a successful invocation; with
+	// a tumbling window, once their window's final invocation succeeded.
+	Delivered       int64
 	Failed          int64 // handed to OnFailure after every retry
 	Invocations     int64 // handler invocations
 	FunctionErrors  int64 // invocations that failed as a whole
 	PartialFailures int64 // invocations that reported batch item failures
 	ShardsEnded     int64 // closed shards read to their end
+	// Windows counts tumbling windows whose final invocation succeeded;
+	// WindowsTerminatedEarly those among them whose state outgrew
+	// MaxWindowStateBytes.
+	Windows                int64
+	WindowsTerminatedEarly int64
 }
 
 // Source reads a stream and invokes a handler like an event source mapping.
@@ -188,6 +211,7 @@ type Source struct {
 
 	read, filtered, delivered, failed                 atomic.Int64
 	invocations, functionErrors, partial, shardsEnded atomic.Int64
+	windows, windowsEarly                             atomic.Int64
 	running                                           atomic.Bool
 }
 
@@ -237,6 +261,7 @@ func New(api StreamsAPI, fn Invoker, cfg Config) (*Source, error) {
 		{"ShardSyncInterval", &cfg.ShardSyncInterval, DefaultShardSyncInterval},
 		{"RetryBaseDelay", &cfg.RetryBaseDelay, DefaultRetryBaseDelay},
 		{"RetryMaxDelay", &cfg.RetryMaxDelay, DefaultRetryMaxDelay},
+		{"CreationTimePrecision", &cfg.CreationTimePrecision, time.Second},
 	}
 	for _, d := range durations {
 		if *d.d < 0 {
@@ -245,6 +270,9 @@ func New(api StreamsAPI, fn Invoker, cfg Config) (*Source, error) {
 		if *d.d == 0 {
 			*d.d = d.fallback
 		}
+	}
+	if cfg.TumblingWindow < 0 || cfg.TumblingWindow > MaxTumblingWindow || cfg.TumblingWindow%time.Second != 0 {
+		return nil, fmt.Errorf("streamsource: Config.TumblingWindow %v is not a whole number of seconds up to %v", cfg.TumblingWindow, MaxTumblingWindow)
 	}
 	if cfg.MaximumBatchingWindow > MaxBatchingWindow {
 		return nil, fmt.Errorf("streamsource: Config.MaximumBatchingWindow %v is over %v", cfg.MaximumBatchingWindow, MaxBatchingWindow)
@@ -282,7 +310,7 @@ func (s *Source) Stats() Stats {
 	return Stats{
 		Read: s.read.Load(), Filtered: s.filtered.Load(), Delivered: s.delivered.Load(), Failed: s.failed.Load(),
 		Invocations: s.invocations.Load(), FunctionErrors: s.functionErrors.Load(), PartialFailures: s.partial.Load(),
-		ShardsEnded: s.shardsEnded.Load(),
+		ShardsEnded: s.shardsEnded.Load(), Windows: s.windows.Load(), WindowsTerminatedEarly: s.windowsEarly.Load(),
 	}
 }
 

@@ -175,6 +175,10 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		return fmt.Errorf("the lake holds %d events, %d were put", counts.Events, len(events))
 	}
 
+	if err := checkSummaries(ctx, p, out, events); err != nil {
+		return err
+	}
+
 	busiest := busiestUser(perUser)
 	latest := events[len(events)-1].At // Generate returns them oldest first
 	for _, e := range events {
@@ -203,6 +207,51 @@ func puttingLine(events, appeared, asked, days int) string {
 	}
 	return fmt.Sprintf("Putting %d fake event%s of %s over the last %d day%s through the AsyncWriter ...",
 		events, plural(events), users, days, plural(days))
+}
+
+// checkSummaries compares the summary table, kept by the summarize Lambda's
+// handler on the stream, with the events put: for every user and visitor
+// the action count and the newest event's time.
+func checkSummaries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, events []tracker.Event) error {
+	type want struct {
+		n    int64
+		last time.Time
+	}
+	per := map[string]*want{}
+	for _, e := range events {
+		k := tracker.ActorKey(e.UserID, e.AnonymousID)
+		w := per[k]
+		if w == nil {
+			w = &want{}
+			per[k] = w
+		}
+		w.n++
+		if at := e.At.UTC().Truncate(time.Millisecond); at.After(w.last) {
+			w.last = at
+		}
+	}
+	users := 0
+	for k, w := range per {
+		var s tracker.UserSummary
+		var err error
+		if id, ok := strings.CutPrefix(k, "u#"); ok {
+			users++
+			s, err = p.Tracker.Summary(ctx, id)
+		} else {
+			s, err = p.Tracker.VisitorSummary(ctx, strings.TrimPrefix(k, "a#"))
+		}
+		if err != nil {
+			return fmt.Errorf("read the summary of %s: %w", k, err)
+		}
+		if s.Actions != w.n || !s.LastSeen.Equal(w.last) {
+			return fmt.Errorf("the summary of %s says %d actions, last seen %s; the events put say %d, %s",
+				k, s.Actions, s.LastSeen.Format(tracker.TimeLayout), w.n, w.last.Format(tracker.TimeLayout))
+		}
+	}
+	st := p.SummarySource.Stats()
+	fmt.Fprintf(out, "Every summary is right: last seen and action counts of %d users and %d visitors, kept by the summarize Lambda's handler in %d windows of %v.\n\n",
+		users, len(per)-users, st.Windows, pipeline.DefaultSummaryWindow)
+	return nil
 }
 
 // withPut sets the count of events put by the producer: Accepted counts

@@ -156,6 +156,14 @@ func TestDemoServesTheAdminPageUntilInterrupted(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<table") {
 		t.Errorf("admin page: %s\n%.500s", resp.Status, body)
 	}
+	// The summarize Lambda's handler kept the summary: a real last seen and
+	// a count, not "never" and 0.
+	if !strings.Contains(string(body), `id="last-seen"><time`) || strings.Contains(string(body), `id="actions">0<`) {
+		t.Errorf("admin page without a last seen or count:\n%s", body)
+	}
+	if !strings.Contains(out.String(), "Every summary is right") {
+		t.Errorf("the demo did not check the summaries:\n%s", out.String())
+	}
 	cancel() // Ctrl-C
 	select {
 	case err := <-done:

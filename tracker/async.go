@@ -100,9 +100,10 @@ type AsyncConfig struct {
 	// Retry bounds retries; the zero value means defaults.
 	Retry RetryPolicy
 	// OnError is called once for every accepted event that will not be
-	// written: its retries ran out, DynamoDB rejected it permanently, it
-	// conflicts with another event of the same batch (ErrDuplicateEvent), or
-	// Close gave up waiting (the error wraps Close's context error). The event
+	// written: its retries ran out, DynamoDB rejected it permanently, a
+	// different event with its caller-supplied ID is stored or in the same
+	// batch (ErrDuplicateEvent), or Close gave up waiting (the error wraps
+	// Close's context error). The event
 	// is passed as it would have been stored, ID included, so a caller can
 	// put it again under the same key without creating a duplicate. OnError
 	// is called from the writer's goroutines, possibly concurrently; it must
@@ -131,28 +132,29 @@ type AsyncStats struct {
 	Failed int64
 }
 
-// AsyncWriter writes events in the background with BatchWriteItem, for
-// request paths that must not wait for DynamoDB. Put validates an event and
-// enqueues it; a dispatcher goroutine assigns event IDs and groups events
-// into batches of up to BatchSize, and Workers goroutines write them,
-// resending UnprocessedItems and retrying throttling, 5xx responses and
-// timeouts as RetryPolicy says.
+// AsyncWriter writes events in the background, for request paths that must
+// not wait for DynamoDB. Put validates an event and enqueues it; a
+// dispatcher goroutine assigns event IDs and groups events into batches of
+// up to BatchSize, and Workers goroutines write them, resending
+// UnprocessedItems and retrying throttling, 5xx responses and timeouts as
+// RetryPolicy says.
 //
 // Guarantees: every event accepted by Put is, by the time Close returns,
 // either written or reported to OnError (and counted in Stats().Failed):
-// none vanishes. An event's ID, and so its key, is fixed before its first
-// write attempt, so a retry after a timeout rewrites the same item.
+// none vanishes while the process lives. An event's ID, and so its key, is
+// fixed before its first write attempt, so a retry after a timeout rewrites
+// the same item.
 //
-// BatchWriteItem has no condition expressions, so unlike Tracker.Put the
-// writer cannot refuse to overwrite an existing item. It does not need to:
-// generated IDs are fresh UUIDv7s, so no two events share a key, and a retry
-// that rewrites an item already written (the response was lost) writes
-// identical content, which changes nothing and produces no stream record.
-// Two events with the same caller-supplied ID, user and millisecond in the
-// writer at the same time are caught: identical ones are both written (one
-// item results), a conflicting one fails with ErrDuplicateEvent. A caller
-// that reuses an ID for different content long after the first write
-// overwrites it; callers that need conditional writes use Tracker.Put.
+// No event is ever overwritten by a different one. Events whose IDs the
+// writer generates (fresh UUIDv7s: no other event can hold their keys) go
+// to DynamoDB in BatchWriteItem calls, which have no conditions and need
+// none: a retry after a lost response rewrites identical content, which
+// changes nothing and produces no stream record. Events with caller-supplied
+// IDs are written like Tracker.Put, each with a conditional PutItem: an
+// identical item already stored counts as written (a retry, a replay, the
+// caller's own second Put); a different one is left alone and the event is
+// reported to OnError with ErrDuplicateEvent. Two events with one key in
+// the same batch are caught before any write: the first accepted wins.
 //
 // All methods are safe for concurrent use.
 type AsyncWriter struct {
@@ -173,7 +175,6 @@ type AsyncWriter struct {
 	closed   bool
 	ctx      context.Context // the workers' context, cancelled when Close gives up
 	abort    context.CancelCauseFunc
-	aborted  atomic.Bool
 	accepted paddedInt64
 	dropped  paddedInt64
 	written  paddedInt64
@@ -190,6 +191,10 @@ type paddedInt64 struct {
 // queued is an element of the queue: an event, or a Flush marker.
 type queued struct {
 	e Event
+	// generated reports that the writer generated e.ID, so that no other
+	// event can hold its key and BatchWriteItem may write it without a
+	// condition.
+	generated bool
 	// flush, when not nil, marks a Flush call: it is closed once every
 	// event queued before it has been written or failed.
 	flush chan struct{}
@@ -197,8 +202,8 @@ type queued struct {
 
 // asyncBatch is a group of events with distinct keys written by one worker.
 type asyncBatch struct {
-	events []Event
-	gen    *sync.WaitGroup // the Flush generation the batch belongs to
+	items []queued
+	gen   *sync.WaitGroup // the Flush generation the batch belongs to
 }
 
 // NewAsyncWriter returns an AsyncWriter that writes t's events with t's
@@ -376,8 +381,7 @@ func (w *AsyncWriter) Close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	cause := fmt.Errorf("tracker: async writer closed before the event was written: %w", context.Cause(ctx))
-	w.abort(cause) // before aborted is set, so that Cause is never nil
-	w.aborted.Store(true)
+	w.abort(cause)
 	<-w.stopped
 	s := w.Stats()
 	return fmt.Errorf("tracker: close async writer: %d of %d accepted events failed: %w", s.Failed, s.Accepted, context.Cause(ctx))
@@ -397,11 +401,12 @@ func (w *AsyncWriter) Stats() AsyncStats {
 
 // dispatch reads the queue in order, assigns event IDs, groups events into
 // batches with distinct keys and hands them to the workers. It closes
-// w.batches when the queue is closed and drained.
+// w.batches when the queue is closed and drained. After Close gave up it
+// goes on batching, and the workers report each batch as a whole.
 func (w *AsyncWriter) dispatch() {
 	defer close(w.batches)
 	var (
-		cur      []Event
+		cur      []queued
 		gen      = new(sync.WaitGroup)
 		prevDone = closedSignal // closed when the previous Flush generation is done
 		timer    = time.NewTimer(time.Hour)
@@ -415,7 +420,7 @@ func (w *AsyncWriter) dispatch() {
 		timer.Stop()
 		timerC = nil
 		gen.Add(1)
-		w.batches <- &asyncBatch{events: cur, gen: gen}
+		w.batches <- &asyncBatch{items: cur, gen: gen}
 		cur = nil
 	}
 	for {
@@ -447,45 +452,43 @@ func (w *AsyncWriter) dispatch() {
 			prevDone, gen = q.flush, new(sync.WaitGroup)
 			continue
 		}
-		e := q.e
-		generated := e.ID == ""
-		if generated {
-			e.ID = w.t.ids.New(e.At)
+		if q.e.ID == "" {
+			q.e.ID = w.t.ids.New(q.e.At)
+			q.generated = true
 		}
-		if w.aborted.Load() {
-			// Close gave up: report without handing the event to a worker.
-			w.fail([]Event{e}, context.Cause(w.ctx))
-			continue
-		}
-		if i := indexSameKey(cur, e); !generated && i >= 0 {
-			if !sameEvent(cur[i], e) {
-				w.fail([]Event{e}, fmt.Errorf("put event %s of %s: another event with this key is in the same batch: %w",
-					e.ID, e.actor(), ErrDuplicateEvent))
+		if i := indexSameKey(cur, q.e); !q.generated && i >= 0 {
+			if !sameEvent(cur[i].e, q.e) {
+				// The first accepted wins; DynamoDB would decide the same
+				// way, but in no particular order across workers.
+				w.fail(oneItem(q), fmt.Errorf("put event %s of %s: another event with this key is in the same batch: %w",
+					q.e.ID, q.e.actor(), ErrDuplicateEvent))
 				continue
 			}
-			// BatchWriteItem rejects a request whose items share a key; an
-			// identical copy goes into the next batch, where it rewrites
-			// the same item.
+			// An identical copy goes into the next batch, where its
+			// conditional write finds the same item and succeeds.
 			send()
 		}
 		if len(cur) == 0 {
-			cur = make([]Event, 0, w.size)
+			cur = make([]queued, 0, w.size)
 			timer.Reset(w.linger)
 			timerC = timer.C
 		}
-		cur = append(cur, e)
+		cur = append(cur, q)
 		if len(cur) >= w.size {
 			send()
 		}
 	}
 }
 
+// oneItem returns a batch of one.
+func oneItem(q queued) []queued { return []queued{q} }
+
 var closedSignal = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // indexSameKey returns the index of the event in b with e's key, or -1.
-func indexSameKey(b []Event, e Event) int {
+func indexSameKey(b []queued, e Event) int {
 	for i := range b {
-		if b[i].ID == e.ID && b[i].UserID == e.UserID && (e.UserID != "" || b[i].AnonymousID == e.AnonymousID) && b[i].At.Equal(e.At) {
+		if b[i].e.ID == e.ID && b[i].e.UserID == e.UserID && (e.UserID != "" || b[i].e.AnonymousID == e.AnonymousID) && b[i].e.At.Equal(e.At) {
 			return i
 		}
 	}
@@ -502,35 +505,106 @@ func sameEvent(a, b Event) bool {
 func (w *AsyncWriter) work() {
 	defer w.workers.Done()
 	for b := range w.batches {
-		w.write(b.events)
+		w.write(b.items)
 		b.gen.Done()
 	}
+}
+
+// write writes one batch of events with distinct keys and accounts for
+// every event as written or failed. Events whose IDs the writer generated
+// go to DynamoDB in one BatchWriteItem call: nobody else can hold their
+// keys. Events with caller-supplied IDs are written concurrently, each with
+// a conditional PutItem, so that a different event under the same key is
+// never overwritten.
+func (w *AsyncWriter) write(items []queued) {
+	if w.ctx.Err() != nil {
+		w.giveUp(items)
+		return
+	}
+	// Generated IDs first; the batch is the worker's own, so reorder it.
+	n := 0
+	for i := range items {
+		if items[i].generated {
+			items[n], items[i] = items[i], items[n]
+			n++
+		}
+	}
+	var wg sync.WaitGroup
+	for i := n; i < len(items); i++ {
+		wg.Go(func() { w.putOne(items[i : i+1]) })
+	}
+	if n > 0 {
+		w.batchWrite(items[:n])
+	}
+	wg.Wait()
 }
 
 // errUnprocessed is the last error of events that DynamoDB kept returning
 // as UnprocessedItems.
 var errUnprocessed = errors.New("DynamoDB returned the items as UnprocessedItems (throttled)")
 
-// write writes one batch of events with distinct keys, retrying as w.retry
-// says, and accounts for every event as written or failed.
-func (w *AsyncWriter) write(events []Event) {
+// putOne writes one event with a caller-supplied ID (one is the batch of
+// it) with a conditional PutItem, retrying as w.retry says. An identical
+// item already stored (an earlier attempt whose response was lost, a replay,
+// the caller's own retry) counts as written; a different one fails the event
+// with ErrDuplicateEvent.
+func (w *AsyncWriter) putOne(one []queued) {
+	e := one[0].e
+	av, err := w.t.marshal(e)
+	if err != nil {
+		w.fail(one, err)
+		return
+	}
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(w.ctx, w.retry.AttemptTimeout)
+		err := w.t.putItem(actx, av)
+		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
+		cancel()
+		switch {
+		case err == nil:
+			w.succeed(one)
+			return
+		case w.ctx.Err() != nil:
+			w.giveUp(one)
+			return
+		case errors.Is(err, ErrDuplicateEvent):
+			w.fail(one, fmt.Errorf("put event %s of %s: a different event with this key is stored: %w", e.ID, e.actor(), err))
+			return
+		case timedOut || retryableWriteError(err):
+		default:
+			w.fail(one, fmt.Errorf("put event %s of %s to %s: %w", e.ID, e.actor(), w.t.eventsTable, err))
+			return
+		}
+		if attempt >= w.retry.MaxAttempts {
+			w.fail(one, fmt.Errorf("put event %s of %s to %s: gave up after %d attempts: %w", e.ID, e.actor(), w.t.eventsTable, attempt, err))
+			return
+		}
+		w.retried.Add(1)
+		d := w.backoff(attempt)
+		w.log.Debug("tracker: retrying conditional put", "attempt", attempt, "delay", d, "error", err.Error())
+		if !sleepCtx(w.ctx, d) {
+			w.giveUp(one)
+			return
+		}
+	}
+}
+
+// batchWrite writes events with generated IDs in one BatchWriteItem call,
+// resending UnprocessedItems and retrying as w.retry says.
+func (w *AsyncWriter) batchWrite(items []queued) {
 	table := w.t.eventsTable
-	pending := make([]types.WriteRequest, 0, len(events))
-	evs := make([]Event, 0, len(events))
-	for _, e := range events {
-		av, err := w.t.marshal(e)
+	pending := make([]types.WriteRequest, 0, len(items))
+	evs := make([]queued, 0, len(items))
+	for i := range items {
+		av, err := w.t.marshal(items[i].e)
 		if err != nil {
-			w.fail([]Event{e}, err)
+			w.fail(items[i:i+1], err)
 			continue
 		}
 		pending = append(pending, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
-		evs = append(evs, e)
+		evs = append(evs, items[i])
 	}
 	for attempt := 1; len(pending) > 0; attempt++ {
-		if w.ctx.Err() != nil {
-			w.fail(evs, context.Cause(w.ctx))
-			return
-		}
 		actx, cancel := context.WithTimeout(w.ctx, w.retry.AttemptTimeout)
 		out, err := w.t.db.BatchWriteItem(actx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{table: pending},
@@ -539,12 +613,12 @@ func (w *AsyncWriter) write(events []Event) {
 		cancel()
 		switch {
 		case w.ctx.Err() != nil:
-			// Aborted by Close: whether or not the call succeeded, report
+			// Aborted by Close: whether or not the call succeeded, give up
 			// what is not known to be written.
 			if err == nil {
 				w.processed(out, table, &pending, &evs)
 			}
-			w.fail(evs, context.Cause(w.ctx))
+			w.giveUp(evs)
 			return
 		case err == nil:
 			if !w.processed(out, table, &pending, &evs) {
@@ -564,35 +638,37 @@ func (w *AsyncWriter) write(events []Event) {
 		d := w.backoff(attempt)
 		w.log.Debug("tracker: retrying batch write", "events", len(pending), "attempt", attempt, "delay", d, "error", err.Error())
 		if !sleepCtx(w.ctx, d) {
-			w.fail(evs, context.Cause(w.ctx))
+			w.giveUp(evs)
 			return
 		}
 	}
 }
 
-// processed counts the events of a successful call as written except those
-// returned as UnprocessedItems, which it keeps in pending and evs (the
+// processed accounts for the events of a successful call as written except
+// those returned as UnprocessedItems, which it keeps in pending and evs (the
 // writer's own requests, not the returned copies). It reports whether any
 // remain.
-func (w *AsyncWriter) processed(out *dynamodb.BatchWriteItemOutput, table string, pending *[]types.WriteRequest, evs *[]Event) bool {
+func (w *AsyncWriter) processed(out *dynamodb.BatchWriteItemOutput, table string, pending *[]types.WriteRequest, evs *[]queued) bool {
 	var un []types.WriteRequest
 	if out != nil {
 		un = out.UnprocessedItems[table]
 	}
 	if len(un) == 0 {
-		w.written.Add(int64(len(*evs)))
+		w.succeed(*evs)
 		*pending, *evs = (*pending)[:0], (*evs)[:0]
 		return false
 	}
+	var done []queued
 	keep := 0
-	for i, e := range *evs {
-		if !unprocessedHas(un, e) {
+	for i, q := range *evs {
+		if !unprocessedHas(un, q.e) {
+			done = append(done, q)
 			continue
 		}
-		(*pending)[keep], (*evs)[keep] = (*pending)[i], e
+		(*pending)[keep], (*evs)[keep] = (*pending)[i], q
 		keep++
 	}
-	w.written.Add(int64(len(*evs) - keep))
+	w.succeed(done)
 	*pending, *evs = (*pending)[:keep], (*evs)[:keep]
 	return keep > 0
 }
@@ -626,18 +702,34 @@ func eventKeyIs(key string, e Event) bool {
 	return len(key) == n+1+len(e.ID) && key[n+1:] == e.ID && key[n] == '#' && key[:n] == e.At.Format(TimeLayout)
 }
 
-// fail accounts for events that will not be written.
-func (w *AsyncWriter) fail(evs []Event, err error) {
-	if len(evs) == 0 {
+// succeed accounts for events DynamoDB acknowledged.
+func (w *AsyncWriter) succeed(items []queued) {
+	if len(items) == 0 {
 		return
 	}
-	w.failed.Add(int64(len(evs)))
+	w.written.Add(int64(len(items)))
+}
+
+// giveUp accounts for events not known to be written when Close gave up:
+// they fail with Close's cause, one log line or one OnError call each per
+// batch.
+func (w *AsyncWriter) giveUp(items []queued) {
+	w.fail(items, context.Cause(w.ctx))
+}
+
+// fail accounts for events that will not be written: each goes to
+// OnError, or, without OnError, the batch is logged in one line.
+func (w *AsyncWriter) fail(items []queued, err error) {
+	if len(items) == 0 {
+		return
+	}
+	w.failed.Add(int64(len(items)))
 	if w.onError == nil {
-		w.log.Error("tracker: events not written", "events", len(evs), "first_event_id", evs[0].ID, "error", err.Error())
+		w.log.Error("tracker: events not written", "events", len(items), "first_event_id", items[0].e.ID, "error", err.Error())
 		return
 	}
-	for _, e := range evs {
-		w.onError(e, err)
+	for i := range items {
+		w.onError(items[i].e, err)
 	}
 }
 

@@ -212,7 +212,20 @@ func (t *Tracker) Put(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.db.PutItem(ctx, &dynamodb.PutItemInput{
+	if err := t.putItem(ctx, av); err != nil {
+		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), err)
+	}
+	return nil
+}
+
+// putItem writes the item av of a normalized event with a conditional
+// PutItem that never overwrites an existing item. It returns nil when the
+// item was written or an identical item was already stored (a retry after a
+// lost response), ErrDuplicateEvent when a different item holds the key,
+// and DynamoDB's error otherwise. Tracker.Put and the AsyncWriter's writes
+// of caller-supplied IDs share it.
+func (t *Tracker) putItem(ctx context.Context, av map[string]types.AttributeValue) error {
+	_, err := t.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(t.eventsTable),
 		Item:                                av,
 		ConditionExpression:                 t.condition.Condition(),
@@ -224,12 +237,9 @@ func (t *Tracker) Put(ctx context.Context, e Event) error {
 		if sameItem(ccf.Item, av) {
 			return nil
 		}
-		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), ErrDuplicateEvent)
+		return ErrDuplicateEvent
 	}
-	if err != nil {
-		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), err)
-	}
-	return nil
+	return err
 }
 
 // sameItem reports whether two event items hold the same values.

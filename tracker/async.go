@@ -28,31 +28,48 @@ const (
 	DefaultQueueSize      = 10_000
 	DefaultWorkers        = 4
 	DefaultLinger         = 5 * time.Millisecond
+	DefaultMaxBlock       = 5 * time.Millisecond
 	DefaultMaxAttempts    = 10
 	DefaultBaseDelay      = 25 * time.Millisecond
 	DefaultMaxDelay       = 2 * time.Second
 	DefaultAttemptTimeout = 10 * time.Second
 )
 
-// ErrQueueFull is returned by AsyncWriter.Put under DropWhenFull when the
-// queue is full. The event was not accepted; Stats().Dropped counts it.
+// ErrQueueFull is returned by AsyncWriter.Put when the queue is full: at
+// once under DropWhenFull, after AsyncConfig.MaxBlock under BlockWhenFull.
+// The event was not accepted; Stats().Dropped counts it.
 var ErrQueueFull = errors.New("tracker: async writer queue is full")
 
 // ErrClosed is returned by AsyncWriter.Put once Close has been called. The
 // event was not accepted.
 var ErrClosed = errors.New("tracker: async writer is closed")
 
-// FullPolicy says what AsyncWriter.Put does when the queue is full.
+// FullPolicy says what AsyncWriter.Put does when the queue is full, which
+// happens when events arrive faster than DynamoDB takes them (an outage,
+// throttling) for longer than the queue absorbs. Under every policy an event
+// Put refuses was not accepted, and one it accepts is kept to the writer's
+// guarantees.
 type FullPolicy int
 
 const (
-	// BlockWhenFull (the default) waits for room in the queue until the
-	// context passed to Put is done, then returns an error wrapping the
-	// context's error. Nothing is lost; callers slow down to the write rate.
+	// BlockWhenFull (the default) waits for room in the queue for at most
+	// AsyncConfig.MaxBlock (default DefaultMaxBlock, 5 ms), then returns
+	// ErrQueueFull and counts the event in Stats().Dropped. It returns
+	// earlier, with an error wrapping the context's error, when the
+	// context passed to Put ends first, and with ErrClosed when Close is
+	// called. A request is never held longer than MaxBlock, whatever its
+	// context; short bursts are absorbed instead of refused.
 	BlockWhenFull FullPolicy = iota
 	// DropWhenFull returns ErrQueueFull at once and counts the event in
 	// Stats().Dropped. Request latency never depends on DynamoDB.
 	DropWhenFull
+	// WaitWhenFull waits for room until the context passed to Put ends (then
+	// Put returns an error wrapping the context's error) or Close is called
+	// (ErrClosed). Nothing is refused: callers slow down to the write rate.
+	// It is for loaders and batch jobs; on a request path it holds the
+	// request for as long as DynamoDB is slow, without bound when the
+	// context has no deadline.
+	WaitWhenFull
 )
 
 // RetryPolicy bounds the retries of a batch write. Throttling
@@ -97,6 +114,10 @@ type AsyncConfig struct {
 	// FullPolicy says what Put does when the queue is full; default
 	// BlockWhenFull.
 	FullPolicy FullPolicy
+	// MaxBlock is how long Put waits for room under BlockWhenFull before it
+	// returns ErrQueueFull; default DefaultMaxBlock. Other policies ignore
+	// it.
+	MaxBlock time.Duration
 	// Retry bounds retries; the zero value means defaults.
 	Retry RetryPolicy
 	// OnError is called once for every accepted event that will not be
@@ -126,7 +147,8 @@ type AsyncStats struct {
 	// Retried counts event writes sent again: an event sent three times
 	// adds two.
 	Retried int64
-	// Dropped events were refused by Put with ErrQueueFull.
+	// Dropped events were refused by Put with ErrQueueFull (a full queue,
+	// under BlockWhenFull or DropWhenFull).
 	Dropped int64
 	// Failed events were reported to OnError (or logged) and not written.
 	Failed int64
@@ -162,6 +184,7 @@ type AsyncWriter struct {
 	queue    chan queued
 	batches  chan *asyncBatch
 	full     FullPolicy
+	maxBlock time.Duration
 	size     int
 	linger   time.Duration
 	retry    RetryPolicy
@@ -211,14 +234,14 @@ type asyncBatch struct {
 // It fails when cfg is invalid (a negative value, BatchSize above
 // MaxBatchSize, an unknown FullPolicy).
 func (t *Tracker) NewAsyncWriter(cfg AsyncConfig) (*AsyncWriter, error) {
-	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.BatchSize < 0 || cfg.Linger < 0 ||
+	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.BatchSize < 0 || cfg.Linger < 0 || cfg.MaxBlock < 0 ||
 		cfg.Retry.MaxAttempts < 0 || cfg.Retry.BaseDelay < 0 || cfg.Retry.MaxDelay < 0 || cfg.Retry.AttemptTimeout < 0 {
 		return nil, errors.New("tracker: negative value in AsyncConfig")
 	}
 	if cfg.BatchSize > MaxBatchSize {
 		return nil, fmt.Errorf("tracker: AsyncConfig.BatchSize %d is above BatchWriteItem's limit of %d", cfg.BatchSize, MaxBatchSize)
 	}
-	if cfg.FullPolicy != BlockWhenFull && cfg.FullPolicy != DropWhenFull {
+	if cfg.FullPolicy < BlockWhenFull || cfg.FullPolicy > WaitWhenFull {
 		return nil, fmt.Errorf("tracker: unknown AsyncConfig.FullPolicy %d", cfg.FullPolicy)
 	}
 	r := cfg.Retry
@@ -227,17 +250,18 @@ func (t *Tracker) NewAsyncWriter(cfg AsyncConfig) (*AsyncWriter, error) {
 	r.MaxDelay = cmpOrInt(r.MaxDelay, DefaultMaxDelay)
 	r.AttemptTimeout = cmpOrInt(r.AttemptTimeout, DefaultAttemptTimeout)
 	w := &AsyncWriter{
-		t:       t,
-		queue:   make(chan queued, cmpOrInt(cfg.QueueSize, DefaultQueueSize)),
-		batches: make(chan *asyncBatch),
-		full:    cfg.FullPolicy,
-		size:    cmpOrInt(cfg.BatchSize, MaxBatchSize),
-		linger:  cmpOrInt(cfg.Linger, DefaultLinger),
-		retry:   r,
-		onError: cfg.OnError,
-		log:     cfg.Logger,
-		stopped: make(chan struct{}),
-		closing: make(chan struct{}),
+		t:        t,
+		queue:    make(chan queued, cmpOrInt(cfg.QueueSize, DefaultQueueSize)),
+		batches:  make(chan *asyncBatch),
+		full:     cfg.FullPolicy,
+		maxBlock: cmpOrInt(cfg.MaxBlock, DefaultMaxBlock),
+		size:     cmpOrInt(cfg.BatchSize, MaxBatchSize),
+		linger:   cmpOrInt(cfg.Linger, DefaultLinger),
+		retry:    r,
+		onError:  cfg.OnError,
+		log:      cfg.Logger,
+		stopped:  make(chan struct{}),
+		closing:  make(chan struct{}),
 	}
 	if w.log == nil {
 		w.log = slog.Default()
@@ -270,10 +294,12 @@ func cmpOrInt[T int | time.Duration](a, b T) T {
 
 // Put validates e and enqueues it for writing. It returns a *ValidationError
 // (errors.Is(err, ErrInvalidEvent)) without enqueuing anything when e is
-// invalid, ErrClosed after Close, and, when the queue is full, ErrQueueFull
-// (DropWhenFull) or, once ctx is done, an error wrapping ctx's error
-// (BlockWhenFull). ctx bounds only the wait for room in the queue: the write
-// itself happens later, on the writer's goroutines, whatever becomes of ctx.
+// invalid, ErrClosed after Close, and, when the queue is full, what the
+// FullPolicy says: ErrQueueFull at once (DropWhenFull) or after MaxBlock
+// (BlockWhenFull, the default), or an error wrapping ctx's error once ctx is
+// done (BlockWhenFull, WaitWhenFull). ctx bounds only the wait for room in
+// the queue: the write itself happens later, on the writer's goroutines,
+// whatever becomes of ctx.
 //
 // Put does not marshal the event or generate its ID; it costs well under a
 // microsecond and allocates nothing for a typical event (see the
@@ -296,17 +322,34 @@ func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
 		return nil
 	default:
 	}
-	if w.full == DropWhenFull {
+	return w.putFull(ctx, queued{e: e})
+}
+
+// putFull is Put's slow path, when the queue is full: it applies the
+// FullPolicy. The caller holds w.mu's read lock and has counted q as
+// accepted.
+func (w *AsyncWriter) putFull(ctx context.Context, q queued) error {
+	var timeout <-chan time.Time
+	switch w.full {
+	case DropWhenFull:
 		w.accepted.Add(-1)
 		w.dropped.Add(1)
 		return ErrQueueFull
+	case BlockWhenFull:
+		t := time.NewTimer(w.maxBlock)
+		defer t.Stop()
+		timeout = t.C
 	}
 	select {
-	case w.queue <- queued{e: e}:
+	case w.queue <- q:
 		return nil
+	case <-timeout:
+		w.accepted.Add(-1)
+		w.dropped.Add(1)
+		return fmt.Errorf("%w (waited %s for room)", ErrQueueFull, w.maxBlock)
 	case <-ctx.Done():
 		w.accepted.Add(-1)
-		return fmt.Errorf("tracker: async put of a %s event: queue full: %w", e.Type, context.Cause(ctx))
+		return fmt.Errorf("tracker: async put of a %s event: queue full: %w", q.e.Type, context.Cause(ctx))
 	case <-w.closing:
 		w.accepted.Add(-1)
 		return ErrClosed
@@ -529,14 +572,28 @@ func (w *AsyncWriter) write(items []queued) {
 			n++
 		}
 	}
-	var wg sync.WaitGroup
-	for i := n; i < len(items); i++ {
-		wg.Go(func() { w.putOne(items[i : i+1]) })
+	// Events not known to be written when Close gives up are reported
+	// together, as one batch.
+	var stopped []queued
+	if n < len(items) {
+		abandoned := make([]bool, len(items))
+		var wg sync.WaitGroup
+		for i := n; i < len(items); i++ {
+			wg.Go(func() { abandoned[i] = !w.putOne(items[i : i+1]) })
+		}
+		if n > 0 {
+			stopped = w.batchWrite(items[:n])
+		}
+		wg.Wait()
+		for i := n; i < len(items); i++ {
+			if abandoned[i] {
+				stopped = append(stopped, items[i])
+			}
+		}
+	} else {
+		stopped = w.batchWrite(items)
 	}
-	if n > 0 {
-		w.batchWrite(items[:n])
-	}
-	wg.Wait()
+	w.giveUp(stopped)
 }
 
 // errUnprocessed is the last error of events that DynamoDB kept returning
@@ -548,12 +605,15 @@ var errUnprocessed = errors.New("DynamoDB returned the items as UnprocessedItems
 // item already stored (an earlier attempt whose response was lost, a replay,
 // the caller's own retry) counts as written; a different one fails the event
 // with ErrDuplicateEvent.
-func (w *AsyncWriter) putOne(one []queued) {
+//
+// It reports false when Close gave up before the event was known to be
+// written; the event is then not accounted for yet.
+func (w *AsyncWriter) putOne(one []queued) bool {
 	e := one[0].e
 	av, err := w.t.marshal(e)
 	if err != nil {
 		w.fail(one, err)
-		return
+		return true
 	}
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(w.ctx, w.retry.AttemptTimeout)
@@ -563,35 +623,35 @@ func (w *AsyncWriter) putOne(one []queued) {
 		switch {
 		case err == nil:
 			w.succeed(one)
-			return
+			return true
 		case w.ctx.Err() != nil:
-			w.giveUp(one)
-			return
+			return false
 		case errors.Is(err, ErrDuplicateEvent):
 			w.fail(one, fmt.Errorf("put event %s of %s: a different event with this key is stored: %w", e.ID, e.actor(), err))
-			return
+			return true
 		case timedOut || retryableWriteError(err):
 		default:
 			w.fail(one, fmt.Errorf("put event %s of %s to %s: %w", e.ID, e.actor(), w.t.eventsTable, err))
-			return
+			return true
 		}
 		if attempt >= w.retry.MaxAttempts {
 			w.fail(one, fmt.Errorf("put event %s of %s to %s: gave up after %d attempts: %w", e.ID, e.actor(), w.t.eventsTable, attempt, err))
-			return
+			return true
 		}
 		w.retried.Add(1)
 		d := w.backoff(attempt)
 		w.log.Debug("tracker: retrying conditional put", "attempt", attempt, "delay", d, "error", err.Error())
 		if !sleepCtx(w.ctx, d) {
-			w.giveUp(one)
-			return
+			return false
 		}
 	}
 }
 
 // batchWrite writes events with generated IDs in one BatchWriteItem call,
-// resending UnprocessedItems and retrying as w.retry says.
-func (w *AsyncWriter) batchWrite(items []queued) {
+// resending UnprocessedItems and retrying as w.retry says. It returns the
+// events not known to be written when Close gave up, which it has not
+// accounted for.
+func (w *AsyncWriter) batchWrite(items []queued) []queued {
 	table := w.t.eventsTable
 	pending := make([]types.WriteRequest, 0, len(items))
 	evs := make([]queued, 0, len(items))
@@ -618,30 +678,29 @@ func (w *AsyncWriter) batchWrite(items []queued) {
 			if err == nil {
 				w.processed(out, table, &pending, &evs)
 			}
-			w.giveUp(evs)
-			return
+			return evs
 		case err == nil:
 			if !w.processed(out, table, &pending, &evs) {
-				return
+				return nil
 			}
 			err = errUnprocessed
 		case timedOut || retryableWriteError(err):
 		default:
 			w.fail(evs, fmt.Errorf("batch write of %d events to %s: %w", len(evs), table, err))
-			return
+			return nil
 		}
 		if attempt >= w.retry.MaxAttempts {
 			w.fail(evs, fmt.Errorf("batch write of %d events to %s: gave up after %d attempts: %w", len(evs), table, attempt, err))
-			return
+			return nil
 		}
 		w.retried.Add(int64(len(pending)))
 		d := w.backoff(attempt)
 		w.log.Debug("tracker: retrying batch write", "events", len(pending), "attempt", attempt, "delay", d, "error", err.Error())
 		if !sleepCtx(w.ctx, d) {
-			w.giveUp(evs)
-			return
+			return evs
 		}
 	}
+	return nil
 }
 
 // processed accounts for the events of a successful call as written except

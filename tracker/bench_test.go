@@ -107,7 +107,7 @@ func BenchmarkThroughput(b *testing.B) {
 	ctx := context.Background()
 	warmUp(b, tr)
 	b.Run("async", func(b *testing.B) {
-		w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+		w, err := tr.NewAsyncWriter(tracker.AsyncConfig{FullPolicy: tracker.WaitWhenFull})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func BenchmarkThroughput(b *testing.B) {
 func warmUp(b *testing.B, tr *tracker.Tracker) {
 	b.Helper()
 	ctx := context.Background()
-	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{FullPolicy: tracker.WaitWhenFull})
 	if err != nil {
 		b.Fatal(err)
 	}

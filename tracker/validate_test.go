@@ -211,6 +211,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"negative queue", tracker.AsyncConfig{QueueSize: -1}},
 		{"negative workers", tracker.AsyncConfig{Workers: -1}},
 		{"negative linger", tracker.AsyncConfig{Linger: -time.Millisecond}},
+		{"negative max block", tracker.AsyncConfig{MaxBlock: -time.Millisecond}},
 		{"negative attempts", tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxAttempts: -1}}},
 		{"negative delay", tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxDelay: -1}}},
 		{"unknown full policy", tracker.AsyncConfig{FullPolicy: tracker.FullPolicy(7)}},

@@ -130,7 +130,8 @@ type AsyncConfig struct {
 	// is called from the writer's goroutines, possibly concurrently; it must
 	// be safe for concurrent use, return quickly and not call Flush or Close
 	// (they would wait for the callback). When nil, failures are logged with
-	// Logger, one line per failed batch.
+	// Logger, one line per failed batch. Written events go to the
+	// tracker's Config.OnSuccess.
 	OnError func(Event, error)
 	// Logger logs failures when OnError is nil, and retries at debug level;
 	// nil means slog.Default(). IP addresses and attributes are never logged.
@@ -152,6 +153,9 @@ type AsyncStats struct {
 	Dropped int64
 	// Failed events were reported to OnError (or logged) and not written.
 	Failed int64
+	// Filtered events were dropped by Config.BeforeSend in Put; they were
+	// never accepted.
+	Filtered int64
 }
 
 // AsyncWriter writes events in the background, for request paths that must
@@ -203,6 +207,7 @@ type AsyncWriter struct {
 	written  paddedInt64
 	retried  atomic.Int64
 	failed   atomic.Int64
+	filtered atomic.Int64
 }
 
 // paddedInt64 keeps a hot counter on its own cache line.
@@ -306,8 +311,13 @@ func cmpOrInt[T int | time.Duration](a, b T) T {
 // benchmarks). The writer keeps e.Attributes: do not modify the map after
 // Put.
 func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
-	if err := w.t.v.normalizeInPlace(&e); err != nil {
+	keep, err := w.t.prepare(&e)
+	if err != nil {
 		return err
+	}
+	if !keep {
+		w.filtered.Add(1)
+		return nil
 	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -439,6 +449,7 @@ func (w *AsyncWriter) Stats() AsyncStats {
 		Retried:  w.retried.Load(),
 		Dropped:  w.dropped.Load(),
 		Failed:   w.failed.Load(),
+		Filtered: w.filtered.Load(),
 	}
 }
 
@@ -767,6 +778,11 @@ func (w *AsyncWriter) succeed(items []queued) {
 		return
 	}
 	w.written.Add(int64(len(items)))
+	if w.t.onSuccess != nil {
+		for i := range items {
+			w.t.onSuccess(items[i].e)
+		}
+	}
 }
 
 // giveUp accounts for events not known to be written when Close gave up:

@@ -157,3 +157,7 @@ func newValidatingTracker(tb testing.TB, cfg tracker.Config) *tracker.Tracker {
 	}
 	return tr
 }
+
+// noDB returns a DynamoDB client that points nowhere, for tests that never
+// reach DynamoDB.
+func noDB() *dynamodb.Client { return dynamodb.New(dynamodb.Options{Region: "us-east-1"}) }

@@ -141,3 +141,16 @@ func ExampleAsyncWriter() {
 	// Output:
 	// accepted 3, written 3, failed 0, dropped 0
 }
+
+// Code that tracks takes a tracker.Putter; with tracking switched off it
+// gets tracker.Discard, which accepts every event and stores nothing.
+func ExampleDiscard() {
+	var w *tracker.AsyncWriter // nil: no events table in this environment
+	var events tracker.Putter = tracker.Discard{}
+	if w != nil {
+		events = w
+	}
+	err := events.Put(context.Background(), tracker.Event{UserID: "42", Type: "login"})
+	fmt.Println(err)
+	// Output: <nil>
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,12 +137,36 @@ type AsyncConfig struct {
 	// Logger logs failures when OnError is nil, and retries at debug level;
 	// nil means slog.Default(). IP addresses and attributes are never logged.
 	Logger *slog.Logger
+
+	// SpoolDir, when set, makes the writer durable across crashes: Put
+	// appends every event it accepts to a segment file in this directory
+	// (created if missing, locked against a second writer) before it
+	// returns, and a file is removed once all its events are written or
+	// failed. NewAsyncWriter replays what an earlier writer with the same
+	// SpoolDir left (it crashed, was killed, or Close gave up): every
+	// event is written again under its own key, so events written before
+	// the crash change nothing and none is stored twice. Without a spool
+	// the queue lives in memory, and a crash loses every event accepted
+	// but not yet written. See SpoolSync for what reaches the disk when.
+	SpoolDir string
+	// SpoolSync says when spooled events reach stable storage; default
+	// SpoolSyncPeriodic.
+	SpoolSync SpoolSync
+	// SpoolSyncInterval is how often SpoolSyncPeriodic fsyncs; default
+	// DefaultSpoolSyncInterval.
+	SpoolSyncInterval time.Duration
+	// SpoolSegmentBytes is the size at which a segment file is closed and
+	// a new one started (also every two seconds); default
+	// DefaultSpoolSegmentBytes. Smaller files are removed sooner, which
+	// bounds the events written again after a crash.
+	SpoolSegmentBytes int64
 }
 
 // AsyncStats counts events of an AsyncWriter since it was created. After
-// Close returns, Accepted == Written + Failed.
+// Close returns, Accepted == Written + Failed + Deferred.
 type AsyncStats struct {
-	// Accepted events were enqueued by Put (which returned nil).
+	// Accepted events were enqueued by Put (which returned nil) or
+	// replayed from the spool.
 	Accepted int64
 	// Written events were acknowledged by DynamoDB.
 	Written int64
@@ -156,6 +181,13 @@ type AsyncStats struct {
 	// Filtered events were dropped by Config.BeforeSend in Put; they were
 	// never accepted.
 	Filtered int64
+	// Replayed events were read from the spool an earlier writer left
+	// (they are counted in Accepted too).
+	Replayed int64
+	// Deferred events were left in the spool when Close gave up, for the
+	// next writer with the same SpoolDir; they are not failures and were
+	// not reported to OnError.
+	Deferred int64
 }
 
 // AsyncWriter writes events in the background, for request paths that must
@@ -166,10 +198,13 @@ type AsyncStats struct {
 // RetryPolicy says.
 //
 // Guarantees: every event accepted by Put is, by the time Close returns,
-// either written or reported to OnError (and counted in Stats().Failed):
-// none vanishes while the process lives. An event's ID, and so its key, is
-// fixed before its first write attempt, so a retry after a timeout rewrites
-// the same item.
+// either written or reported to OnError (and counted in Stats().Failed), or,
+// with a spool, left in the spool when Close gave up (Stats().Deferred):
+// none vanishes while the process lives. Without a spool a crash loses the
+// queue: every event accepted and not yet written. With one
+// (AsyncConfig.SpoolDir) the next writer writes them. An event's ID, and so
+// its key, is fixed before its first write attempt, so a retry after a
+// timeout rewrites the same item.
 //
 // No event is ever overwritten by a different one. Events whose IDs the
 // writer generates (fresh UUIDv7s: no other event can hold their keys) go
@@ -208,6 +243,18 @@ type AsyncWriter struct {
 	retried  atomic.Int64
 	failed   atomic.Int64
 	filtered atomic.Int64
+	replayed atomic.Int64
+	deferred atomic.Int64
+
+	// With a spool: slots bounds the queue (a Put takes a slot before it
+	// appends to the spool, so that a refused event is never spooled; the
+	// dispatcher frees one per element it takes from the queue), and the
+	// replay goroutine closes replayDone when it has queued what earlier
+	// writers left. Without one, slots is nil and replayDone closed.
+	spool      *spool
+	slots      chan struct{}
+	replayDone chan struct{}
+	replayV    validator
 }
 
 // paddedInt64 keeps a hot counter on its own cache line.
@@ -223,6 +270,8 @@ type queued struct {
 	// event can hold its key and BatchWriteItem may write it without a
 	// condition.
 	generated bool
+	// seg is the spool segment holding the event's record, or nil.
+	seg *segment
 	// flush, when not nil, marks a Flush call: it is closed once every
 	// event queued before it has been written or failed.
 	flush chan struct{}
@@ -237,9 +286,15 @@ type asyncBatch struct {
 // NewAsyncWriter returns an AsyncWriter that writes t's events with t's
 // DynamoDB client and table, and starts its goroutines. Stop it with Close.
 // It fails when cfg is invalid (a negative value, BatchSize above
-// MaxBatchSize, an unknown FullPolicy).
+// MaxBatchSize, an unknown FullPolicy or SpoolSync) and when the spool
+// directory cannot be created or is in use by another writer. With a
+// spool, it starts replaying what an earlier writer left there.
 func (t *Tracker) NewAsyncWriter(cfg AsyncConfig) (*AsyncWriter, error) {
+	if t == nil {
+		return nil, errors.New("tracker: NewAsyncWriter of a nil *Tracker")
+	}
 	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.BatchSize < 0 || cfg.Linger < 0 || cfg.MaxBlock < 0 ||
+		cfg.SpoolSyncInterval < 0 || cfg.SpoolSegmentBytes < 0 ||
 		cfg.Retry.MaxAttempts < 0 || cfg.Retry.BaseDelay < 0 || cfg.Retry.MaxDelay < 0 || cfg.Retry.AttemptTimeout < 0 {
 		return nil, errors.New("tracker: negative value in AsyncConfig")
 	}
@@ -249,14 +304,18 @@ func (t *Tracker) NewAsyncWriter(cfg AsyncConfig) (*AsyncWriter, error) {
 	if cfg.FullPolicy < BlockWhenFull || cfg.FullPolicy > WaitWhenFull {
 		return nil, fmt.Errorf("tracker: unknown AsyncConfig.FullPolicy %d", cfg.FullPolicy)
 	}
+	if cfg.SpoolSync < SpoolSyncPeriodic || cfg.SpoolSync > SpoolSyncAlways {
+		return nil, fmt.Errorf("tracker: unknown AsyncConfig.SpoolSync %d", cfg.SpoolSync)
+	}
 	r := cfg.Retry
 	r.MaxAttempts = cmpOrInt(r.MaxAttempts, DefaultMaxAttempts)
 	r.BaseDelay = cmpOrInt(r.BaseDelay, DefaultBaseDelay)
 	r.MaxDelay = cmpOrInt(r.MaxDelay, DefaultMaxDelay)
 	r.AttemptTimeout = cmpOrInt(r.AttemptTimeout, DefaultAttemptTimeout)
+	queueSize := cmpOrInt(cfg.QueueSize, DefaultQueueSize)
 	w := &AsyncWriter{
 		t:        t,
-		queue:    make(chan queued, cmpOrInt(cfg.QueueSize, DefaultQueueSize)),
+		queue:    make(chan queued, queueSize),
 		batches:  make(chan *asyncBatch),
 		full:     cfg.FullPolicy,
 		maxBlock: cmpOrInt(cfg.MaxBlock, DefaultMaxBlock),
@@ -271,6 +330,23 @@ func (t *Tracker) NewAsyncWriter(cfg AsyncConfig) (*AsyncWriter, error) {
 	if w.log == nil {
 		w.log = slog.Default()
 	}
+	w.replayDone = make(chan struct{})
+	var old []*segment
+	if cfg.SpoolDir != "" {
+		var err error
+		w.spool, old, err = openSpool(cfg.SpoolDir, cfg.SpoolSync,
+			cmpOrInt(cfg.SpoolSyncInterval, DefaultSpoolSyncInterval),
+			int64(cmpOrInt(int(cfg.SpoolSegmentBytes), DefaultSpoolSegmentBytes)), w.log)
+		if err != nil {
+			return nil, err
+		}
+		w.slots = make(chan struct{}, queueSize)
+		// Replayed events were validated when they were accepted; they are
+		// checked again, for their shape, but not for their age.
+		w.replayV = t.v
+		w.replayV.maxAge = 0
+		w.replayV.skew = 100 * 365 * 24 * time.Hour
+	}
 	w.ctx, w.abort = context.WithCancelCause(context.Background())
 	workers := cmpOrInt(cfg.Workers, DefaultWorkers)
 	w.workers.Add(workers)
@@ -280,8 +356,12 @@ func (t *Tracker) NewAsyncWriter(cfg AsyncConfig) (*AsyncWriter, error) {
 	go func() {
 		w.dispatch()
 		w.workers.Wait()
+		if w.spool != nil {
+			w.spool.close()
+		}
 		close(w.stopped)
 	}()
+	go w.replay(old)
 	return w, nil
 }
 
@@ -319,6 +399,9 @@ func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
 		w.filtered.Add(1)
 		return nil
 	}
+	if w.spool != nil {
+		return w.putSpooled(ctx, e)
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -332,17 +415,56 @@ func (w *AsyncWriter) Put(ctx context.Context, e Event) error {
 		return nil
 	default:
 	}
-	return w.putFull(ctx, queued{e: e})
+	if err := waitRoom(ctx, w, w.queue, queued{e: e}, e.Type); err != nil {
+		w.accepted.Add(-1)
+		return err
+	}
+	return nil
 }
 
-// putFull is Put's slow path, when the queue is full: it applies the
-// FullPolicy. The caller holds w.mu's read lock and has counted q as
-// accepted.
-func (w *AsyncWriter) putFull(ctx context.Context, q queued) error {
+// putSpooled is Put with a spool: it takes a slot in the queue as the
+// FullPolicy says, appends the event (with its ID, generated here so that a
+// replay rewrites the same key) to the spool, and queues it.
+func (w *AsyncWriter) putSpooled(ctx context.Context, e Event) error {
+	q := queued{e: e}
+	if q.e.ID == "" {
+		q.e.ID = w.t.ids.New(q.e.At)
+		q.generated = true
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	w.accepted.Add(1)
+	if err := waitRoom(ctx, w, w.slots, struct{}{}, e.Type); err != nil {
+		w.accepted.Add(-1)
+		return err
+	}
+	seg, err := w.spool.append(&q.e, q.generated)
+	if err != nil {
+		<-w.slots
+		w.accepted.Add(-1)
+		return fmt.Errorf("tracker: async put of a %s event: %w", e.Type, err)
+	}
+	q.seg = seg
+	w.queue <- q // never waits: every element of the queue holds a slot
+	return nil
+}
+
+// waitRoom sends v on ch when ch is full, as the FullPolicy says: at once
+// ErrQueueFull (DropWhenFull), or wait until there is room, ctx is done,
+// Close is called, or (BlockWhenFull) MaxBlock has passed. It counts a drop
+// for ErrQueueFull.
+func waitRoom[T any](ctx context.Context, w *AsyncWriter, ch chan<- T, v T, eventType string) error {
+	select {
+	case ch <- v:
+		return nil
+	default:
+	}
 	var timeout <-chan time.Time
 	switch w.full {
 	case DropWhenFull:
-		w.accepted.Add(-1)
 		w.dropped.Add(1)
 		return ErrQueueFull
 	case BlockWhenFull:
@@ -351,42 +473,99 @@ func (w *AsyncWriter) putFull(ctx context.Context, q queued) error {
 		timeout = t.C
 	}
 	select {
-	case w.queue <- q:
+	case ch <- v:
 		return nil
 	case <-timeout:
-		w.accepted.Add(-1)
 		w.dropped.Add(1)
 		return fmt.Errorf("%w (waited %s for room)", ErrQueueFull, w.maxBlock)
 	case <-ctx.Done():
-		w.accepted.Add(-1)
-		return fmt.Errorf("tracker: async put of a %s event: queue full: %w", q.e.Type, context.Cause(ctx))
+		return fmt.Errorf("tracker: async put of a %s event: queue full: %w", eventType, context.Cause(ctx))
 	case <-w.closing:
-		w.accepted.Add(-1)
 		return ErrClosed
 	}
 }
 
-// Flush waits until every event accepted before the call has been written
-// or reported as failed, or until ctx is done (then it returns ctx's error
+// replay queues the events of the segments an earlier writer left, oldest
+// first, and closes w.replayDone. It stops when Close gives up; what it did
+// not queue stays in the spool.
+func (w *AsyncWriter) replay(segs []*segment) {
+	defer close(w.replayDone)
+	for _, seg := range segs {
+		data, err := os.ReadFile(seg.path)
+		if err != nil {
+			w.log.Error("tracker: spool: cannot read a segment; it is kept", "file", seg.path, "error", err.Error())
+			continue
+		}
+		evs, unread := decodeRecords(data)
+		if unread > 0 {
+			// The tail of a write the crash interrupted: its Puts never
+			// returned. Anything else is damage to the file.
+			w.log.Warn("tracker: spool: ignoring a torn or corrupt end of a segment",
+				"file", seg.path, "events", len(evs), "bytes_ignored", unread)
+		}
+		seg.setAppended(len(evs))
+		for _, se := range evs {
+			q := queued{e: se.e, generated: se.generated, seg: seg}
+			w.accepted.Add(1)
+			w.replayed.Add(1)
+			if err := w.replayV.normalizeInPlace(&q.e); err != nil {
+				w.fail(oneItem(q), fmt.Errorf("replay event %s from %s: %w", se.e.ID, seg.path, err))
+				continue
+			}
+			select {
+			case w.slots <- struct{}{}:
+			case <-w.ctx.Done():
+				w.accepted.Add(-1)
+				w.replayed.Add(-1)
+				return
+			}
+			w.queue <- q
+		}
+	}
+}
+
+// Flush waits until the spool's replay is queued and every event accepted
+// before the call has been written or reported as failed, or until ctx is
+// done (then it returns ctx's error
 // and the events are still written later). A partly filled batch is written
 // at once instead of after Linger. Flush does not stop the writer; events
 // accepted during Flush are written as usual. Flush returns nil even when
 // events failed: OnError and Stats report those.
 func (w *AsyncWriter) Flush(ctx context.Context) error {
+	select {
+	case <-w.replayDone:
+	case <-ctx.Done():
+		return fmt.Errorf("tracker: flush async writer: waiting for the spool's replay: %w", context.Cause(ctx))
+	}
 	done := make(chan struct{})
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
 		return w.waitStopped(ctx)
 	}
-	select {
-	case w.queue <- queued{flush: done}:
-	case <-w.closing:
-		w.mu.RUnlock()
-		return w.waitStopped(ctx)
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return fmt.Errorf("tracker: flush async writer: %w", context.Cause(ctx))
+	if w.slots != nil {
+		// The marker takes a slot like an event, so that events holding
+		// slots always find room in the queue.
+		select {
+		case w.slots <- struct{}{}:
+			w.queue <- queued{flush: done}
+		case <-w.closing:
+			w.mu.RUnlock()
+			return w.waitStopped(ctx)
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			return fmt.Errorf("tracker: flush async writer: %w", context.Cause(ctx))
+		}
+	} else {
+		select {
+		case w.queue <- queued{flush: done}:
+		case <-w.closing:
+			w.mu.RUnlock()
+			return w.waitStopped(ctx)
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			return fmt.Errorf("tracker: flush async writer: %w", context.Cause(ctx))
+		}
 	}
 	w.mu.RUnlock()
 	select {
@@ -425,8 +604,13 @@ func (w *AsyncWriter) Close(ctx context.Context) error {
 		close(w.closing)
 		w.mu.Lock()
 		w.closed = true
-		close(w.queue)
 		w.mu.Unlock()
+		// No Put or Flush sends any more; the replay may still be
+		// queueing what an earlier writer left.
+		go func() {
+			<-w.replayDone
+			close(w.queue)
+		}()
 	})
 	select {
 	case <-w.stopped:
@@ -437,6 +621,10 @@ func (w *AsyncWriter) Close(ctx context.Context) error {
 	w.abort(cause)
 	<-w.stopped
 	s := w.Stats()
+	if w.spool != nil {
+		return fmt.Errorf("tracker: close async writer: of %d accepted events %d failed and %d are left in the spool: %w",
+			s.Accepted, s.Failed, s.Deferred, context.Cause(ctx))
+	}
 	return fmt.Errorf("tracker: close async writer: %d of %d accepted events failed: %w", s.Failed, s.Accepted, context.Cause(ctx))
 }
 
@@ -450,6 +638,8 @@ func (w *AsyncWriter) Stats() AsyncStats {
 		Dropped:  w.dropped.Load(),
 		Failed:   w.failed.Load(),
 		Filtered: w.filtered.Load(),
+		Replayed: w.replayed.Load(),
+		Deferred: w.deferred.Load(),
 	}
 }
 
@@ -488,6 +678,9 @@ func (w *AsyncWriter) dispatch() {
 			timerC = nil
 			send()
 			continue
+		}
+		if ok && w.slots != nil {
+			<-w.slots
 		}
 		switch {
 		case !ok:
@@ -783,13 +976,39 @@ func (w *AsyncWriter) succeed(items []queued) {
 			w.t.onSuccess(items[i].e)
 		}
 	}
+	finishSpooled(items)
 }
 
-// giveUp accounts for events not known to be written when Close gave up:
-// they fail with Close's cause, one log line or one OnError call each per
-// batch.
+// finishSpooled counts spooled events as written or failed in their
+// segments, which removes a segment file once all its events are.
+func finishSpooled(items []queued) {
+	for i := 0; i < len(items); {
+		seg, j := items[i].seg, i+1
+		for j < len(items) && items[j].seg == seg {
+			j++
+		}
+		if seg != nil {
+			seg.finish(int64(j-i), false)
+		}
+		i = j
+	}
+}
+
+// giveUp accounts for events not known to be written when Close gave up.
+// Without a spool they fail with Close's cause (one OnError call each, or
+// one log line for the batch); with one they stay in the spool for the next
+// writer, one log line for the batch.
 func (w *AsyncWriter) giveUp(items []queued) {
-	w.fail(items, context.Cause(w.ctx))
+	if len(items) == 0 {
+		return
+	}
+	if w.spool == nil {
+		w.fail(items, context.Cause(w.ctx))
+		return
+	}
+	w.deferred.Add(int64(len(items)))
+	w.log.Warn("tracker: events left in the spool for the next writer", "events", len(items),
+		"first_event_id", items[0].e.ID, "spool", w.spool.dir, "reason", context.Cause(w.ctx).Error())
 }
 
 // fail accounts for events that will not be written: each goes to
@@ -801,11 +1020,12 @@ func (w *AsyncWriter) fail(items []queued, err error) {
 	w.failed.Add(int64(len(items)))
 	if w.onError == nil {
 		w.log.Error("tracker: events not written", "events", len(items), "first_event_id", items[0].e.ID, "error", err.Error())
-		return
+	} else {
+		for i := range items {
+			w.onError(items[i].e, err)
+		}
 	}
-	for i := range items {
-		w.onError(items[i].e, err)
-	}
+	finishSpooled(items)
 }
 
 // backoff returns the full-jitter delay before retry n (n >= 1).

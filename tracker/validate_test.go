@@ -205,6 +205,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := tracker.New(nil, tracker.Config{}); err == nil {
 		t.Error("New(nil) succeeded")
 	}
+	if _, err := tracker.NewAsyncWriter(nil, tracker.AsyncConfig{}); err == nil {
+		t.Error("NewAsyncWriter(nil) succeeded")
+	}
 	tr := newWriteTracker(t, env, nil, tracker.Config{})
 	for _, c := range []struct {
 		name string
@@ -218,6 +221,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"negative attempts", tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxAttempts: -1}}},
 		{"negative delay", tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxDelay: -1}}},
 		{"unknown full policy", tracker.AsyncConfig{FullPolicy: tracker.FullPolicy(7)}},
+		{"unknown spool sync", tracker.AsyncConfig{SpoolDir: "x", SpoolSync: tracker.SpoolSync(5)}},
+		{"negative spool segment", tracker.AsyncConfig{SpoolSegmentBytes: -1}},
+		{"negative spool interval", tracker.AsyncConfig{SpoolSyncInterval: -time.Second}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if w, err := tr.NewAsyncWriter(c.cfg); err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -122,12 +123,19 @@ func (t *Tracker) Stats() PutStats {
 	return PutStats{Written: t.written.Load(), Filtered: t.filtered.Load()}
 }
 
-// New returns a Tracker that writes with db. It fails when the configuration
-// is invalid (an empty or malformed event type in the allowlist, a negative
-// duration, an unknown IPPolicy). New does no I/O.
+// New returns a Tracker that writes with db. It fails when db is nil (also
+// a nil *dynamodb.Client) or the configuration is invalid (no EventsTable,
+// an empty allowlist or an empty or malformed event type in it, invalid
+// DefaultAttributes, a negative duration, an unknown IPPolicy). New does no
+// I/O.
 func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if db == nil {
 		return nil, errors.New("tracker: nil DynamoDB client")
+	}
+	if v := reflect.ValueOf(db); v.Kind() == reflect.Pointer && v.IsNil() {
+		// A nil *dynamodb.Client in the interface would fail at the first
+		// write, far from the mistake.
+		return nil, fmt.Errorf("tracker: nil DynamoDB client (a nil %T)", db)
 	}
 	if cfg.EventsTable == "" {
 		return nil, errors.New("tracker: Config.EventsTable is empty: set the events table's name (the stack's EventsTableName output)")
@@ -141,6 +149,8 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	eventTypes := cfg.EventTypes
 	if eventTypes == nil {
 		eventTypes = defaultEventTypes
+	} else if len(eventTypes) == 0 {
+		return nil, errors.New("tracker: Config.EventTypes is empty, which would refuse every event: nil means DefaultEventTypes()")
 	}
 	allowed := make(map[string]struct{}, len(eventTypes))
 	for _, t := range eventTypes {

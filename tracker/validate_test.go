@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -195,15 +197,24 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"empty event type", tracker.Config{EventTypes: []string{"login", ""}}},
 		{"event type with space", tracker.Config{EventTypes: []string{"log in"}}},
 		{"unknown IP policy", tracker.Config{IPPolicy: tracker.IPPolicy(9)}},
+		{"empty allowlist", tracker.Config{EventTypes: []string{}}},
+		{"no events table", tracker.Config{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.cfg.EventsTable == "" && c.name != "no events table" {
+				c.cfg.EventsTable = env.EventsTable
+			}
 			if _, err := tracker.New(env.Client, c.cfg); err == nil {
 				t.Errorf("New(%+v) succeeded", c.cfg)
 			}
 		})
 	}
-	if _, err := tracker.New(nil, tracker.Config{}); err == nil {
+	if _, err := tracker.New(nil, tracker.Config{EventsTable: "t"}); err == nil {
 		t.Error("New(nil) succeeded")
+	}
+	var client *dynamodb.Client // a client never set: a nil pointer in the interface
+	if _, err := tracker.New(client, tracker.Config{EventsTable: "t"}); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("New with a nil *dynamodb.Client = %v, want an error", err)
 	}
 	if _, err := tracker.NewAsyncWriter(nil, tracker.AsyncConfig{}); err == nil {
 		t.Error("NewAsyncWriter(nil) succeeded")

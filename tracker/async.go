@@ -125,7 +125,8 @@ type AsyncConfig struct {
 	// written: its retries ran out, DynamoDB rejected it permanently, a
 	// different event with its caller-supplied ID is stored or in the same
 	// batch (ErrDuplicateEvent), or Close gave up waiting (the error wraps
-	// Close's context error). The event
+	// Close's context error; with a spool such events stay in the spool
+	// instead and are not reported). The event
 	// is passed as it would have been stored, ID included, so a caller can
 	// put it again under the same key without creating a duplicate. OnError
 	// is called from the writer's goroutines, possibly concurrently; it must

@@ -1,10 +1,14 @@
 package tracker_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,8 +70,10 @@ func checkExactlyOnce(t *testing.T, env *dynamolocal.Env, users, perUser int) {
 }
 
 // putConcurrently puts perUser events for each of users users, one
-// goroutine per user, and fails the test on any Put error.
-func putConcurrently(t *testing.T, w *tracker.AsyncWriter, users, perUser int) {
+// goroutine per user, and fails the test on any Put error. With callerIDs,
+// every third event carries an ID of the caller's ("<user>-<seq>"), which
+// the writer puts with a conditional PutItem.
+func putConcurrently(t *testing.T, w *tracker.AsyncWriter, users, perUser int, callerIDs ...bool) {
 	t.Helper()
 	ctx := testCtx(t, 5*time.Minute)
 	var wg sync.WaitGroup
@@ -76,13 +82,17 @@ func putConcurrently(t *testing.T, w *tracker.AsyncWriter, users, perUser int) {
 		wg.Go(func() {
 			user := "user-" + strconv.Itoa(u)
 			for i := range perUser {
-				err := w.Put(ctx, tracker.Event{
+				e := tracker.Event{
 					UserID:     user,
 					Type:       "page_view",
 					IP:         "203.0.113.7",
 					UserAgent:  "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
 					Attributes: map[string]string{"seq": strconv.Itoa(i), "url": "/p/" + strconv.Itoa(i)},
-				})
+				}
+				if len(callerIDs) > 0 && callerIDs[0] && i%3 == 0 {
+					e.ID = user + "-" + strconv.Itoa(i)
+				}
+				err := w.Put(ctx, e)
 				if err != nil {
 					errs <- fmt.Errorf("%s put %d: %w", user, i, err)
 					return
@@ -102,6 +112,7 @@ func TestAsyncWriter100Goroutines(t *testing.T) {
 	tr := newWriteTracker(t, env, nil, tracker.Config{})
 	var failures atomic.Int64
 	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
+		FullPolicy: tracker.WaitWhenFull, // a loader: wait for room rather than drop
 		OnError: func(e tracker.Event, err error) {
 			if failures.Add(1) <= 5 {
 				t.Errorf("event %s of %s failed: %v", e.ID, e.UserID, err)
@@ -133,7 +144,9 @@ func TestAsyncWriter100Goroutines(t *testing.T) {
 // TestAsyncWriterUnderFaults writes through a wrapper of the real client
 // that throttles, fails with 500, times out before and after DynamoDB and
 // returns a share of every batch as UnprocessedItems: still every event is
-// stored exactly once.
+// stored exactly once. A third of the events carry caller IDs, so the
+// conditional PutItem path meets every fault too: a retry after a lost
+// response finds its own item and is no conflict.
 func TestAsyncWriterUnderFaults(t *testing.T) {
 	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{
@@ -150,7 +163,8 @@ func TestAsyncWriterUnderFaults(t *testing.T) {
 	tr := newWriteTracker(t, env, fdb, tracker.Config{})
 	var failures atomic.Int64
 	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
-		Retry: tracker.RetryPolicy{MaxAttempts: 40, BaseDelay: time.Millisecond, MaxDelay: 50 * time.Millisecond},
+		FullPolicy: tracker.WaitWhenFull, // a loader: wait for room rather than drop
+		Retry:      tracker.RetryPolicy{MaxAttempts: 40, BaseDelay: time.Millisecond, MaxDelay: 50 * time.Millisecond},
 		OnError: func(e tracker.Event, err error) {
 			if failures.Add(1) <= 5 {
 				t.Errorf("event %s of %s failed: %v", e.ID, e.UserID, err)
@@ -161,7 +175,7 @@ func TestAsyncWriterUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	const users, perUser = 10, 200
-	putConcurrently(t, w, users, perUser)
+	putConcurrently(t, w, users, perUser, true)
 	if err := w.Close(testCtx(t, 5*time.Minute)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -188,7 +202,8 @@ func TestAsyncWriterAttemptTimeout(t *testing.T) {
 	}
 	tr := newWriteTracker(t, env, fdb, tracker.Config{})
 	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
-		Workers: 1,
+		FullPolicy: tracker.WaitWhenFull, // a loader: wait for room rather than drop
+		Workers:    1,
 		// Generous for one call to DynamoDB Local even on a loaded machine;
 		// every injected hang costs this much.
 		Retry:   tracker.RetryPolicy{MaxAttempts: 30, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond, AttemptTimeout: 3 * time.Second},
@@ -294,6 +309,86 @@ func TestAsyncWriterCloseReportsUndelivered(t *testing.T) {
 	}
 }
 
+// TestAsyncWriterCloseLogsPerBatch closes a writer without OnError whose
+// DynamoDB is stalled with a context that ends: the undelivered events are
+// logged one line per batch, not one per event, and every line counts its
+// events.
+func TestAsyncWriterCloseLogsPerBatch(t *testing.T) {
+	env := newWriteEnv(t)
+	fdb, err := faultdb.New(env.Client, faultdb.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newWriteTracker(t, env, fdb, tracker.Config{})
+	var buf syncBuffer
+	const workers, batch, n = 2, 25, 1000
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{
+		Workers: workers, BatchSize: batch,
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdb.Stall()
+	defer fdb.Resume()
+	ctx := testCtx(t, time.Minute)
+	for i := range n {
+		e := tracker.Event{UserID: "stalled", Type: "click"}
+		if i%2 == 0 {
+			e.ID = "c-" + strconv.Itoa(i) // a conditional PutItem; the others go in BatchWriteItem
+		}
+		if err := w.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := w.Close(closeCtx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want context.DeadlineExceeded", err)
+	}
+	lines, total := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct {
+			Level  string
+			Msg    string
+			Events int
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Level != "ERROR" {
+			continue
+		}
+		lines++
+		total += rec.Events
+	}
+	t.Logf("%d error lines for %d events", lines, total)
+	if total != n || lines > n/batch {
+		t.Errorf("%d error lines counting %d events, want %d events in at most %d lines", lines, total, n, n/batch)
+	}
+	if s := w.Stats(); s.Failed != n {
+		t.Errorf("stats %+v, want %d failed", s, n)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // TestAsyncWriterDropPolicy fills the queue of a writer whose DynamoDB is
 // stalled: Put refuses with ErrQueueFull at once and counts drops; every
 // accepted event is written after the stall.
@@ -341,29 +436,100 @@ func TestAsyncWriterDropPolicy(t *testing.T) {
 	}
 }
 
-// TestAsyncWriterBlockPolicy checks that a Put on a full queue waits until
-// its context ends, and that Close releases a blocked Put with ErrClosed.
-func TestAsyncWriterBlockPolicy(t *testing.T) {
+// fillStalled returns a writer on a stalled DynamoDB whose queue is full:
+// one event in the worker's call, one in the batch the dispatcher hands
+// over, one in the queue (the three Puts may wait while the dispatcher
+// catches up, hence WaitWhenFull for them).
+func fillStalled(t *testing.T, policy tracker.FullPolicy, maxBlock time.Duration) (*tracker.AsyncWriter, *faultdb.DB) {
+	t.Helper()
 	env := newWriteEnv(t)
 	fdb, err := faultdb.New(env.Client, faultdb.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := newWriteTracker(t, env, fdb, tracker.Config{})
-	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{QueueSize: 1, Workers: 1, BatchSize: 1})
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{QueueSize: 1, Workers: 1, BatchSize: 1, FullPolicy: policy, MaxBlock: maxBlock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fdb.Stall()
-	// Capacity while stalled: one event in the worker's call, one in the
-	// batch the dispatcher hands over, one in the queue. These three Puts
-	// succeed (perhaps after a wait while the dispatcher catches up).
+	t.Cleanup(fdb.Resume)
 	ctx := testCtx(t, time.Minute)
-	for range 3 {
-		if err := w.Put(ctx, tracker.Event{UserID: "blocker", Type: "click"}); err != nil {
+	for i := 0; w.Stats().Accepted < 3; i++ {
+		switch err := w.Put(ctx, tracker.Event{UserID: "blocker", Type: "click"}); {
+		case err == nil:
+		case errors.Is(err, tracker.ErrQueueFull) && i < 1000:
+			time.Sleep(time.Millisecond) // the dispatcher has not caught up yet
+		default:
 			t.Fatal(err)
 		}
 	}
+	return w, fdb
+}
+
+// TestAsyncWriterBlockPolicy checks the default policy: on a full queue Put
+// waits at most MaxBlock, even with a context that never ends, then refuses
+// with ErrQueueFull and counts a drop; room that appears within MaxBlock
+// takes the event; a context that ends first ends the wait; Close releases a
+// waiting Put with ErrClosed.
+func TestAsyncWriterBlockPolicy(t *testing.T) {
+	w, fdb := fillStalled(t, tracker.BlockWhenFull, 0)
+	ev := tracker.Event{UserID: "blocker", Type: "click"}
+	// context.Background never ends: only MaxBlock (DefaultMaxBlock) ends the wait.
+	if err := w.Put(context.Background(), ev); !errors.Is(err, tracker.ErrQueueFull) {
+		t.Fatalf("Put on a full queue = %v, want ErrQueueFull after MaxBlock", err)
+	}
+	if s := w.Stats(); s.Accepted != 3 || s.Dropped != 1 {
+		t.Fatalf("stats %+v, want 3 accepted, 1 dropped", s)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Put(cancelled, ev); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put with an ended context on a full queue = %v, want context.Canceled", err)
+	}
+	fdb.Resume()
+	if err := w.Close(testCtx(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Written != 3 || s.Dropped != 1 {
+		t.Errorf("stats %+v, want the 3 accepted events written", s)
+	}
+
+	// Room within MaxBlock: the event is taken.
+	w, fdb = fillStalled(t, tracker.BlockWhenFull, time.Hour)
+	putErr := make(chan error, 1)
+	go func() { putErr <- w.Put(context.Background(), ev) }()
+	fdb.Resume()
+	if err := <-putErr; err != nil {
+		t.Errorf("Put with room freed within MaxBlock = %v, want nil", err)
+	}
+	if err := w.Close(testCtx(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Written != 4 || s.Dropped != 0 {
+		t.Errorf("stats %+v, want 4 written", s)
+	}
+
+	// Close releases a Put waiting under a long MaxBlock.
+	w, fdb = fillStalled(t, tracker.BlockWhenFull, time.Hour)
+	closeErr := make(chan error, 1)
+	go func() { putErr <- w.Put(context.Background(), ev) }()
+	go func() { closeErr <- w.Close(context.Background()) }()
+	if err := <-putErr; !errors.Is(err, tracker.ErrClosed) {
+		t.Errorf("Put blocked during Close = %v, want ErrClosed", err)
+	}
+	fdb.Resume()
+	if err := <-closeErr; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAsyncWriterWaitPolicy checks that under WaitWhenFull a Put on a full
+// queue waits until its context ends, and that Close releases a waiting Put
+// with ErrClosed; nothing is dropped.
+func TestAsyncWriterWaitPolicy(t *testing.T) {
+	w, fdb := fillStalled(t, tracker.WaitWhenFull, 0)
+	ctx := testCtx(t, time.Minute)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	if err := w.Put(short, tracker.Event{UserID: "blocker", Type: "click"}); !errors.Is(err, context.DeadlineExceeded) {
@@ -384,8 +550,8 @@ func TestAsyncWriterBlockPolicy(t *testing.T) {
 	if err := <-closeErr; err != nil {
 		t.Fatal(err)
 	}
-	if s := w.Stats(); s.Accepted != accepted || s.Written != accepted {
-		t.Errorf("stats = %+v, want the %d accepted events written", s, accepted)
+	if s := w.Stats(); s.Accepted != accepted || s.Written != accepted || s.Dropped != 0 {
+		t.Errorf("stats = %+v, want the %d accepted events written, none dropped", s, accepted)
 	}
 }
 
@@ -594,6 +760,16 @@ func TestLostResponseRetryAddsNoStreamRecord(t *testing.T) {
 		t.Fatalf("%d items, want %d", n2, n)
 	}
 
+	if kinds := streamRecordKinds(t, env); kinds["INSERT"] != n || len(kinds) != 1 {
+		t.Errorf("stream records by kind: %v, want exactly %d INSERT", kinds, n)
+	}
+}
+
+// streamRecordKinds counts the records of env's events table stream by
+// kind (INSERT, MODIFY, REMOVE).
+func streamRecordKinds(t *testing.T, env *dynamolocal.Env) map[string]int {
+	t.Helper()
+	ctx := testCtx(t, 2*time.Minute)
 	streams, err := env.Server.StreamsClient(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -628,7 +804,5 @@ func TestLostResponseRetryAddsNoStreamRecord(t *testing.T) {
 			iter = out.NextShardIterator
 		}
 	}
-	if kinds["INSERT"] != n || len(kinds) != 1 {
-		t.Errorf("stream records by kind: %v, want exactly %d INSERT", kinds, n)
-	}
+	return kinds
 }

@@ -37,9 +37,13 @@ type Event struct {
 	// and a longer value is truncated to MaxUserAgentBytes, never rejected:
 	// the header is client controlled and the event still matters.
 	UserAgent string
-	// IP is the client's address, IPv4 or IPv6 without a zone or port. It is
-	// stored in netip's canonical form; an IPv4-mapped IPv6 address
-	// (::ffff:192.0.2.1) is stored as IPv4.
+	// IP is the client's address, IPv4 or IPv6 without a zone, as
+	// "192.0.2.1", "2001:db8::1", or with a port as in r.RemoteAddr
+	// ("192.0.2.1:1234", "[2001:db8::1]:443"; the port is not stored). It
+	// is stored in netip's canonical form; an IPv4-mapped IPv6 address
+	// (::ffff:192.0.2.1) is stored as IPv4. Event.WithRequest fills it
+	// from an *http.Request, believing proxies' headers only from trusted
+	// proxies.
 	IP string
 	// Attributes are free-form strings (url, referrer, campaign, fingerprint).
 	// Keys start with a letter and hold letters, digits, '_', '-' and '.'.
@@ -240,6 +244,12 @@ func (v *validator) normalizeInPlace(e *Event) error {
 
 	if e.IP != "" {
 		addr, err := netip.ParseAddr(e.IP)
+		if err != nil {
+			// r.RemoteAddr and some proxies give "host:port".
+			if ap, perr := netip.ParseAddrPort(e.IP); perr == nil {
+				addr, err = ap.Addr(), nil
+			}
+		}
 		switch {
 		case err != nil:
 			fail(FieldIPAddress, "%q is not an IPv4 or IPv6 address", truncateForError(e.IP))

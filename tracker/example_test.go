@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,4 +144,103 @@ func ExampleAsyncWriter() {
 	fmt.Printf("accepted %d, written %d, failed %d, dropped %d\n", s.Accepted, s.Written, s.Failed, s.Dropped)
 	// Output:
 	// accepted 3, written 3, failed 0, dropped 0
+}
+
+// Code that tracks takes a tracker.Putter; with tracking switched off it
+// gets tracker.Discard, which accepts every event and stores nothing.
+func ExampleDiscard() {
+	var w *tracker.AsyncWriter // nil: no events table in this environment
+	var events tracker.Putter = tracker.Discard{}
+	if w != nil {
+		events = w
+	}
+	err := events.Put(context.Background(), tracker.Event{UserID: "42", Type: "login"})
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+// Hooks shape what every writer of a tracker stores: default attributes
+// under each event's own, a before-send hook that drops internal traffic
+// and scrubs an attribute, and a success callback.
+func ExampleConfig_hooks() {
+	ctx := context.Background()
+	db, cfg, err := exampleDynamoDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cfg.DefaultAttributes = map[string]string{"app_version": "2.4.1"}
+	cfg.BeforeSend = func(e tracker.Event) (tracker.Event, bool) {
+		if strings.HasPrefix(e.IP, "10.") {
+			return e, false // internal traffic: not stored, no error
+		}
+		if _, ok := e.Attributes["email"]; ok {
+			a := maps.Clone(e.Attributes) // never edit the caller's map
+			delete(a, "email")
+			e.Attributes = a
+		}
+		return e, true
+	}
+	cfg.OnSuccess = func(e tracker.Event) {
+		fmt.Println("stored", e.Type, e.Attributes)
+	}
+	tr, err := tracker.New(db, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range []tracker.Event{
+		{UserID: "42", Type: "signup", IP: "198.51.100.7", Attributes: map[string]string{"email": "a@example.com", "plan": "pro"}},
+		{UserID: "ops", Type: "login", IP: "10.1.2.3"},
+	} {
+		if err := tr.Put(ctx, e); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Printf("%+v\n", tr.Stats())
+	// Output:
+	// stored signup map[app_version:2.4.1 plan:pro]
+	// {Written:1 Filtered:1}
+}
+
+// With a spool, events accepted by Put survive a crash of the process:
+// the next writer on the same directory writes what the last one left.
+func ExampleAsyncWriter_spool() {
+	ctx := context.Background()
+	db, cfg, err := exampleDynamoDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tr, err := tracker.New(db, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "eventspool") // in production: a directory that outlives the process
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{SpoolDir: dir})
+	if err != nil {
+		fmt.Println(err) // also when another writer holds the directory
+		return
+	}
+	for _, page := range []string{"/", "/pricing"} {
+		if err := w.Put(ctx, tracker.Event{AnonymousID: "cookie-7", Type: "page_view",
+			Attributes: map[string]string{tracker.AttrURL: page}}); err != nil {
+			fmt.Println(err)
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		fmt.Println(err)
+	}
+	s := w.Stats()
+	left, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	fmt.Printf("written %d, replayed %d, segment files left %d\n", s.Written, s.Replayed, len(left))
+	// Output:
+	// written 2, replayed 0, segment files left 0
 }

@@ -36,6 +36,9 @@ func FuzzValidate(f *testing.F) {
 	f.Add("u-2", "impression", int64(-1_800_000_000_000), "", "", "255.255.255.255", "k", strings.Repeat("v", 2048))
 	f.Add("u-4", "7", int64(-5), "", "Opera/9.80", "2001:db8:85a3::8a2e:370:7334", "fingerprint", "fp_9c1d")
 	f.Add("u-3", "logout", int64(-9_223_372_036_854), "Z", "", "::", "x", "y")
+	f.Add("u-5", "login", int64(-2), "", "", "198.51.100.7:1234", "", "")
+	f.Add("u-6", "login", int64(-3), "", "", "[::ffff:198.51.100.7]:80", "", "")
+	f.Add("u-7", "login", int64(-4), "", "", "[fe80::1%eth0]:443", "", "")
 
 	f.Fuzz(func(t *testing.T, user, typ string, offsetMs int64, id, ua, ip, key, val string) {
 		if n, err := strconv.Atoi(typ); err == nil && n >= 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,6 +53,43 @@ type Config struct {
 	IPPolicy IPPolicy
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
+
+	// DefaultAttributes are merged into every event's attributes, under
+	// them: a key the event sets itself keeps the event's value. Typical
+	// entries name the application, its version or the deployment
+	// ("app_version": "2.4.1"). Validate, Put and AsyncWriter.Put apply
+	// them before validation, so together with the event's own they must
+	// keep to the attribute limits. New validates and copies the map.
+	DefaultAttributes map[string]string
+	// BeforeSend, when set, sees every valid event before it is written,
+	// and returns the event to write and whether to write it: it may
+	// change the event (drop an attribute that holds personal data), sample
+	// (keep one page view in ten) or drop it (internal traffic, bots).
+	//
+	// It runs in Put and AsyncWriter.Put on the caller's goroutine, after
+	// DefaultAttributes are merged and the event is validated and
+	// normalized (so it sees the stored form: UTC millisecond time, the IP
+	// after IPPolicy, the cleaned user agent; ID is empty when the tracker
+	// will generate one), and before anything is queued or written. The
+	// event it returns is validated again, so a hook can never store an
+	// invalid event: Put then returns that *ValidationError. A dropped event
+	// is no error: Put returns nil, and Stats().Filtered (AsyncStats.Filtered
+	// for an AsyncWriter) counts it. Tracker.Validate does not call it.
+	//
+	// BeforeSend is called concurrently from every goroutine that puts
+	// events; it must be safe for concurrent use and fast (it adds to every
+	// Put). It must not modify the map in e.Attributes, which belongs to
+	// the caller or to DefaultAttributes: to change attributes, return a
+	// new map (maps.Clone, then edit).
+	BeforeSend func(e Event) (Event, bool)
+	// OnSuccess, when set, is called once for every event stored, with the
+	// event as stored (ID included): by Put on the caller's goroutine
+	// before it returns, by an AsyncWriter on its worker goroutines,
+	// possibly concurrently, after DynamoDB acknowledged the write. An
+	// identical event put again (a retry, a spool replay) is acknowledged,
+	// and reported, again. It must be safe for concurrent use, return
+	// quickly, and not call an AsyncWriter's Flush or Close.
+	OnSuccess func(e Event)
 }
 
 // Tracker validates events and writes them to DynamoDB. It is safe for
@@ -63,14 +102,40 @@ type Tracker struct {
 	v            validator
 	ids          *idSource
 	condition    expression.Expression
+	defaults     map[string]string
+	beforeSend   func(Event) (Event, bool)
+	onSuccess    func(Event)
+	written      atomic.Int64
+	filtered     atomic.Int64
 }
 
-// New returns a Tracker that writes with db. It fails when the configuration
-// is invalid (an empty or malformed event type in the allowlist, a negative
-// duration, an unknown IPPolicy). New does no I/O.
+// PutStats counts what Tracker.Put did since New; AsyncWriter.Stats counts
+// for an AsyncWriter.
+type PutStats struct {
+	// Written events were stored (or found stored, identical) by Put.
+	Written int64
+	// Filtered events were dropped by Config.BeforeSend.
+	Filtered int64
+}
+
+// Stats returns the counters of Put.
+func (t *Tracker) Stats() PutStats {
+	return PutStats{Written: t.written.Load(), Filtered: t.filtered.Load()}
+}
+
+// New returns a Tracker that writes with db. It fails when db is nil (also
+// a nil *dynamodb.Client) or the configuration is invalid (no EventsTable,
+// an empty allowlist or an empty or malformed event type in it, invalid
+// DefaultAttributes, a negative duration, an unknown IPPolicy). New does no
+// I/O.
 func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if db == nil {
 		return nil, errors.New("tracker: nil DynamoDB client")
+	}
+	if v := reflect.ValueOf(db); v.Kind() == reflect.Pointer && v.IsNil() {
+		// A nil *dynamodb.Client in the interface would fail at the first
+		// write, far from the mistake.
+		return nil, fmt.Errorf("tracker: nil DynamoDB client (a nil %T)", db)
 	}
 	if cfg.EventsTable == "" {
 		return nil, errors.New("tracker: Config.EventsTable is empty: set the events table's name (the stack's EventsTableName output)")
@@ -84,6 +149,8 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	eventTypes := cfg.EventTypes
 	if eventTypes == nil {
 		eventTypes = defaultEventTypes
+	} else if len(eventTypes) == 0 {
+		return nil, errors.New("tracker: Config.EventTypes is empty, which would refuse every event: nil means DefaultEventTypes()")
 	}
 	allowed := make(map[string]struct{}, len(eventTypes))
 	for _, t := range eventTypes {
@@ -92,6 +159,12 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 				t, MaxEventTypeBytes)
 		}
 		allowed[t] = struct{}{}
+	}
+	if len(cfg.DefaultAttributes) > 0 {
+		probe := validator{types: map[string]struct{}{"probe": {}}, skew: time.Hour, now: time.Now}
+		if _, err := probe.normalize(Event{UserID: "probe", Type: "probe", Attributes: cfg.DefaultAttributes}); err != nil {
+			return nil, fmt.Errorf("tracker: Config.DefaultAttributes: %w", err)
+		}
 	}
 	t := &Tracker{
 		db:           db,
@@ -105,7 +178,12 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 			now:    cfg.Now,
 			maxAge: cfg.MaxAge,
 		},
-		ids: newIDSource(),
+		ids:        newIDSource(),
+		beforeSend: cfg.BeforeSend,
+		onSuccess:  cfg.OnSuccess,
+	}
+	if len(cfg.DefaultAttributes) > 0 {
+		t.defaults = maps.Clone(cfg.DefaultAttributes)
 	}
 	if t.v.skew == 0 {
 		t.v.skew = DefaultMaxFutureSkew
@@ -130,9 +208,11 @@ func (t *Tracker) EventsTableName() string { return t.eventsTable }
 func (t *Tracker) SummaryTableName() string { return t.summaryTable }
 
 // Validate checks e without writing it and returns the event as it would be
-// stored (time defaulted and truncated, IP normalized, ID generated). The
-// error is a *ValidationError that lists every bad field.
+// stored (DefaultAttributes merged, time defaulted and truncated, IP
+// normalized, ID generated). It does not call BeforeSend. The error is a
+// *ValidationError that lists every bad field.
 func (t *Tracker) Validate(e Event) (Event, error) {
+	e.Attributes = t.withDefaults(e.Attributes)
 	n, err := t.v.normalize(e)
 	if err != nil {
 		return Event{}, err
@@ -141,6 +221,58 @@ func (t *Tracker) Validate(e Event) (Event, error) {
 		n.ID = t.ids.New(n.At)
 	}
 	return n, nil
+}
+
+// prepare is what Put and AsyncWriter.Put do before writing or queueing: it
+// merges DefaultAttributes, validates and normalizes e in place and runs
+// BeforeSend, whose result it validates again. It reports false when
+// BeforeSend dropped the event. It allocates nothing when no defaults need
+// merging and no hook is set.
+func (t *Tracker) prepare(e *Event) (bool, error) {
+	if t.defaults != nil {
+		e.Attributes = t.withDefaults(e.Attributes)
+	}
+	if err := t.v.normalizeInPlace(e); err != nil {
+		return false, err
+	}
+	if t.beforeSend == nil {
+		return true, nil
+	}
+	out, keep := t.beforeSend(*e)
+	if !keep {
+		return false, nil
+	}
+	if err := t.v.normalizeInPlace(&out); err != nil {
+		return false, fmt.Errorf("tracker: Config.BeforeSend returned an invalid event: %w", err)
+	}
+	*e = out
+	return true, nil
+}
+
+// withDefaults returns attrs with the DefaultAttributes it lacks: attrs
+// itself when it has them all, the shared defaults when attrs is empty, else
+// a new map.
+func (t *Tracker) withDefaults(attrs map[string]string) map[string]string {
+	if len(t.defaults) == 0 {
+		return attrs
+	}
+	if len(attrs) == 0 {
+		return t.defaults
+	}
+	missing := false
+	for k := range t.defaults {
+		if _, ok := attrs[k]; !ok {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return attrs
+	}
+	m := make(map[string]string, len(attrs)+len(t.defaults))
+	maps.Copy(m, t.defaults)
+	maps.Copy(m, attrs)
+	return m
 }
 
 // item is the DynamoDB item of an event.
@@ -198,21 +330,47 @@ func (t *Tracker) marshal(e Event) (map[string]types.AttributeValue, error) {
 // (errors.Is(err, ErrInvalidEvent)) without writing anything when e is
 // invalid, and ErrDuplicateEvent when a different event with the same user,
 // time and ID is already stored. Writing the identical event twice (for
-// example when the SDK retries after a lost response) succeeds.
+// example when the SDK retries after a lost response) succeeds. With
+// Config.BeforeSend, an event the hook drops is not written and Put returns
+// nil; Config.OnSuccess is called before Put returns nil for a stored event.
 //
 // An event without an ID gets a fresh UUIDv7 on every call, so a caller that
 // retries Put after an error (which may be a timeout after the write
 // happened) should set Event.ID, or use Validate once and put its result.
 func (t *Tracker) Put(ctx context.Context, e Event) error {
-	n, err := t.Validate(e)
+	keep, err := t.prepare(&e)
 	if err != nil {
 		return err
 	}
-	av, err := t.marshal(n)
+	if !keep {
+		t.filtered.Add(1)
+		return nil
+	}
+	if e.ID == "" {
+		e.ID = t.ids.New(e.At)
+	}
+	av, err := t.marshal(e)
 	if err != nil {
 		return err
 	}
-	_, err = t.db.PutItem(ctx, &dynamodb.PutItemInput{
+	if err := t.putItem(ctx, av); err != nil {
+		return fmt.Errorf("put event %s of %s: %w", e.ID, e.actor(), err)
+	}
+	t.written.Add(1)
+	if t.onSuccess != nil {
+		t.onSuccess(e)
+	}
+	return nil
+}
+
+// putItem writes the item av of a normalized event with a conditional
+// PutItem that never overwrites an existing item. It returns nil when the
+// item was written or an identical item was already stored (a retry after a
+// lost response), ErrDuplicateEvent when a different item holds the key,
+// and DynamoDB's error otherwise. Tracker.Put and the AsyncWriter's writes
+// of caller-supplied IDs share it.
+func (t *Tracker) putItem(ctx context.Context, av map[string]types.AttributeValue) error {
+	_, err := t.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(t.eventsTable),
 		Item:                                av,
 		ConditionExpression:                 t.condition.Condition(),
@@ -224,12 +382,9 @@ func (t *Tracker) Put(ctx context.Context, e Event) error {
 		if sameItem(ccf.Item, av) {
 			return nil
 		}
-		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), ErrDuplicateEvent)
+		return ErrDuplicateEvent
 	}
-	if err != nil {
-		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), err)
-	}
-	return nil
+	return err
 }
 
 // sameItem reports whether two event items hold the same values.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -72,7 +74,10 @@ func TestValidationRules(t *testing.T) {
 		{"event_id with #", tracker.FieldEventID, func(e *tracker.Event) { e.ID = "a#b" }},
 		{"event_id with space", tracker.FieldEventID, func(e *tracker.Event) { e.ID = "a b" }},
 		{"ip_address not an address", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "example.com" }},
-		{"ip_address with port", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "198.51.100.7:443" }},
+		{"ip_address with an empty port", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "198.51.100.7:" }},
+		{"ip_address with a port out of range", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "198.51.100.7:65536" }},
+		{"ip_address IPv6 in brackets without port", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "[2001:db8::1]" }},
+		{"ip_address with zone and port", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "[fe80::1%eth0]:80" }},
 		{"ip_address with zone", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "fe80::1%eth0" }},
 		{"ip_address truncated", tracker.FieldIPAddress, func(e *tracker.Event) { e.IP = "198.51.100" }},
 		{"attributes too many", tracker.FieldAttributes, func(e *tracker.Event) { e.Attributes = manyAttributes(tracker.MaxAttributes+1, 1) }},
@@ -192,15 +197,27 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"empty event type", tracker.Config{EventTypes: []string{"login", ""}}},
 		{"event type with space", tracker.Config{EventTypes: []string{"log in"}}},
 		{"unknown IP policy", tracker.Config{IPPolicy: tracker.IPPolicy(9)}},
+		{"empty allowlist", tracker.Config{EventTypes: []string{}}},
+		{"no events table", tracker.Config{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.cfg.EventsTable == "" && c.name != "no events table" {
+				c.cfg.EventsTable = env.EventsTable
+			}
 			if _, err := tracker.New(env.Client, c.cfg); err == nil {
 				t.Errorf("New(%+v) succeeded", c.cfg)
 			}
 		})
 	}
-	if _, err := tracker.New(nil, tracker.Config{}); err == nil {
+	if _, err := tracker.New(nil, tracker.Config{EventsTable: "t"}); err == nil {
 		t.Error("New(nil) succeeded")
+	}
+	var client *dynamodb.Client // a client never set: a nil pointer in the interface
+	if _, err := tracker.New(client, tracker.Config{EventsTable: "t"}); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("New with a nil *dynamodb.Client = %v, want an error", err)
+	}
+	if _, err := tracker.NewAsyncWriter(nil, tracker.AsyncConfig{}); err == nil {
+		t.Error("NewAsyncWriter(nil) succeeded")
 	}
 	tr := newWriteTracker(t, env, nil, tracker.Config{})
 	for _, c := range []struct {
@@ -211,9 +228,13 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"negative queue", tracker.AsyncConfig{QueueSize: -1}},
 		{"negative workers", tracker.AsyncConfig{Workers: -1}},
 		{"negative linger", tracker.AsyncConfig{Linger: -time.Millisecond}},
+		{"negative max block", tracker.AsyncConfig{MaxBlock: -time.Millisecond}},
 		{"negative attempts", tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxAttempts: -1}}},
 		{"negative delay", tracker.AsyncConfig{Retry: tracker.RetryPolicy{MaxDelay: -1}}},
 		{"unknown full policy", tracker.AsyncConfig{FullPolicy: tracker.FullPolicy(7)}},
+		{"unknown spool sync", tracker.AsyncConfig{SpoolDir: "x", SpoolSync: tracker.SpoolSync(5)}},
+		{"negative spool segment", tracker.AsyncConfig{SpoolSegmentBytes: -1}},
+		{"negative spool interval", tracker.AsyncConfig{SpoolSyncInterval: -time.Second}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if w, err := tr.NewAsyncWriter(c.cfg); err == nil {

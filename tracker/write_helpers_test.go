@@ -143,3 +143,21 @@ func stringAt(it map[string]types.AttributeValue, path string) string {
 	}
 	return s.Value
 }
+
+// newValidatingTracker returns a Tracker for tests that only validate: its
+// DynamoDB client points nowhere and is never called.
+func newValidatingTracker(tb testing.TB, cfg tracker.Config) *tracker.Tracker {
+	tb.Helper()
+	if cfg.EventsTable == "" {
+		cfg.EventsTable = "never-written"
+	}
+	tr, err := tracker.New(dynamodb.New(dynamodb.Options{Region: "us-east-1"}), cfg)
+	if err != nil {
+		tb.Fatalf("tracker.New: %v", err)
+	}
+	return tr
+}
+
+// noDB returns a DynamoDB client that points nowhere, for tests that never
+// reach DynamoDB.
+func noDB() *dynamodb.Client { return dynamodb.New(dynamodb.Options{Region: "us-east-1"}) }

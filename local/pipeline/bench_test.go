@@ -87,7 +87,7 @@ func freshDynamoDB(b *testing.B) *dynamolocal.Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{FullPolicy: tracker.WaitWhenFull})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func storeOnly(b *testing.B, evs []tracker.Event) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{})
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{FullPolicy: tracker.WaitWhenFull})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -63,7 +63,10 @@ type Config struct {
 	WrapDynamoDB func(*dynamodb.Client) tracker.DynamoDB
 	// Tracker configures the tracker; the table names are set from above.
 	Tracker tracker.Config
-	// Async configures the asynchronous writer.
+	// Async configures the asynchronous writer. The pipeline is fed by
+	// loaders, so a zero FullPolicy with a zero MaxBlock means
+	// tracker.WaitWhenFull here: Put waits for room as long as its context
+	// allows instead of refusing events after a few milliseconds.
 	Async tracker.AsyncConfig
 
 	// DeliveryStream names the Firehose delivery stream; default
@@ -332,6 +335,9 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
 	ac := cfg.Async
+	if ac.FullPolicy == tracker.BlockWhenFull && ac.MaxBlock == 0 {
+		ac.FullPolicy = tracker.WaitWhenFull
+	}
 	if ac.Logger == nil {
 		ac.Logger = cfg.Logger
 	}

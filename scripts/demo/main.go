@@ -116,7 +116,7 @@ func run(ctx context.Context, out io.Writer, log *slog.Logger, cfg config) error
 	if len(events) == 0 {
 		return errors.New("no events to write")
 	}
-	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{Logger: log})
+	w, err := tr.NewAsyncWriter(tracker.AsyncConfig{Logger: log, FullPolicy: tracker.WaitWhenFull}) // a loader: wait, never drop
 	if err != nil {
 		return err
 	}

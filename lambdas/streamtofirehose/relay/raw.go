@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventlake/eventlake/internal/jsonstr"
 )
 
 // Invoke implements lambda.Handler: lambda.Start(h) hands it the raw
@@ -438,7 +440,7 @@ func decodeLikeTheRuntime(data []byte, v any) (ok bool) {
 // isPlain reports whether b is a JSON string's content that needs neither
 // unescaping nor escaping: printable ASCII other than '"' and '\\'.
 func isPlain(b []byte) bool {
-	return safePrefix(b) == len(b)
+	return jsonstr.SafePrefix(b) == len(b)
 }
 
 // appendFastLine encodes the common image shape straight from its JSON:

@@ -48,8 +48,8 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			sum.notInsert++
 			continue
 		}
-		start := len(st.buf)
-		st.buf, err = appendRawLine(st.buf, rec.image, &st.sc)
+		start := len(st.out.Buf)
+		st.out.Buf, err = appendRawLine(st.out.Buf, rec.image, &st.sc)
 		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
 	}
 	return json.Marshal(h.deliver(ctx, st, &sum, began, func(i int) string { return jsonText(st.raw[i].seq) }))

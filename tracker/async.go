@@ -199,7 +199,12 @@ type queued struct {
 type asyncBatch struct {
 	events []Event
 	gen    *sync.WaitGroup // the Flush generation the batch belongs to
+	lake   bool            // RouteLake events: one packed Firehose delivery
 }
+
+// lakeBatchSize is the most RouteLake events the writer sends in one packed
+// delivery (about 175 KB of lines for typical events, one Firehose record).
+const lakeBatchSize = 500
 
 // NewAsyncWriter returns an AsyncWriter that writes t's events with t's
 // DynamoDB client and table, and starts its goroutines. Stop it with Close.
@@ -401,22 +406,29 @@ func (w *AsyncWriter) Stats() AsyncStats {
 func (w *AsyncWriter) dispatch() {
 	defer close(w.batches)
 	var (
-		cur      []Event
+		cur      []Event // RouteHot events, for one BatchWriteItem
+		curLake  []Event // RouteLake events, for one packed Firehose delivery
 		gen      = new(sync.WaitGroup)
 		prevDone = closedSignal // closed when the previous Flush generation is done
 		timer    = time.NewTimer(time.Hour)
 		timerC   <-chan time.Time
 	)
 	timer.Stop()
-	send := func() {
-		if len(cur) == 0 {
+	hand := func(b *[]Event, lake bool) {
+		if len(*b) == 0 {
 			return
 		}
-		timer.Stop()
-		timerC = nil
 		gen.Add(1)
-		w.batches <- &asyncBatch{events: cur, gen: gen}
-		cur = nil
+		w.batches <- &asyncBatch{events: *b, gen: gen, lake: lake}
+		*b = nil
+		if len(cur) == 0 && len(curLake) == 0 {
+			timer.Stop()
+			timerC = nil
+		}
+	}
+	send := func() {
+		hand(&cur, false)
+		hand(&curLake, true)
 	}
 	for {
 		var (
@@ -435,9 +447,9 @@ func (w *AsyncWriter) dispatch() {
 			send()
 			return
 		case q.flush != nil:
-			// Everything queued before the marker is in cur or in a batch
-			// of this generation, and earlier generations are tracked by
-			// prevDone: the marker is done when both are.
+			// Everything queued before the marker is in cur, curLake or in
+			// a batch of this generation, and earlier generations are
+			// tracked by prevDone: the marker is done when both are.
 			send()
 			go func(prev <-chan struct{}, g *sync.WaitGroup, done chan struct{}) {
 				<-prev
@@ -457,6 +469,19 @@ func (w *AsyncWriter) dispatch() {
 			w.fail([]Event{e}, context.Cause(w.ctx))
 			continue
 		}
+		if len(cur) == 0 && len(curLake) == 0 {
+			timer.Reset(w.linger)
+			timerC = timer.C
+		}
+		if w.t.lake != nil && w.t.Route(e.Type) == RouteLake {
+			// Firehose has no keys to collide: the events_dedup view
+			// removes a line sent twice.
+			curLake = append(curLake, e)
+			if len(curLake) >= lakeBatchSize {
+				hand(&curLake, true)
+			}
+			continue
+		}
 		if i := indexSameKey(cur, e); !generated && i >= 0 {
 			if !sameEvent(cur[i], e) {
 				w.fail([]Event{e}, fmt.Errorf("put event %s of %s: another event with this key is in the same batch: %w",
@@ -466,16 +491,16 @@ func (w *AsyncWriter) dispatch() {
 			// BatchWriteItem rejects a request whose items share a key; an
 			// identical copy goes into the next batch, where it rewrites
 			// the same item.
-			send()
+			hand(&cur, false)
+			timer.Reset(w.linger) // for e, which starts the next batch
+			timerC = timer.C
 		}
 		if len(cur) == 0 {
 			cur = make([]Event, 0, w.size)
-			timer.Reset(w.linger)
-			timerC = timer.C
 		}
 		cur = append(cur, e)
 		if len(cur) >= w.size {
-			send()
+			hand(&cur, false)
 		}
 	}
 }
@@ -502,9 +527,33 @@ func sameEvent(a, b Event) bool {
 func (w *AsyncWriter) work() {
 	defer w.workers.Done()
 	for b := range w.batches {
-		w.write(b.events)
+		if b.lake {
+			w.writeLake(b.events)
+		} else {
+			w.write(b.events)
+		}
 		b.gen.Done()
 	}
+}
+
+// writeLake sends RouteLake events in one packed Firehose delivery (the
+// tracker's lake route retries within its budget) and accounts for every
+// event as written or failed.
+func (w *AsyncWriter) writeLake(evs []Event) {
+	if w.ctx.Err() != nil {
+		w.fail(evs, context.Cause(w.ctx))
+		return
+	}
+	first, err := w.t.putLake(w.ctx, evs)
+	if first < 0 {
+		w.written.Add(int64(len(evs)))
+		return
+	}
+	w.written.Add(int64(first))
+	if w.ctx.Err() != nil {
+		err = context.Cause(w.ctx)
+	}
+	w.fail(evs[first:], err)
 }
 
 // errUnprocessed is the last error of events that DynamoDB kept returning

@@ -49,6 +49,18 @@ type Config struct {
 	Retention time.Duration
 	// IPPolicy keeps, anonymizes or drops IP addresses at write time.
 	IPPolicy IPPolicy
+	// Routes maps event types to routes: RouteHot (DynamoDB, then the
+	// stream to the lake) or RouteLake (straight to Firehose, never in
+	// DynamoDB). A type it does not name takes RouteHot; every type it
+	// names must be allowed. Put, PutBatch and the AsyncWriter all honour
+	// it. A RouteLake entry needs Firehose and DeliveryStream.
+	Routes map[string]Route
+	// Firehose is the client the lake route sends with (create it with
+	// LakeClientOptions), and DeliveryStream the delivery stream the relay
+	// writes to (the stack's delivery stream name). Unused without a
+	// RouteLake entry in Routes.
+	Firehose       Firehose
+	DeliveryStream string
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
 }
@@ -63,11 +75,14 @@ type Tracker struct {
 	v            validator
 	ids          *idSource
 	condition    expression.Expression
+	routes       map[string]Route
+	lake         *lake // nil when no type takes RouteLake
 }
 
 // New returns a Tracker that writes with db. It fails when the configuration
 // is invalid (an empty or malformed event type in the allowlist, a negative
-// duration, an unknown IPPolicy). New does no I/O.
+// duration, an unknown IPPolicy, a route for a type that is not allowed or
+// a RouteLake without Firehose and DeliveryStream). New does no I/O.
 func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if db == nil {
 		return nil, errors.New("tracker: nil DynamoDB client")
@@ -93,6 +108,10 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 		}
 		allowed[t] = struct{}{}
 	}
+	routes, lake, err := newRoutes(cfg, allowed)
+	if err != nil {
+		return nil, err
+	}
 	t := &Tracker{
 		db:           db,
 		eventsTable:  cfg.EventsTable,
@@ -105,7 +124,9 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 			now:    cfg.Now,
 			maxAge: cfg.MaxAge,
 		},
-		ids: newIDSource(),
+		ids:    newIDSource(),
+		routes: routes,
+		lake:   lake,
 	}
 	if t.v.skew == 0 {
 		t.v.skew = DefaultMaxFutureSkew
@@ -194,7 +215,10 @@ func (t *Tracker) marshal(e Event) (map[string]types.AttributeValue, error) {
 }
 
 // Put validates e and writes it synchronously with a conditional PutItem, so
-// an existing event is never overwritten. It returns a *ValidationError
+// an existing event is never overwritten; an event whose type takes
+// RouteLake is sent to Firehose instead, and Put returns once Firehose
+// acknowledged it (Firehose has no conditions: sending an event twice puts
+// two lines with its ID in the lake, which the events_dedup view removes). It returns a *ValidationError
 // (errors.Is(err, ErrInvalidEvent)) without writing anything when e is
 // invalid, and ErrDuplicateEvent when a different event with the same user,
 // time and ID is already stored. Writing the identical event twice (for
@@ -208,6 +232,16 @@ func (t *Tracker) Put(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
+	if t.lake != nil && t.Route(n.Type) == RouteLake {
+		_, err := t.putLake(ctx, []Event{n})
+		return err
+	}
+	return t.putNormalized(ctx, n)
+}
+
+// putNormalized writes a normalized event with its ID set to DynamoDB with
+// a conditional PutItem (see Put).
+func (t *Tracker) putNormalized(ctx context.Context, n Event) error {
 	av, err := t.marshal(n)
 	if err != nil {
 		return err

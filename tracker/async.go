@@ -120,8 +120,12 @@ type AsyncConfig struct {
 type AsyncStats struct {
 	// Accepted events were enqueued by Put (which returned nil).
 	Accepted int64
-	// Written events were acknowledged by DynamoDB.
+	// Written events were acknowledged by DynamoDB, or by Firehose for
+	// RouteLake events.
 	Written int64
+	// Lake counts the events of Written that took RouteLake (sent straight
+	// to Firehose, never in DynamoDB).
+	Lake int64
 	// Retried counts event writes sent again: an event sent three times
 	// adds two.
 	Retried int64
@@ -179,6 +183,7 @@ type AsyncWriter struct {
 	written  paddedInt64
 	retried  atomic.Int64
 	failed   atomic.Int64
+	lake     atomic.Int64
 }
 
 // paddedInt64 keeps a hot counter on its own cache line.
@@ -397,6 +402,7 @@ func (w *AsyncWriter) Stats() AsyncStats {
 		Retried:  w.retried.Load(),
 		Dropped:  w.dropped.Load(),
 		Failed:   w.failed.Load(),
+		Lake:     w.lake.Load(),
 	}
 }
 
@@ -546,9 +552,11 @@ func (w *AsyncWriter) writeLake(evs []Event) {
 	}
 	first, err := w.t.putLake(w.ctx, evs)
 	if first < 0 {
+		w.lake.Add(int64(len(evs)))
 		w.written.Add(int64(len(evs)))
 		return
 	}
+	w.lake.Add(int64(first))
 	w.written.Add(int64(first))
 	if w.ctx.Err() != nil {
 		err = context.Cause(w.ctx)

@@ -338,7 +338,7 @@ func TestAsyncWriterRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := w.Stats()
-	if st.Accepted != n || st.Written != n || st.Failed != 0 || len(failed) != 0 {
+	if st.Accepted != n || st.Written != n || st.Lake != int64(wantLake) || st.Failed != 0 || len(failed) != 0 {
 		t.Errorf("stats %+v, failures %v", st, failed)
 	}
 	if got := count(); got != n-wantLake {

@@ -380,7 +380,7 @@ func (h *Handler) fail(w http.ResponseWriter, status int, reason string) {
 
 func (h *Handler) unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="eventlake", charset="UTF-8"`)
-	h.fail(w, http.StatusUnauthorized, "missing write key: send it as the HTTP Basic user name or the write_key query parameter")
+	h.fail(w, http.StatusUnauthorized, "missing write key: send it as the HTTP Basic user name, the write_key query parameter or, on Segment's routes, the body's writeKey field")
 }
 
 // requestKey returns the write key of the request's Authorization header

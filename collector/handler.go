@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -258,7 +259,16 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, d *decoded, rt r
 	}
 	var errs []error
 	if len(d.events) > 0 {
-		errs = h.sink.PutBatch(r.Context(), d.events)
+		// A client that hangs up does not cancel the store: the events
+		// it sent are stored, or reported, as they would have been. A
+		// deadline (a Lambda invocation's) still holds.
+		ctx := context.WithoutCancel(r.Context())
+		if deadline, ok := r.Context().Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		errs = h.sink.PutBatch(ctx, d.events)
 	}
 	accepted, unavailable := len(d.events), 0
 	var firstFailure error

@@ -3,11 +3,13 @@ package collector_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventlake/eventlake/collector"
 	"github.com/eventlake/eventlake/tracker"
@@ -410,5 +412,31 @@ func TestBotsAreFlaggedNotDropped(t *testing.T) {
 	}
 	if line := tracker.AppendLine(nil, got[0]); !bytes.Contains(line, []byte(`"is_bot":true`)) {
 		t.Errorf("lake line %s", line)
+	}
+}
+
+// ctxSink records the context PutBatch gets.
+type ctxSink struct {
+	err      error
+	deadline time.Time
+}
+
+func (s *ctxSink) PutBatch(ctx context.Context, evs []tracker.Event) []error {
+	s.err = ctx.Err()
+	s.deadline, _ = ctx.Deadline()
+	return nil
+}
+
+func TestClientHangingUpDoesNotCancelTheStore(t *testing.T) {
+	sink := &ctxSink{}
+	h := newHandler(t, sink, collector.Config{})
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	cancel() // the client went away
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/track", strings.NewReader(trackBody))
+	r.SetBasicAuth(testKey, "")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if sink.err != nil || !sink.deadline.Equal(deadline) {
+		t.Errorf("the sink got a context with error %v and deadline %v; want no error and the request's deadline", sink.err, sink.deadline)
 	}
 }

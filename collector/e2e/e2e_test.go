@@ -41,13 +41,19 @@ type stack struct {
 
 func startStack(t *testing.T, cfg collector.Config) *stack {
 	t.Helper()
+	return startStackRoutes(t, cfg, map[string]tracker.Route{"page_view": tracker.RouteLake, "click": tracker.RouteLake})
+}
+
+// startStackRoutes is startStack with other routes.
+func startStackRoutes(t testing.TB, cfg collector.Config, routes map[string]tracker.Route) *stack {
+	t.Helper()
 	env := dynamolocal.NewEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	p, err := pipeline.Start(ctx, pipeline.Config{
 		DynamoDB: env.Server, EventsTable: env.EventsTable, SummaryTable: env.SummaryTable,
 		LakeDir: t.TempDir(), Format: pipeline.FormatJSON,
-		Tracker: tracker.Config{Routes: map[string]tracker.Route{"page_view": tracker.RouteLake, "click": tracker.RouteLake}},
+		Tracker: tracker.Config{Routes: routes},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -57,9 +58,29 @@ func (e notStored) Is(target error) bool { return target == ErrNotStored }
 
 // lake sends lines to the delivery stream for RouteLake; nil when no type
 // takes that route.
+//
+// Calls group-commit: a call that finds a delivery in flight queues its
+// events, and when the delivery ends, the first queued call sends every
+// call queued meanwhile in one packed delivery. An idle tracker sends at
+// once; a busy one packs the events of concurrent calls (single-event HTTP
+// requests, say) into shared Firehose records, which Firehose bills per 5 KB.
 type lake struct {
 	send *delivery.Sender
 	pool sync.Pool // *delivery.Lines
+
+	mu    sync.Mutex
+	queue []*lakeCall
+	busy  bool // a call is sending; the queue waits for it
+}
+
+// lakeCall is one putLake call.
+type lakeCall struct {
+	ctx   context.Context
+	evs   []Event
+	first int   // set when sent: the first event not known to be stored, or -1
+	err   error // and why
+	done  chan struct{}
+	lead  chan struct{} // closed when this call must send the queue
 }
 
 // newRoutes checks cfg's routes against the allowlist and returns them, with
@@ -102,11 +123,82 @@ func (t *Tracker) Route(eventType string) Route {
 	return RouteHot
 }
 
-// putLake sends the lines of normalized events (IDs set) in one packed
-// delivery and returns the index of the first event not known to be stored
-// and the error, or -1 and nil. Events before that index are stored; later
-// ones may be.
+// putLake stores normalized events (IDs set) in the lake and returns the
+// index of the first event not known to be stored and the error, or -1 and
+// nil. Events before that index are stored; later ones may be. Concurrent
+// calls share deliveries (see lake).
 func (t *Tracker) putLake(ctx context.Context, evs []Event) (int, error) {
+	lk := t.lake
+	c := &lakeCall{ctx: ctx, evs: evs, done: make(chan struct{}), lead: make(chan struct{})}
+	lk.mu.Lock()
+	lk.queue = append(lk.queue, c)
+	if lk.busy {
+		lk.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.first, c.err
+		case <-c.lead:
+		case <-ctx.Done():
+			lk.mu.Lock()
+			if i := slices.Index(lk.queue, c); i >= 0 {
+				lk.queue = slices.Delete(lk.queue, i, i+1)
+				lk.mu.Unlock()
+				return 0, notStored{fmt.Errorf("send %d events to Firehose: %w", len(evs), context.Cause(ctx))}
+			}
+			lk.mu.Unlock()
+			// Taken into a delivery, or handed the lead: see it through.
+			select {
+			case <-c.done:
+				return c.first, c.err
+			case <-c.lead:
+			}
+		}
+		lk.mu.Lock()
+	}
+	lk.busy = true
+	group := lk.queue
+	lk.queue = nil
+	lk.mu.Unlock()
+
+	t.sendLake(group)
+
+	lk.mu.Lock()
+	if len(lk.queue) > 0 {
+		close(lk.queue[0].lead) // busy stays true: the next call sends
+	} else {
+		lk.busy = false
+	}
+	lk.mu.Unlock()
+	return c.first, c.err
+}
+
+// sendLake sends the events of calls in one packed delivery, sets each
+// call's result and closes its done. The delivery ends when every caller's
+// context is done, or at the earliest deadline among them: one caller
+// giving up does not fail the others' events.
+func (t *Tracker) sendLake(calls []*lakeCall) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var deadline time.Time
+	var live atomic.Int32
+	live.Store(int32(len(calls)))
+	for _, c := range calls {
+		if d, ok := c.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+			deadline = d
+		}
+		stop := context.AfterFunc(c.ctx, func() {
+			if live.Add(-1) == 0 {
+				cancel(context.Cause(c.ctx))
+			}
+		})
+		defer stop()
+	}
+	if !deadline.IsZero() {
+		var cancelDeadline context.CancelFunc
+		ctx, cancelDeadline = context.WithDeadline(ctx, deadline)
+		defer cancelDeadline()
+	}
+
 	l := t.lake.pool.Get().(*delivery.Lines)
 	defer func() {
 		l.Reset()
@@ -114,22 +206,35 @@ func (t *Tracker) putLake(ctx context.Context, evs []Event) (int, error) {
 			t.lake.pool.Put(l)
 		}
 	}()
-	for i := range evs {
-		l.Buf = AppendLine(l.Buf, evs[i])
-		l.End()
+	n := 0
+	for _, c := range calls {
+		for i := range c.evs {
+			l.Buf = AppendLine(l.Buf, c.evs[i])
+			l.End()
+		}
+		n += len(c.evs)
 	}
 	res := t.lake.send.Send(ctx, l, time.Now())
-	if res.FirstFailed < 0 {
-		return -1, nil
+	var err error
+	if res.FirstFailed >= 0 {
+		cause := res.Err
+		if cause == nil {
+			cause = context.Cause(ctx)
+		}
+		if cause == nil {
+			cause = errors.New("Firehose did not acknowledge the records")
+		}
+		err = notStored{fmt.Errorf("send %d events to Firehose: %s", n-res.FirstFailed, delivery.Describe(cause))}
 	}
-	err := res.Err
-	if err == nil {
-		err = context.Cause(ctx)
+	start := 0
+	for _, c := range calls {
+		c.first = -1
+		if res.FirstFailed >= 0 && res.FirstFailed < start+len(c.evs) {
+			c.first, c.err = max(0, res.FirstFailed-start), err
+		}
+		start += len(c.evs)
+		close(c.done)
 	}
-	if err == nil {
-		err = errors.New("Firehose did not acknowledge the records")
-	}
-	return res.FirstFailed, notStored{fmt.Errorf("send %d events to Firehose: %s", len(evs)-res.FirstFailed, delivery.Describe(err))}
 }
 
 // PutBatch validates events and stores each by its route, synchronously:

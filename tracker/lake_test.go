@@ -345,3 +345,85 @@ func TestAsyncWriterRoutes(t *testing.T) {
 		t.Errorf("%d items in DynamoDB, want %d", got, n-wantLake)
 	}
 }
+
+// TestLakeGroupCommit sends single events from many goroutines: they share
+// Firehose records (far fewer records than events), every one is stored
+// once, a call that gives up while queued is not sent, and a caller giving
+// up does not fail the events of the others in its delivery.
+func TestLakeGroupCommit(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	tr, fh, _ := newLakeTracker(t, firehoselocal.Faults{})
+	const goroutines, each = 32, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*each)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if err := tr.Put(ctx, tracker.Event{AnonymousID: "a", Type: "click", ID: fmt.Sprintf("gc-%d-%d", g, i)}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ids := lakeIDs(t, fh)
+	if len(ids) != goroutines*each {
+		t.Fatalf("%d events in the lake, want %d", len(ids), goroutines*each)
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", id, n)
+		}
+	}
+	st := fh.Stats()
+	if st.RecordsReceived >= goroutines*each/2 {
+		t.Errorf("%d Firehose records for %d single-event calls from %d goroutines: calls did not share records", st.RecordsReceived, goroutines*each, goroutines)
+	}
+	t.Logf("%d events in %d records and %d calls", goroutines*each, st.RecordsReceived, st.Calls)
+
+	// A slow delivery in flight: a queued call that gives up is not sent,
+	// and a leader that gives up does not fail its followers.
+	if err := fh.SetFaults(firehoselocal.Faults{Delay: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	inFlight := make(chan error, 1)
+	go func() { inFlight <- tr.Put(ctx, tracker.Event{AnonymousID: "a", Type: "click", ID: "slow-1"}) }()
+	time.Sleep(50 * time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err := tr.Put(short, tracker.Event{AnonymousID: "a", Type: "click", ID: "gave-up"})
+	cancel()
+	if !errors.Is(err, tracker.ErrNotStored) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("queued call that gave up: %v", err)
+	}
+	leaderCtx, cancelLeader := context.WithCancel(ctx)
+	followers := make(chan error, 3)
+	go func() { followers <- tr.Put(leaderCtx, tracker.Event{AnonymousID: "a", Type: "click", ID: "leader"}) }()
+	time.Sleep(20 * time.Millisecond)
+	for i := range 2 {
+		go func() {
+			followers <- tr.Put(ctx, tracker.Event{AnonymousID: "a", Type: "click", ID: fmt.Sprint("follower-", i)})
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancelLeader()
+	if err := <-inFlight; err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for range 3 {
+		if err := <-followers; err != nil {
+			failed++
+		}
+	}
+	ids = lakeIDs(t, fh)
+	if ids["gave-up"] != 0 || ids["slow-1"] != 1 || ids["follower-0"] != 1 || ids["follower-1"] != 1 {
+		t.Errorf("lake: gave-up %d, slow-1 %d, followers %d %d", ids["gave-up"], ids["slow-1"], ids["follower-0"], ids["follower-1"])
+	}
+	if failed > 1 {
+		t.Errorf("%d calls failed: only the leader that gave up may", failed)
+	}
+}

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +98,8 @@ func BenchmarkHandler(b *testing.B) {
 				w := &benchWriter{h: http.Header{}}
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
 				cpu := processCPU()
 				for b.Loop() {
 					rd.Reset(body)
@@ -108,36 +110,14 @@ func BenchmarkHandler(b *testing.B) {
 					}
 				}
 				used := processCPU() - cpu
+				runtime.ReadMemStats(&after)
 				n := float64(b.N * tc.events)
+				b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/event")
 				if used > 0 {
 					b.ReportMetric(float64(used.Nanoseconds())/n, "cpu-ns/event")
 					b.ReportMetric(n/used.Seconds(), "events/cpu-s")
 				}
 			})
 		}
-	}
-}
-
-// BenchmarkAllocsPerEvent reports allocations per event, which
-// BenchmarkHandler reports per request.
-func BenchmarkAllocsPerEvent(b *testing.B) {
-	var batch strings.Builder
-	batch.WriteString(`{"batch":[`)
-	for i := range 100 {
-		if i > 0 {
-			batch.WriteByte(',')
-		}
-		fmt.Fprintf(&batch, ajsPage, i)
-	}
-	batch.WriteString(`]}`)
-	h := newHandler(b, discardSink{}, collector.Config{})
-	body := []byte(batch.String())
-	allocs := testing.AllocsPerRun(20, func() {
-		r, _ := http.NewRequest(http.MethodPost, "http://collector.local/v1/batch", io.NopCloser(bytes.NewReader(body)))
-		r.SetBasicAuth(testKey, "")
-		h.ServeHTTP(&benchWriter{h: http.Header{}}, r)
-	})
-	b.ReportMetric(allocs/100, "allocs/event")
-	for b.Loop() {
 	}
 }

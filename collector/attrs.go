@@ -284,22 +284,11 @@ func (s *scanner) ws() {
 // str reads a string and returns its value.
 func (s *scanner) str() string {
 	start := s.i
-	s.i++ // '"'
-	esc := false
-	for s.b[s.i] != '"' {
-		if s.b[s.i] == '\\' {
-			esc = true
-			s.i++
-		}
-		s.i++
+	r := s.rawStr()
+	if !r.esc {
+		return string(r.b)
 	}
-	s.i++
-	if !esc {
-		return string(s.b[start+1 : s.i-1])
-	}
-	var v string
-	_ = json.Unmarshal(s.b[start:s.i], &v) // valid: checked by the decoder
-	return v
+	return unescape(s.b[start:s.i])
 }
 
 // skip reads any value; false when it nests deeper than MaxNesting.

@@ -13,54 +13,6 @@ import (
 	"github.com/eventlake/eventlake/tracker"
 )
 
-// segMessage is one message of Segment's tracking API, as analytics.js,
-// analytics-go, analytics-node and the mobile libraries send it. Only what
-// eventlake stores is decoded; other fields are ignored.
-type segMessage struct {
-	Type              string          `json:"type"`
-	MessageID         json.RawMessage `json:"messageId"`
-	UserID            json.RawMessage `json:"userId"`
-	AnonymousID       json.RawMessage `json:"anonymousId"`
-	PreviousID        json.RawMessage `json:"previousId"`
-	Event             string          `json:"event"`
-	Name              string          `json:"name"`
-	Category          string          `json:"category"`
-	Timestamp         string          `json:"timestamp"`
-	OriginalTimestamp string          `json:"originalTimestamp"`
-	SentAt            string          `json:"sentAt"`
-	Context           *segContext     `json:"context"`
-	Properties        json.RawMessage `json:"properties"`
-	Traits            json.RawMessage `json:"traits"`
-	WriteKey          string          `json:"writeKey"`
-}
-
-// segContext is the part of a message's context eventlake stores.
-type segContext struct {
-	IP        string `json:"ip"`
-	UserAgent string `json:"userAgent"`
-	Page      *struct {
-		URL      string `json:"url"`
-		Path     string `json:"path"`
-		Referrer string `json:"referrer"`
-		Title    string `json:"title"`
-	} `json:"page"`
-	Campaign *struct {
-		Source  string `json:"source"`
-		Medium  string `json:"medium"`
-		Name    string `json:"name"`
-		Term    string `json:"term"`
-		Content string `json:"content"`
-	} `json:"campaign"`
-}
-
-// segBatch is the body of /v1/batch: the messages and what they share.
-type segBatch struct {
-	Batch    []json.RawMessage `json:"batch"`
-	SentAt   string            `json:"sentAt"`
-	Context  *segContext       `json:"context"`
-	WriteKey string            `json:"writeKey"`
-}
-
 // Request field names of Segment's messages, by tracker field.
 var (
 	segFields = map[string]string{
@@ -85,31 +37,31 @@ func with(m map[string]string, k, v string) map[string]string {
 // decodeSegment decodes a Segment body: one message for the single-call
 // routes, {"batch": [...]} for the batch routes.
 func (h *Handler) decodeSegment(d *decoded, body []byte, rt route, received time.Time) error {
+	if !json.Valid(body) {
+		return bodyError(json.Unmarshal(body, new(json.RawMessage)))
+	}
 	if !rt.batch {
 		d.total = 1
 		var m segMessage
-		if err := json.Unmarshal(body, &m); err != nil {
-			if p, ok := typeProblem(err); ok {
-				// encoding/json decoded the rest, writeKey included.
-				d.fail(0, p.Field, p.Reason)
-				d.writeKey = m.WriteKey
-				return nil
-			}
-			return bodyError(err)
+		if p := decodeMessage(body, &m); p != nil {
+			// The rest was read, writeKey included.
+			d.fail(0, p.Field, p.Reason)
+			d.writeKey = m.WriteKey
+			return nil
 		}
 		d.writeKey = m.WriteKey
 		h.segEvent(d, 0, &m, rt.call, nil, time.Time{}, received)
 		return nil
 	}
 	var b segBatch
-	if err := json.Unmarshal(body, &b); err != nil {
-		if p, ok := typeProblem(err); ok {
-			return errRequest(p.Field + ": " + p.Reason)
+	if p := decodeBatch(body, &b); p != nil {
+		if p.Field == "" {
+			return errRequest("the body " + p.Reason)
 		}
-		return bodyError(err)
+		return errRequest(p.Field + ": " + p.Reason)
 	}
 	d.writeKey = b.WriteKey
-	if b.Batch == nil {
+	if !b.HasBatch {
 		return errRequest("batch: missing: a batch request is {\"batch\": [messages]}")
 	}
 	var sentAt time.Time
@@ -120,6 +72,10 @@ func (h *Handler) decodeSegment(d *decoded, body []byte, rt route, received time
 		}
 		sentAt = t
 	}
+	var batchCtx *segContext
+	if b.HasContext {
+		batchCtx = &b.Context
+	}
 	d.total = len(b.Batch)
 	for i, raw := range b.Batch {
 		if len(raw) > h.o.maxEvent {
@@ -127,18 +83,14 @@ func (h *Handler) decodeSegment(d *decoded, body []byte, rt route, received time
 			continue
 		}
 		var m segMessage
-		if err := json.Unmarshal(raw, &m); err != nil {
-			p, ok := typeProblem(err)
-			if !ok {
-				p = Problem{Reason: err.Error()}
-			}
+		if p := decodeMessage(raw, &m); p != nil {
 			d.fail(i, p.Field, p.Reason)
 			continue
 		}
 		if d.writeKey == "" {
 			d.writeKey = m.WriteKey // analytics.js batches carry it in each message
 		}
-		h.segEvent(d, i, &m, "", b.Context, sentAt, received)
+		h.segEvent(d, i, &m, "", batchCtx, sentAt, received)
 	}
 	return nil
 }
@@ -223,9 +175,9 @@ func (h *Handler) segEvent(d *decoded, i int, m *segMessage, call string, batchC
 	}
 	e.At = at
 
-	c := m.Context
-	if c == nil {
-		c = batchCtx
+	c := batchCtx
+	if m.HasContext {
+		c = &m.Context
 	}
 	useIP, useUA := true, false
 	if c != nil {
@@ -233,19 +185,15 @@ func (h *Handler) segEvent(d *decoded, i int, m *segMessage, call string, batchC
 			e.IP, useIP = c.IP, false
 		}
 		e.UserAgent = c.UserAgent
-		if pg := c.Page; pg != nil {
-			attrs.add(tracker.AttrURL, pg.URL)
-			attrs.add(tracker.AttrPath, pg.Path)
-			attrs.add(tracker.AttrReferrer, pg.Referrer)
-			attrs.add(tracker.AttrTitle, pg.Title)
-		}
-		if cp := c.Campaign; cp != nil {
-			attrs.add(tracker.AttrUTMSource, cp.Source)
-			attrs.add(tracker.AttrUTMMedium, cp.Medium)
-			attrs.add(tracker.AttrUTMCampaign, cp.Name)
-			attrs.add(tracker.AttrUTMTerm, cp.Term)
-			attrs.add(tracker.AttrUTMContent, cp.Content)
-		}
+		attrs.add(tracker.AttrURL, c.URL)
+		attrs.add(tracker.AttrPath, c.Path)
+		attrs.add(tracker.AttrReferrer, c.Referrer)
+		attrs.add(tracker.AttrTitle, c.Title)
+		attrs.add(tracker.AttrUTMSource, c.Source)
+		attrs.add(tracker.AttrUTMMedium, c.Medium)
+		attrs.add(tracker.AttrUTMCampaign, c.CampaignName)
+		attrs.add(tracker.AttrUTMTerm, c.Term)
+		attrs.add(tracker.AttrUTMContent, c.Content)
 	}
 	props, src := m.Properties, "properties"
 	if typ == "identify" {
@@ -329,11 +277,11 @@ func idText(raw json.RawMessage) (string, string) {
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if !json.Valid(raw) {
 			return "", "is not a valid string"
 		}
-		return s, ""
+		s := scanner{b: raw}
+		return s.str(), ""
 	case c == 'n':
 		return "", ""
 	case c == '-' || c >= '0' && c <= '9':

@@ -85,6 +85,7 @@ func TestSendPacksWithinLimits(t *testing.T) {
 		wantCalls            int
 	}{
 		{"one record", 100, 350, 0, 1, 1},
+		{"500 lines per record (deaggregation)", 1200, 100, 0, 3, 1},
 		{"records of 10,000 bytes", 1000, 300, 10_000, 31, 1}, // 33 lines of 300 bytes per record
 		{"one line per record, 500 per call", 1200, 300, 300, 1200, 3},
 		{"4 MiB per call", 60, 300_000, 0, 20, 5}, // 3 lines per record, 4 records (3.6 MB) per call
@@ -229,6 +230,7 @@ func TestNewRejects(t *testing.T) {
 		"record too big":  {DeliveryStreamName: stream, RecordMaxBytes: delivery.MaxRecordBytes + 1},
 		"negative":        {DeliveryStreamName: stream, CallTimeout: -1},
 		"negative record": {DeliveryStreamName: stream, RecordMaxBytes: -1},
+		"negative lines":  {DeliveryStreamName: stream, RecordMaxLines: -1},
 	} {
 		if _, err := delivery.New(c, cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)

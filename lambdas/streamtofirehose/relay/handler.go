@@ -54,6 +54,10 @@ type Config struct {
 	// longer than RecordMaxBytes (but within MaxRecordBytes) gets a record
 	// of its own.
 	RecordMaxBytes int
+	// RecordMaxLines is the most lines per record; default
+	// delivery.DefaultRecordMaxLines (500), the most events Firehose's
+	// multi-record deaggregation takes from one record.
+	RecordMaxLines int
 	// SafetyMargin is the time kept free before the invocation's deadline:
 	// retries stop that long before it, leaving time to answer.
 	SafetyMargin time.Duration
@@ -95,6 +99,7 @@ func New(client FirehoseAPI, cfg Config) (*Handler, error) {
 	send, err := delivery.New(client, delivery.Config{
 		DeliveryStreamName: cfg.DeliveryStreamName,
 		RecordMaxBytes:     cfg.RecordMaxBytes,
+		RecordMaxLines:     cfg.RecordMaxLines,
 		SafetyMargin:       cfg.SafetyMargin,
 		CallTimeout:        cfg.CallTimeout,
 		RetryTimeout:       cfg.RetryTimeout,

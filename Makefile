@@ -31,6 +31,13 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Segment's JavaScript clients (analytics-node, analytics.js), pinned, for the collector's end-to-end tests.
+COLLECTOR_JS := collector/e2e/testdata/js
+deps: $(COLLECTOR_JS)/node_modules/.installed
+$(COLLECTOR_JS)/node_modules/.installed: $(COLLECTOR_JS)/package.json $(COLLECTOR_JS)/package-lock.json
+	cd $(COLLECTOR_JS) && $(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 ## java: a headless JRE for DynamoDB Local, with apt-get, when java is missing.
 java:
 	@command -v java >/dev/null 2>&1 || { \
@@ -42,6 +49,13 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "chromium not found: installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+## wrk: Debian's wrk for the collector's HTTP benchmark (make bench), with apt-get, when it is missing.
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "wrk not found: installing Debian's wrk for the collector's HTTP benchmark"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -73,7 +87,7 @@ test-short:
 	  $(GO) test -count=1 $$pkgs
 
 ## bench: every benchmark with -benchmem (BENCH=regexp, BENCHTIME=...).
-bench: deps
+bench: deps wrk
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
 
 ## fuzz: every fuzz target of the repository for FUZZTIME each (found with

@@ -169,8 +169,12 @@ type AsyncStats struct {
 	// Accepted events were enqueued by Put (which returned nil) or
 	// replayed from the spool.
 	Accepted int64
-	// Written events were acknowledged by DynamoDB.
+	// Written events were acknowledged by DynamoDB, or by Firehose for
+	// RouteLake events.
 	Written int64
+	// Lake counts the events of Written that took RouteLake (sent straight
+	// to Firehose, never in DynamoDB).
+	Lake int64
 	// Retried counts event writes sent again: an event sent three times
 	// adds two.
 	Retried int64
@@ -246,6 +250,7 @@ type AsyncWriter struct {
 	filtered atomic.Int64
 	replayed atomic.Int64
 	deferred atomic.Int64
+	lake     atomic.Int64
 
 	// With a spool: slots bounds the queue (a Put takes a slot before it
 	// appends to the spool, so that a refused event is never spooled; the
@@ -282,7 +287,12 @@ type queued struct {
 type asyncBatch struct {
 	items []queued
 	gen   *sync.WaitGroup // the Flush generation the batch belongs to
+	lake  bool            // RouteLake events: one packed Firehose delivery
 }
+
+// lakeBatchSize is the most RouteLake events the writer sends in one packed
+// delivery (about 175 KB of lines for typical events, one Firehose record).
+const lakeBatchSize = 500
 
 // NewAsyncWriter returns an AsyncWriter that writes t's events with t's
 // DynamoDB client and table, and starts its goroutines. Stop it with Close.
@@ -641,6 +651,7 @@ func (w *AsyncWriter) Stats() AsyncStats {
 		Filtered: w.filtered.Load(),
 		Replayed: w.replayed.Load(),
 		Deferred: w.deferred.Load(),
+		Lake:     w.lake.Load(),
 	}
 }
 
@@ -651,22 +662,29 @@ func (w *AsyncWriter) Stats() AsyncStats {
 func (w *AsyncWriter) dispatch() {
 	defer close(w.batches)
 	var (
-		cur      []queued
+		cur      []queued // RouteHot events, for one BatchWriteItem
+		curLake  []queued // RouteLake events, for one packed Firehose delivery
 		gen      = new(sync.WaitGroup)
 		prevDone = closedSignal // closed when the previous Flush generation is done
 		timer    = time.NewTimer(time.Hour)
 		timerC   <-chan time.Time
 	)
 	timer.Stop()
-	send := func() {
-		if len(cur) == 0 {
+	hand := func(b *[]queued, lake bool) {
+		if len(*b) == 0 {
 			return
 		}
-		timer.Stop()
-		timerC = nil
 		gen.Add(1)
-		w.batches <- &asyncBatch{items: cur, gen: gen}
-		cur = nil
+		w.batches <- &asyncBatch{items: *b, gen: gen, lake: lake}
+		*b = nil
+		if len(cur) == 0 && len(curLake) == 0 {
+			timer.Stop()
+			timerC = nil
+		}
+	}
+	send := func() {
+		hand(&cur, false)
+		hand(&curLake, true)
 	}
 	for {
 		var (
@@ -688,9 +706,9 @@ func (w *AsyncWriter) dispatch() {
 			send()
 			return
 		case q.flush != nil:
-			// Everything queued before the marker is in cur or in a batch
-			// of this generation, and earlier generations are tracked by
-			// prevDone: the marker is done when both are.
+			// Everything queued before the marker is in cur, curLake or in
+			// a batch of this generation, and earlier generations are
+			// tracked by prevDone: the marker is done when both are.
 			send()
 			go func(prev <-chan struct{}, g *sync.WaitGroup, done chan struct{}) {
 				<-prev
@@ -704,6 +722,19 @@ func (w *AsyncWriter) dispatch() {
 			q.e.ID = w.t.ids.New(q.e.At)
 			q.generated = true
 		}
+		if w.t.lake != nil && w.t.Route(q.e.Type) == RouteLake {
+			// Firehose has no keys to collide: the events_dedup view
+			// removes a line sent twice.
+			if len(cur) == 0 && len(curLake) == 0 {
+				timer.Reset(w.linger)
+				timerC = timer.C
+			}
+			curLake = append(curLake, q)
+			if len(curLake) >= lakeBatchSize {
+				hand(&curLake, true)
+			}
+			continue
+		}
 		if i := indexSameKey(cur, q.e); !q.generated && i >= 0 {
 			if !sameEvent(cur[i].e, q.e) {
 				// The first accepted wins; DynamoDB would decide the same
@@ -714,16 +745,18 @@ func (w *AsyncWriter) dispatch() {
 			}
 			// An identical copy goes into the next batch, where its
 			// conditional write finds the same item and succeeds.
-			send()
+			hand(&cur, false)
 		}
 		if len(cur) == 0 {
 			cur = make([]queued, 0, w.size)
-			timer.Reset(w.linger)
-			timerC = timer.C
+			if len(curLake) == 0 {
+				timer.Reset(w.linger)
+				timerC = timer.C
+			}
 		}
 		cur = append(cur, q)
 		if len(cur) >= w.size {
-			send()
+			hand(&cur, false)
 		}
 	}
 }
@@ -753,9 +786,41 @@ func sameEvent(a, b Event) bool {
 func (w *AsyncWriter) work() {
 	defer w.workers.Done()
 	for b := range w.batches {
-		w.write(b.items)
+		if b.lake {
+			w.writeLake(b.items)
+		} else {
+			w.write(b.items)
+		}
 		b.gen.Done()
 	}
+}
+
+// writeLake sends RouteLake events in one packed Firehose delivery (the
+// tracker's lake route retries within its budget) and accounts for every
+// event as written or failed.
+func (w *AsyncWriter) writeLake(items []queued) {
+	if w.ctx.Err() != nil {
+		w.giveUp(items)
+		return
+	}
+	evs := make([]Event, len(items))
+	for i := range items {
+		evs[i] = items[i].e
+	}
+	first, err := w.t.putLake(w.ctx, evs)
+	if first < 0 {
+		first = len(items)
+	}
+	w.lake.Add(int64(first))
+	w.succeed(items[:first])
+	if first == len(items) {
+		return
+	}
+	if w.ctx.Err() != nil {
+		w.giveUp(items[first:])
+		return
+	}
+	w.fail(items[first:], err)
 }
 
 // write writes one batch of events with distinct keys and accounts for

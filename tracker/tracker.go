@@ -51,6 +51,18 @@ type Config struct {
 	Retention time.Duration
 	// IPPolicy keeps, anonymizes or drops IP addresses at write time.
 	IPPolicy IPPolicy
+	// Routes maps event types to routes: RouteHot (DynamoDB, then the
+	// stream to the lake) or RouteLake (straight to Firehose, never in
+	// DynamoDB). A type it does not name takes RouteHot; every type it
+	// names must be allowed. Put, PutBatch and the AsyncWriter all honour
+	// it. A RouteLake entry needs Firehose and DeliveryStream.
+	Routes map[string]Route
+	// Firehose is the client the lake route sends with (create it with
+	// LakeClientOptions), and DeliveryStream the delivery stream the relay
+	// writes to (the stack's delivery stream name). Unused without a
+	// RouteLake entry in Routes.
+	Firehose       Firehose
+	DeliveryStream string
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
 
@@ -107,6 +119,8 @@ type Tracker struct {
 	onSuccess    func(Event)
 	written      atomic.Int64
 	filtered     atomic.Int64
+	routes       map[string]Route
+	lake         *lake // nil when no type takes RouteLake
 }
 
 // PutStats counts what Tracker.Put did since New; AsyncWriter.Stats counts
@@ -126,8 +140,9 @@ func (t *Tracker) Stats() PutStats {
 // New returns a Tracker that writes with db. It fails when db is nil (also
 // a nil *dynamodb.Client) or the configuration is invalid (no EventsTable,
 // an empty allowlist or an empty or malformed event type in it, invalid
-// DefaultAttributes, a negative duration, an unknown IPPolicy). New does no
-// I/O.
+// DefaultAttributes, a negative duration, an unknown IPPolicy, a route for a
+// type that is not allowed or a RouteLake without Firehose and
+// DeliveryStream). New does no I/O.
 func New(db DynamoDB, cfg Config) (*Tracker, error) {
 	if db == nil {
 		return nil, errors.New("tracker: nil DynamoDB client")
@@ -166,6 +181,10 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 			return nil, fmt.Errorf("tracker: Config.DefaultAttributes: %w", err)
 		}
 	}
+	routes, lake, err := newRoutes(cfg, allowed)
+	if err != nil {
+		return nil, err
+	}
 	t := &Tracker{
 		db:           db,
 		eventsTable:  cfg.EventsTable,
@@ -181,6 +200,8 @@ func New(db DynamoDB, cfg Config) (*Tracker, error) {
 		ids:        newIDSource(),
 		beforeSend: cfg.BeforeSend,
 		onSuccess:  cfg.OnSuccess,
+		routes:     routes,
+		lake:       lake,
 	}
 	if len(cfg.DefaultAttributes) > 0 {
 		t.defaults = maps.Clone(cfg.DefaultAttributes)
@@ -326,7 +347,10 @@ func (t *Tracker) marshal(e Event) (map[string]types.AttributeValue, error) {
 }
 
 // Put validates e and writes it synchronously with a conditional PutItem, so
-// an existing event is never overwritten. It returns a *ValidationError
+// an existing event is never overwritten; an event whose type takes
+// RouteLake is sent to Firehose instead, and Put returns once Firehose
+// acknowledged it (Firehose has no conditions: sending an event twice puts
+// two lines with its ID in the lake, which the events_dedup view removes). It returns a *ValidationError
 // (errors.Is(err, ErrInvalidEvent)) without writing anything when e is
 // invalid, and ErrDuplicateEvent when a different event with the same user,
 // time and ID is already stored. Writing the identical event twice (for
@@ -349,16 +373,29 @@ func (t *Tracker) Put(ctx context.Context, e Event) error {
 	if e.ID == "" {
 		e.ID = t.ids.New(e.At)
 	}
-	av, err := t.marshal(e)
-	if err != nil {
+	if t.lake != nil && t.Route(e.Type) == RouteLake {
+		if _, err := t.putLake(ctx, []Event{e}); err != nil {
+			return err
+		}
+	} else if err := t.putNormalized(ctx, e); err != nil {
 		return err
-	}
-	if err := t.putItem(ctx, av); err != nil {
-		return fmt.Errorf("put event %s of %s: %w", e.ID, e.actor(), err)
 	}
 	t.written.Add(1)
 	if t.onSuccess != nil {
 		t.onSuccess(e)
+	}
+	return nil
+}
+
+// putNormalized writes a normalized event with its ID set to DynamoDB with
+// a conditional PutItem (see putItem), the error naming the event.
+func (t *Tracker) putNormalized(ctx context.Context, n Event) error {
+	av, err := t.marshal(n)
+	if err != nil {
+		return err
+	}
+	if err := t.putItem(ctx, av); err != nil {
+		return fmt.Errorf("put event %s of %s: %w", n.ID, n.actor(), err)
 	}
 	return nil
 }

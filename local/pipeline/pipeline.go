@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -184,6 +185,8 @@ type Pipeline struct {
 	summaryFailures []streamsource.Failure
 	lake            *local.DB
 	closed          bool
+
+	batchHot, batchLake atomic.Int64 // events PutBatch stored in DynamoDB and sent to Firehose
 }
 
 // Start builds and starts the pipeline. On error everything already
@@ -331,6 +334,14 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	}
 	tc := cfg.Tracker
 	tc.EventsTable, tc.SummaryTable = cfg.EventsTable, cfg.SummaryTable
+	if tc.Firehose == nil {
+		// For event types routed to the lake (tracker.RouteLake): straight
+		// to the local Firehose endpoint, as the deployed collector does.
+		tc.Firehose = p.Firehose.Client(tracker.LakeClientOptions)
+	}
+	if tc.DeliveryStream == "" {
+		tc.DeliveryStream = cfg.DeliveryStream
+	}
 	if p.Tracker, err = tracker.New(db, tc); err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
@@ -423,12 +434,40 @@ func mergeSource(c, d streamsource.Config) streamsource.Config {
 // Put hands an event to the asynchronous writer (see tracker.AsyncWriter.Put).
 func (p *Pipeline) Put(ctx context.Context, e tracker.Event) error { return p.Writer.Put(ctx, e) }
 
+// PutBatch stores events synchronously through the tracker, each by its
+// route (see tracker.Tracker.PutBatch), and counts what it stored so that
+// Drain waits for it: the pipeline is the HTTP collector's sink
+// (collector.Sink) in the local stack.
+//
+// Drain counts stored events, so an event stored twice under one key (a
+// client retrying an identical event after an error) would make Drain wait
+// for a stream record DynamoDB never writes: the local callers do not retry.
+func (p *Pipeline) PutBatch(ctx context.Context, evs []tracker.Event) []error {
+	errs := p.Tracker.PutBatch(ctx, evs)
+	var hot, lake int64
+	for i, e := range evs {
+		if errs != nil && errs[i] != nil {
+			continue
+		}
+		if p.Tracker.Route(e.Type) == tracker.RouteLake {
+			lake++
+		} else {
+			hot++
+		}
+	}
+	p.batchHot.Add(hot)
+	p.batchLake.Add(lake)
+	return errs
+}
+
 // Progress is where the events are, for a progress display. The counts
 // follow the pipeline's order: Accepted >= Written >= Relayed.
 type Progress struct {
-	// Accepted and Written count events of the writer: enqueued, and
-	// stored in DynamoDB. Failed ones will not arrive.
-	Accepted, Written, Failed int64
+	// Accepted counts events enqueued by the writer, Failed those it
+	// reported failed (they will not arrive). Written counts events stored
+	// in DynamoDB (by the writer and PutBatch), Direct those sent straight
+	// to Firehose (tracker.RouteLake).
+	Accepted, Written, Failed, Direct int64
 	// Relayed counts stream records the handler delivered to Firehose.
 	Relayed int64
 	// Summarized counts stream records the summary consumer has written
@@ -442,7 +481,8 @@ type Progress struct {
 func (p *Pipeline) Progress() Progress {
 	w := p.Writer.Stats()
 	pr := Progress{
-		Accepted: w.Accepted, Written: w.Written, Failed: w.Failed,
+		Accepted: w.Accepted, Written: w.Written - w.Lake + p.batchHot.Load(), Failed: w.Failed,
+		Direct:  w.Lake + p.batchLake.Load(),
 		Relayed: p.Source.Stats().Delivered,
 		InLake:  p.Firehose.Stats().LinesDelivered,
 	}
@@ -492,18 +532,20 @@ type LakeCounts struct {
 // writer stored: some failed every retry (see Failures).
 var ErrIncomplete = errors.New("pipeline: the lake is missing events")
 
-// Drain waits until every event the writer has accepted so far is in the
-// lake and queryable, and in the summary table: it flushes the writer, waits
-// until the event source has relayed every stored event and the summary
-// consumer has closed the windows holding them, flushes the Firehose
-// endpoint's buffers into the lake, and counts the lake with DuckDB. It returns ErrIncomplete
+// Drain waits until every event the writer has accepted and PutBatch has
+// stored so far is in the lake and queryable, and in the summary table: it
+// flushes the writer, waits until the event source has relayed every event
+// stored in DynamoDB and the summary consumer has closed the windows holding
+// them, flushes the Firehose endpoint's buffers (which also hold the events
+// sent straight to Firehose) into the lake, and counts the lake with DuckDB. It returns ErrIncomplete
 // (with the counts) when events were lost, and ctx's error if it ends first.
 // tick, when not nil, is called with the progress while Drain waits.
 func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, error) {
 	if err := p.Writer.Flush(ctx); err != nil {
 		return LakeCounts{}, fmt.Errorf("pipeline: flush writer: %w", err)
 	}
-	want := p.Writer.Stats().Written
+	pr := p.Progress()
+	want, wantLake := pr.Written, pr.Written+pr.Direct
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -542,9 +584,9 @@ func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, 
 	if err != nil {
 		return counts, err
 	}
-	if counts.Events < want {
-		return counts, fmt.Errorf("%w: %d events stored in DynamoDB, %d in the lake (%d failed every retry)",
-			ErrIncomplete, want, counts.Events, len(p.Failures()))
+	if counts.Events < wantLake {
+		return counts, fmt.Errorf("%w: %d events stored in DynamoDB and %d sent to Firehose, %d in the lake (%d failed every retry)",
+			ErrIncomplete, want, wantLake-want, counts.Events, len(p.Failures()))
 	}
 	return counts, nil
 }

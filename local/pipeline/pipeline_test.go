@@ -270,3 +270,37 @@ func TestEndToEndWithFaults(t *testing.T) {
 func relayFast() relay.Config {
 	return relay.Config{BackoffBase: 2 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
 }
+
+// TestRoutesAndPutBatch puts events through both entry points (the
+// asynchronous writer and PutBatch, the collector's sink) with impressions
+// and clicks routed straight to Firehose: the lake holds every event,
+// DynamoDB only the hot ones.
+func TestRoutesAndPutBatch(t *testing.T) {
+	t.Parallel()
+	const n, users, days = 1200, 10, 20
+	evs, per := genEvents(2, n, users, days)
+	p := start(t, pipeline.Config{Format: pipeline.FormatJSON, Backfill: true, Tracker: tracker.Config{
+		Routes: map[string]tracker.Route{"impression": tracker.RouteLake, "click": tracker.RouteLake},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	putAll(t, p, evs[:n/2])
+	hot := 0
+	for _, e := range evs {
+		if p.Tracker.Route(e.Type) == tracker.RouteHot {
+			hot++
+		}
+	}
+	for i := n / 2; i < n; i += 100 {
+		if errs := p.PutBatch(ctx, evs[i:i+100]); errs != nil {
+			t.Fatalf("PutBatch: %v", errors.Join(errs...))
+		}
+	}
+	checkLake(t, p, n, per)
+	if pr := p.Progress(); pr.Written != int64(hot) || pr.Direct != int64(n-hot) {
+		t.Errorf("progress %+v: want %d in DynamoDB and %d straight to Firehose", pr, hot, n-hot)
+	}
+	if st := p.Source.Stats(); st.Delivered != int64(hot) {
+		t.Errorf("the stream relayed %d events, want the %d hot ones", st.Delivered, hot)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"github.com/eventlake/eventlake/local/fakedata"
 	"github.com/eventlake/eventlake/local/pipeline"
 	"github.com/eventlake/eventlake/tracker"
-	"github.com/eventlake/eventlake/tracker/admin"
 )
 
 // options are the command's flags.
@@ -37,6 +35,8 @@ type options struct {
 	lake                string
 	rows                int
 	serve               string
+	writeKey            string
+	lakeTypes           string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -50,7 +50,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	format := fs.String("format", string(pipeline.FormatParquet), "lake object format: parquet (as deployed) or json (gzip NDJSON)")
 	fs.StringVar(&o.lake, "lake", "lake", "lake folder (the objects earlier runs wrote there are removed first, nothing else)")
 	fs.IntVar(&o.rows, "rows", 12, "rows of each query result to print")
-	fs.StringVar(&o.serve, "serve", "", "address to keep serving the admin activity page on until Ctrl-C, e.g. localhost:8080")
+	fs.StringVar(&o.serve, "serve", "", "address to serve the collector and the admin activity page on until Ctrl-C, e.g. localhost:8080")
+	fs.StringVar(&o.writeKey, "write-key", DefaultWriteKey, "the collector's write key (for local use only)")
+	fs.StringVar(&o.lakeTypes, "lake-types", "impression", "event types sent straight to Firehose (the lake route), comma-separated; empty for none")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run ./scripts/local [flags]\n\nRuns tracker -> DynamoDB Local -> stream -> Lambda handler -> Firehose endpoint -> lake -> SQL on this machine.\n\nflags:")
 		fs.PrintDefaults()
@@ -63,8 +65,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	o.format = athena.Format(*format)
 	var bad []string
-	if o.events < 1 {
-		bad = append(bad, "-events must be at least 1")
+	if o.events < 0 {
+		bad = append(bad, "-events must be at least 0 (0: no generated traffic, serve until Ctrl-C)")
 	}
 	if o.users < 1 {
 		bad = append(bad, "-users must be at least 1")
@@ -119,7 +121,8 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	}
 	fmt.Fprintf(out, "eventlake, the whole pipeline on this machine\n\n")
 	fmt.Fprintf(out, "Starting DynamoDB Local, the Firehose endpoint (%s into %s) and the stream's event source ...\n", o.format, o.lake)
-	p, err := pipeline.Start(ctx, pipeline.Config{LakeDir: o.lake, Format: o.format, Backfill: true, Logger: log})
+	p, err := pipeline.Start(ctx, pipeline.Config{LakeDir: o.lake, Format: o.format, Backfill: true, Logger: log,
+		Tracker: tracker.Config{Routes: parseLakeTypes(o.lakeTypes)}})
 	if err != nil {
 		return err
 	}
@@ -135,7 +138,19 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		where = "DynamoDB at " + cmp.Or(p.DynamoDB.Endpoint, "AWS")
 	}
 	fmt.Fprintf(out, "  %s, Firehose endpoint at %s, stream %s\n", where, p.Firehose.URL(), shortARN(p.StreamARN))
-	fmt.Fprintf(out, "  ready in %v\n\n", time.Since(began).Round(time.Millisecond))
+	srv, err := startServer(p, ln, o.writeKey, ln != nil, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, srv.close()) }()
+	fmt.Fprintf(out, "  collector at %s (write key %q)", srv.url, o.writeKey)
+	if o.lakeTypes != "" {
+		fmt.Fprintf(out, "; %s go straight to Firehose (lake route)", o.lakeTypes)
+	}
+	fmt.Fprintf(out, "\n  ready in %v\n\n", time.Since(began).Round(time.Millisecond))
+	if o.events == 0 {
+		return serveOnly(ctx, p, srv, out, o)
+	}
 
 	events, err := fakedata.Generate(fakedata.Config{Users: o.users, Events: o.events, Days: o.days, Seed: o.seed})
 	if err != nil {
@@ -145,17 +160,25 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	for _, e := range events {
 		perUser[e.UserID]++
 	}
-	fmt.Fprintln(out, puttingLine(len(events), len(perUser), o.users, o.days))
+	viaHTTP, viaWriter := splitForHTTP(events)
+	fmt.Fprintln(out, puttingLine(len(events), len(perUser), o.users, o.days, len(events)-len(viaWriter)))
 	bar := newProgress(out, len(events))
 	putStart := time.Now()
 	var put atomic.Int64
 	stopTicker := bar.every(250*time.Millisecond, func() pipeline.Progress { return withPut(p.Progress(), put.Load()) })
-	for _, e := range events {
+	sent := make(chan error, 1)
+	go func() { sent <- srv.send(ctx, viaHTTP, func(n int) { put.Add(int64(n)) }) }()
+	for _, e := range viaWriter {
 		if err := p.Put(ctx, e); err != nil {
 			stopTicker()
+			<-sent
 			return fmt.Errorf("put: %w", err)
 		}
 		put.Add(1)
+	}
+	if err := <-sent; err != nil {
+		stopTicker()
+		return err
 	}
 	counts, err := p.Drain(ctx, func(pr pipeline.Progress) { bar.show(withPut(pr, put.Load()), false) })
 	stopTicker()
@@ -192,7 +215,13 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	fmt.Fprintf(out, "Query the lake again with: go run ./scripts/eventlake query -local %s <query> [args]\n", o.lake)
 	fmt.Fprintf(out, "Done in %v.\n", time.Since(began).Round(100*time.Millisecond))
 	if ln != nil {
-		return serve(ctx, p, out, ln, busiest, log)
+		srv.user.Store(&busiest)
+		fmt.Fprintf(out, "\nThe admin activity page is at %s/admin/activity?user=%s and the collector at %s (Ctrl-C stops everything).\n",
+			srv.url, url.QueryEscape(busiest), srv.url)
+		if err := srv.wait(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "Stopped.")
 	}
 	return nil
 }
@@ -200,18 +229,20 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 // puttingLine announces the puts: how many events of how many users, and
 // how many users were asked for when fewer appear (the generator gives busy
 // users more events, so with few events the quietest may not act at all).
-func puttingLine(events, appeared, asked, days int) string {
+func puttingLine(events, appeared, asked, days, viaHTTP int) string {
 	users := fmt.Sprintf("%d user%s", appeared, plural(appeared))
 	if appeared < asked {
 		users += fmt.Sprintf(" (%d asked for; with so few events the least active did not act)", asked)
 	}
-	return fmt.Sprintf("Putting %d fake event%s of %s over the last %d day%s through the AsyncWriter ...",
-		events, plural(events), users, days, plural(days))
+	return fmt.Sprintf("Putting %d fake event%s of %s over the last %d day%s: %d through the AsyncWriter, %d over HTTP to the collector ...",
+		events, plural(events), users, days, plural(days), events-viaHTTP, viaHTTP)
 }
 
 // checkSummaries compares the summary table, kept by the summarize Lambda's
-// handler on the stream, with the events put: for every user and visitor
-// the action count and the newest event's time.
+// handler on the stream, with the events put on the hot route: for every
+// user and visitor the action count and the newest event's time. Events
+// routed straight to Firehose (-lake-types) never reach the table's stream
+// and are not in the summary.
 func checkSummaries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, events []tracker.Event) error {
 	type want struct {
 		n    int64
@@ -219,6 +250,9 @@ func checkSummaries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, ev
 	}
 	per := map[string]*want{}
 	for _, e := range events {
+		if p.Tracker.Route(e.Type) == tracker.RouteLake {
+			continue // never in DynamoDB, so never in its stream's summary
+		}
 		k := tracker.ActorKey(e.UserID, e.AnonymousID)
 		w := per[k]
 		if w == nil {
@@ -251,6 +285,29 @@ func checkSummaries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, ev
 	st := p.SummarySource.Stats()
 	fmt.Fprintf(out, "Every summary is right: last seen and action counts of %d users and %d visitors, kept by the summarize Lambda's handler in %d windows of %v.\n\n",
 		users, len(per)-users, st.Windows, pipeline.DefaultSummaryWindow)
+	return nil
+}
+
+// serveOnly keeps the local stack and the collector up, with no generated
+// traffic, until ctx is done; then it moves what was sent into the lake and
+// reports it.
+func serveOnly(ctx context.Context, p *pipeline.Pipeline, srv *server, out io.Writer, o options) error {
+	fmt.Fprintf(out, "No generated traffic (-events 0): send events to the collector at %s, for example:\n", srv.url)
+	curlExamples(out, srv.url, o.writeKey)
+	if o.serve != "" {
+		fmt.Fprintf(out, "The admin activity page is at %s/admin/activity?user=<id>.\n", srv.url)
+	}
+	fmt.Fprintf(out, "Ctrl-C stops everything; the lake is in %s (go run ./scripts/eventlake query -local %s <query>).\n", o.lake, o.lake)
+	if err := srv.wait(ctx); err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	counts, err := p.Drain(dctx, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nStopped: %d events in the lake (%d rows).\n", counts.Events, counts.Lines)
 	return nil
 }
 
@@ -418,33 +475,4 @@ func paramValue(p athena.Param, latest, today time.Time, window int, user string
 	default: // varchar: a user
 		return user
 	}
-}
-
-// serve serves the admin activity page on ln until ctx is done.
-func serve(ctx context.Context, p *pipeline.Pipeline, out io.Writer, ln net.Listener, user string, log *slog.Logger) error {
-	page, err := admin.NewHandler(p.Tracker, admin.Options{Logger: log})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("serve the admin page: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /admin/activity", page)
-	mux.Handle("GET /{$}", http.RedirectHandler("/admin/activity?user="+url.QueryEscape(user), http.StatusFound))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "\nThe admin activity page is at http://%s/admin/activity?user=%s (Ctrl-C stops everything).\n",
-		ln.Addr(), url.QueryEscape(user))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve the admin page: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("stop the admin page: %w", err)
-	}
-	fmt.Fprintln(out, "Stopped.")
-	return nil
 }

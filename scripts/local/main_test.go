@@ -90,6 +90,9 @@ func TestDemo(t *testing.T) {
 			if !strings.Contains(text, ", 400 events after deduplication (events_dedup)") {
 				t.Errorf("no complete lake in the output:\n%s", text)
 			}
+			if !strings.Contains(text, "360 through the AsyncWriter, 40 over HTTP to the collector") {
+				t.Errorf("no events over HTTP:\n%s", text)
+			}
 			for _, q := range queries {
 				if !strings.Contains(text, "== "+q.Name+": ") {
 					t.Errorf("query %s did not run:\n%s", q.Name, text)
@@ -146,7 +149,14 @@ func TestDemoServesTheAdminPageUntilInterrupted(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-events", "200", "-users", "5", "-days", "7", "-lake", t.TempDir(), "-serve", "127.0.0.1:0"}, &out, &logs)
 	}()
-	m := waitOutput(t, &out, regexp.MustCompile(`admin activity page is at (http://\S+)`), done)
+	m := waitOutput(t, &out, regexp.MustCompile(`admin activity page is at (http://\S+) and the collector at (http://\S+)`), done)
+	req, _ := http.NewRequest(http.MethodPost, m[2]+"/v1/track", strings.NewReader(`{"userId":"1","event":"login"}`))
+	req.SetBasicAuth(DefaultWriteKey, "")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("collector beside the admin page: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	resp, err := http.Get(m[1])
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +182,60 @@ func TestDemoServesTheAdminPageUntilInterrupted(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("run did not return after Ctrl-C")
+	}
+	assertStopped(t, dynamoEndpointRE.FindStringSubmatch(out.String())[1])
+}
+
+// TestServeWithoutEvents runs `-events 0 -serve`: the stack stays up with
+// no generated traffic, events sent to the collector reach the lake, and
+// Ctrl-C drains and stops everything.
+func TestServeWithoutEvents(t *testing.T) {
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-events", "0", "-format", "json", "-lake", t.TempDir(), "-serve", "127.0.0.1:0", "-write-key", "wk-test"}, &out, &logs)
+	}()
+	m := waitOutput(t, &out, regexp.MustCompile(`send events to the collector at (http://\S+), for example`), done)
+	post := func(path, key, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, m[1]+path, strings.NewReader(body))
+		if key != "" {
+			req.SetBasicAuth(key, "")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, key, body string
+		status          int
+	}{
+		{"/v1/track", "wk-test", `{"userId":"42","event":"login"}`, 200},
+		{"/v1/page", "wk-test", `{"anonymousId":"a-1","properties":{"url":"/"}}`, 200},
+		{"/v1/track", "wk-test", `{"userId":"42","event":"impression"}`, 200}, // the lake route
+		{"/v1/events", "wk-test", `{"user_id":"42","event_type":"click"}`, 200},
+		{"/analytics?timestamp=1763805845&user=3&event=click&write_key=wk-test", "", ``, 204},
+		{"/v1/track", DefaultWriteKey, `{"userId":"42","event":"login"}`, 401},
+	} {
+		if got := post(c.path, c.key, c.body); got != c.status {
+			t.Errorf("POST %s: %d, want %d", c.path, got, c.status)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s\n%s", err, out.String(), logs.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("run did not return after Ctrl-C")
+	}
+	if !strings.Contains(out.String(), "Stopped: 5 events in the lake") {
+		t.Errorf("output:\n%s", out.String())
 	}
 	assertStopped(t, dynamoEndpointRE.FindStringSubmatch(out.String())[1])
 }
@@ -205,7 +269,8 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{nil, ""},
 		{[]string{"-events", "5", "-users", "2", "-days", "3", "-format", "json", "-lake", "x", "-serve", ":0"}, ""},
-		{[]string{"-events", "0"}, "-events"},
+		{[]string{"-events", "0", "-serve", ":0", "-write-key", "k", "-lake-types", ""}, ""},
+		{[]string{"-events", "-1"}, "-events"},
 		{[]string{"-users", "-1"}, "-users"},
 		{[]string{"-days", "0"}, "-days"},
 		{[]string{"-format", "csv"}, "-format"},
@@ -283,7 +348,7 @@ func TestMainExitStatus(t *testing.T) {
 		want   []string
 	}{
 		{"-h", "", 0, []string{"usage: go run ./scripts/local"}},
-		{"-events -5 -format xml", "", 2, []string{"local: ", "-events must be at least 1", `-format "xml": want parquet or json`}},
+		{"-events -5 -format xml", "", 2, []string{"local: ", "-events must be at least 0", `-format "xml": want parquet or json`}},
 		{"-nosuchflag", "", 2, []string{"local: ", "-nosuchflag"}},
 		{"-events 10 -lake " + filepath.Join(notADir, "lake"), "", 2, []string{"local: ", "-lake " + notADir}},
 		{"-events 10 -lake " + notADir, "", 2, []string{"-lake " + notADir + ": not a folder"}},

@@ -35,8 +35,12 @@ func newProgress(out io.Writer, total int) *progress {
 
 // line renders the counters.
 func (p *progress) line(pr pipeline.Progress) string {
-	s := fmt.Sprintf("  %5.1fs  put %d/%d · in DynamoDB %d · relayed by the Lambda %d · in the lake %d · summarized %d",
-		time.Since(p.start).Seconds(), pr.Accepted, p.total, pr.Written, pr.Relayed, pr.InLake, pr.Summarized)
+	s := fmt.Sprintf("  %5.1fs  put %d/%d · in DynamoDB %d · relayed by the Lambda %d",
+		time.Since(p.start).Seconds(), pr.Accepted, p.total, pr.Written, pr.Relayed)
+	if pr.Direct > 0 {
+		s += fmt.Sprintf(" · straight to Firehose %d", pr.Direct)
+	}
+	s += fmt.Sprintf(" · in the lake %d · summarized %d", pr.InLake, pr.Summarized)
 	if pr.Failed > 0 {
 		s += fmt.Sprintf(" · failed %d", pr.Failed)
 	}

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/eventlake/eventlake/internal/jsonstr"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -54,7 +54,7 @@ var columns = func() []column {
 	for i, f := range tracker.EventFields() {
 		cols[i] = column{
 			name:     f.Name,
-			key:      appendString(nil, f.Name),
+			key:      jsonstr.Append(nil, f.Name),
 			required: f.Required,
 			isMap:    f.DynamoType == "M",
 			isBool:   f.DynamoType == "BOOL",
@@ -113,8 +113,8 @@ func tag(av events.DynamoDBAttributeValue) string {
 //     NS and BS as compact JSON text of the plain value (map keys sorted,
 //     numbers as JSON numbers where valid); NULL becomes JSON null. Keys are
 //     sorted, so a line is deterministic.
-//   - Strings are escaped as encoding/json does (without HTML escaping);
-//     invalid UTF-8 bytes become U+FFFD.
+//   - Strings are escaped by internal/jsonstr (as encoding/json does,
+//     without HTML escaping); invalid UTF-8 bytes become U+FFFD.
 //
 // On error AppendLine returns dst unchanged (truncated to its original
 // length) and an *ImageError. It is safe for concurrent use; a typical
@@ -214,7 +214,7 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 		first = false
 		dst = append(dst, c.key...)
 		if str != "" {
-			dst = appendString(dst, str)
+			dst = jsonstr.Append(dst, str)
 		} else {
 			dst = appendScalar(dst, av)
 		}
@@ -233,9 +233,9 @@ var errNoIdentity = &ImageError{Field: tracker.FieldUserID, Problem: "is missing
 func appendScalar(dst []byte, av events.DynamoDBAttributeValue) []byte {
 	switch av.DataType() {
 	case events.DataTypeString:
-		return appendString(dst, av.String())
+		return jsonstr.Append(dst, av.String())
 	case events.DataTypeNumber:
-		return appendString(dst, av.Number())
+		return jsonstr.Append(dst, av.Number())
 	case events.DataTypeBoolean:
 		if av.Boolean() {
 			return append(dst, `"true"`...)
@@ -261,7 +261,7 @@ func appendAttributes(dst []byte, m map[string]events.DynamoDBAttributeValue, sc
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, a.key)
+		dst = jsonstr.Append(dst, a.key)
 		dst = append(dst, ':')
 		switch a.val.DataType() {
 		case events.DataTypeNull:
@@ -270,7 +270,7 @@ func appendAttributes(dst []byte, m map[string]events.DynamoDBAttributeValue, sc
 			dst = appendScalar(dst, a.val)
 		default:
 			sc.text = appendPlain(sc.text[:0], a.val)
-			dst = appendString(dst, string(sc.text))
+			dst = jsonstr.Append(dst, string(sc.text))
 		}
 	}
 	clear(sc.attrs) // drop references to the image
@@ -295,7 +295,7 @@ func sortAttrs(a []attr) {
 func appendPlain(dst []byte, av events.DynamoDBAttributeValue) []byte {
 	switch av.DataType() {
 	case events.DataTypeString:
-		return appendString(dst, av.String())
+		return jsonstr.Append(dst, av.String())
 	case events.DataTypeNumber:
 		return appendNumber(dst, av.Number())
 	case events.DataTypeBoolean:
@@ -317,7 +317,7 @@ func appendPlain(dst []byte, av events.DynamoDBAttributeValue) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = jsonstr.Append(dst, k)
 			dst = append(dst, ':')
 			dst = appendPlain(dst, m[k])
 		}
@@ -337,7 +337,7 @@ func appendPlain(dst []byte, av events.DynamoDBAttributeValue) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, s)
+			dst = jsonstr.Append(dst, s)
 		}
 		return append(dst, ']')
 	case events.DataTypeNumberSet:
@@ -370,7 +370,7 @@ func appendNumber(dst []byte, n string) []byte {
 	if validNumber(n) {
 		return append(dst, n...)
 	}
-	return appendString(dst, n)
+	return jsonstr.Append(dst, n)
 }
 
 // validNumber reports whether s is a JSON number.
@@ -413,109 +413,4 @@ func validNumber(s string) bool {
 		}
 	}
 	return i == len(s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// safe marks the bytes that appear in a JSON string unescaped and need no
-// UTF-8 check: printable ASCII other than '"' and '\\'.
-var safe = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, U+2028 and U+2029 escaped (as encoding/json does),
-// each byte of invalid UTF-8 replaced by U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	i := safePrefix(s)
-	if i == len(s) { // the common case: printable ASCII only
-		dst = append(dst, '"')
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	dst = append(dst, '"')
-	return appendEscaped(dst, s, i)
-}
-
-// safePrefix returns the length of the longest prefix of s made of bytes
-// that need no escaping and no UTF-8 check (see safe). It is a leaf with no
-// appends, so the scan stays in registers.
-func safePrefix[T string | []byte](s T) int {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		t := s[i : i+8]
-		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		if hasUnsafe(w) {
-			break
-		}
-	}
-	for ; i < len(s) && safe[s[i]]; i++ {
-	}
-	return i
-}
-
-// appendEscaped appends s[i:] escaped and the closing quote, s[:i] being
-// safe; dst already holds the opening quote.
-func appendEscaped(dst []byte, s string, i int) []byte {
-	start := 0
-	for i < len(s) {
-		c := s[i]
-		if safe[c] {
-			i += safePrefix(s[i:])
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// hasUnsafe reports whether any byte of w is below 0x20, '"', '\\' or
-// non-ASCII. It may report true for a safe word (the caller then looks at
-// single bytes) but never false for an unsafe one.
-func hasUnsafe(w uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	below := (w - lo*0x20) &^ w // high bit set where a byte < 0x20 (or >= 0x80)
-	quote := w ^ (lo * '"')
-	quote = (quote - lo) &^ quote
-	bslash := w ^ (lo * '\\')
-	bslash = (bslash - lo) &^ bslash
-	return (below|quote|bslash|w)&hi != 0
 }

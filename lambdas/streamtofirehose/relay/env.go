@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventlake/eventlake/internal/delivery"
 )
 
 // Optional environment variables that tune the handler; unset means the
@@ -92,6 +94,10 @@ func (c Config) check() error {
 	}
 	if c.RecordMaxBytes < 0 || c.RecordMaxBytes > MaxRecordBytes {
 		problems = append(problems, fmt.Sprintf("%s=%d (Config.RecordMaxBytes) is outside 1..%d", EnvRecordMaxBytes, c.RecordMaxBytes, MaxRecordBytes))
+	}
+	if c.RecordMaxLines < 0 || c.RecordMaxLines > delivery.MaxDeaggregatedLines {
+		problems = append(problems, fmt.Sprintf("Config.RecordMaxLines %d is outside 1..%d, the most lines Firehose's deaggregation takes from a record",
+			c.RecordMaxLines, delivery.MaxDeaggregatedLines))
 	}
 	for _, d := range []struct {
 		env, field string

@@ -12,30 +12,28 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
-	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
-	"github.com/aws/smithy-go"
 
-	"github.com/eventlake/eventlake/internal/backoff"
+	"github.com/eventlake/eventlake/internal/delivery"
 )
 
 // Limits of the Firehose API (they cannot be raised).
 const (
 	// MaxRecordBytes is the largest Firehose record: 1,000 KiB.
-	MaxRecordBytes = 1000 << 10
+	MaxRecordBytes = delivery.MaxRecordBytes
 	// MaxBatchRecords is the most records one PutRecordBatch call takes.
-	MaxBatchRecords = 500
+	MaxBatchRecords = delivery.MaxBatchRecords
 	// MaxBatchBytes is the most record data one PutRecordBatch call takes.
-	MaxBatchBytes = 4 << 20
+	MaxBatchBytes = delivery.MaxBatchBytes
 )
 
 // Defaults of Config.
 const (
-	DefaultRecordMaxBytes = MaxRecordBytes
-	DefaultSafetyMargin   = time.Second
-	DefaultCallTimeout    = 10 * time.Second
-	DefaultRetryTimeout   = 30 * time.Second
-	DefaultBackoffBase    = 100 * time.Millisecond
-	DefaultBackoffMax     = 5 * time.Second
+	DefaultRecordMaxBytes = delivery.DefaultRecordMaxBytes
+	DefaultSafetyMargin   = delivery.DefaultSafetyMargin
+	DefaultCallTimeout    = delivery.DefaultCallTimeout
+	DefaultRetryTimeout   = delivery.DefaultRetryTimeout
+	DefaultBackoffBase    = delivery.DefaultBackoffBase
+	DefaultBackoffMax     = delivery.DefaultBackoffMax
 )
 
 // FirehoseAPI is the part of the Firehose client the handler uses. The
@@ -56,6 +54,10 @@ type Config struct {
 	// longer than RecordMaxBytes (but within MaxRecordBytes) gets a record
 	// of its own.
 	RecordMaxBytes int
+	// RecordMaxLines is the most lines per record; default
+	// delivery.DefaultRecordMaxLines (500), the most events Firehose's
+	// multi-record deaggregation takes from one record.
+	RecordMaxLines int
 	// SafetyMargin is the time kept free before the invocation's deadline:
 	// retries stop that long before it, leaving time to answer.
 	SafetyMargin time.Duration
@@ -77,12 +79,9 @@ type Config struct {
 // as NDJSON lines. It is safe for concurrent use: each invocation uses its
 // own buffers (pooled between invocations).
 type Handler struct {
-	client FirehoseAPI
-	cfg    Config
-	stream *string
-	retry  backoff.Policy
-	log    *slog.Logger
-	pool   sync.Pool
+	send *delivery.Sender
+	log  *slog.Logger
+	pool sync.Pool
 }
 
 // New returns a Handler that puts records with client. It fails with a
@@ -96,30 +95,27 @@ func New(client FirehoseAPI, cfg Config) (*Handler, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	if cfg.RecordMaxBytes == 0 {
-		cfg.RecordMaxBytes = DefaultRecordMaxBytes
-	}
-	def(&cfg.SafetyMargin, DefaultSafetyMargin)
-	def(&cfg.CallTimeout, DefaultCallTimeout)
-	def(&cfg.RetryTimeout, DefaultRetryTimeout)
-	def(&cfg.BackoffBase, DefaultBackoffBase)
-	def(&cfg.BackoffMax, DefaultBackoffMax)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	}
-	stream := cfg.DeliveryStreamName
+	send, err := delivery.New(client, delivery.Config{
+		DeliveryStreamName: cfg.DeliveryStreamName,
+		RecordMaxBytes:     cfg.RecordMaxBytes,
+		RecordMaxLines:     cfg.RecordMaxLines,
+		SafetyMargin:       cfg.SafetyMargin,
+		CallTimeout:        cfg.CallTimeout,
+		RetryTimeout:       cfg.RetryTimeout,
+		BackoffBase:        cfg.BackoffBase,
+		BackoffMax:         cfg.BackoffMax,
+		Logger:             cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	return &Handler{
-		client: client,
-		cfg:    cfg,
-		stream: &stream,
-		retry:  backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Jitter: backoff.Equal},
-		log:    cfg.Logger,
-		pool:   sync.Pool{New: func() any { return new(state) }},
+		send: send,
+		log:  cfg.Logger,
+		pool: sync.Pool{New: func() any { return new(state) }},
 	}, nil
 }
 
@@ -132,25 +128,10 @@ func ClientOptions(o *firehose.Options) {
 
 // state holds one invocation's buffers.
 type state struct {
-	sc      scratch
-	buf     []byte   // every line, back to back
-	lines   []line   // lines in stream order
-	recs    []record // Firehose records: runs of lines
-	entries []types.Record
-	pending []int
-	raw     []rawRecord // Invoke's records, slices of its payload
-}
-
-// line is one event line: buf[previous line's end:end], from ev.Records[rec].
-type line struct {
-	end int
-	rec int
-}
-
-// record is one Firehose record: lines[first:last], buf[start:end].
-type record struct {
-	start, end  int
-	first, last int
+	sc    scratch
+	out   delivery.Lines // every line, in stream order
+	recOf []int          // the index in the batch of each line's stream record
+	raw   []rawRecord    // Invoke's records, slices of its payload
 }
 
 // maxPooledBytes keeps an unusually large batch's buffer out of the pool.
@@ -195,31 +176,30 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			sum.notInsert++
 			continue
 		}
-		start := len(st.buf)
+		start := len(st.out.Buf)
 		var err error
-		st.buf, err = appendLine(st.buf, rec.Change.NewImage, &st.sc)
+		st.out.Buf, err = appendLine(st.out.Buf, rec.Change.NewImage, &st.sc)
 		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return rec.Change.SequenceNumber, rec.EventID })
 	}
 	return h.deliver(ctx, st, &sum, began, func(i int) string { return ev.Records[i].Change.SequenceNumber }), nil
 }
 
 func (h *Handler) release(st *state) {
-	if cap(st.buf) > maxPooledBytes {
-		st.buf = nil
+	st.out.Reset()
+	if cap(st.out.Buf) > maxPooledBytes {
+		st.out = delivery.Lines{}
 	}
-	clear(st.entries[:cap(st.entries)]) // drop references to buf
-	clear(st.raw)                       // and to the payload
-	st.raw = st.raw[:0]
-	st.buf, st.lines, st.recs, st.entries, st.pending = st.buf[:0], st.lines[:0], st.recs[:0], st.entries[:0], st.pending[:0]
+	clear(st.raw) // drop references to the payload
+	st.raw, st.recOf = st.raw[:0], st.recOf[:0]
 	h.pool.Put(st)
 }
 
-// keep records the line that encoding stream record i appended to st.buf
+// keep records the line that encoding stream record i appended to st.out.Buf
 // from start, or, when err is set or the line is over MaxRecordBytes,
 // removes it, counts the record as skipped and logs it with the sequence
 // number and stream event ID that ids returns.
 func (h *Handler) keep(ctx context.Context, st *state, sum *summary, i, start int, err error, ids func() (seq, eventID string)) {
-	size := len(st.buf) - start
+	size := len(st.out.Buf) - start
 	switch {
 	case err != nil:
 		sum.malformed++
@@ -237,189 +217,37 @@ func (h *Handler) keep(ctx context.Context, st *state, sum *summary, i, start in
 			slog.Int("line_bytes", size),
 			slog.Int("limit_bytes", MaxRecordBytes))
 	default:
-		st.lines = append(st.lines, line{end: len(st.buf), rec: i})
+		st.out.End()
+		st.recOf = append(st.recOf, i)
 		return
 	}
-	st.buf = st.buf[:start]
+	st.out.Buf = st.out.Buf[:start]
 }
 
 // deliver packs and sends the lines in st, logs the summary and returns
 // the response: empty, or naming the earliest stream record with an
 // undelivered line, whose sequence number seq returns.
 func (h *Handler) deliver(ctx context.Context, st *state, sum *summary, began time.Time, seq func(i int) string) events.DynamoDBEventResponse {
-	sum.lines = len(st.lines)
-	sum.bytes = len(st.buf)
-	h.pack(st)
-	failed := h.send(ctx, st, sum, began)
+	sum.lines = st.out.Len()
+	sum.bytes = len(st.out.Buf)
+	res := h.send.Send(ctx, &st.out, began)
+	sum.delivered, sum.firehoseRecords, sum.failedRecords = res.Delivered, res.Records, res.FailedRecords
+	sum.calls, sum.retries = res.Calls, res.Retries
 
 	var resp events.DynamoDBEventResponse
-	if failed >= 0 {
-		sum.failedSeq = seq(failed)
+	if res.FirstFailed >= 0 {
+		// Everything from the earliest failed record on is retried by
+		// Lambda, so later calls were not attempted.
+		if res.Err != nil {
+			sum.lastError = delivery.Describe(res.Err)
+		}
+		h.log.LogAttrs(ctx, slog.LevelError, "firehose delivery failed; the batch will be retried from the earliest failed stream record",
+			slog.String("error", sum.lastError), slog.Int("attempts", res.Attempts), slog.Int("undelivered_records", res.FailedRecords))
+		sum.failedSeq = seq(st.recOf[res.FirstFailed])
 		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: sum.failedSeq}}
 	}
 	h.logSummary(ctx, sum, time.Since(began))
 	return resp
-}
-
-// pack groups consecutive lines into records of at most RecordMaxBytes (a
-// longer line alone).
-func (h *Handler) pack(st *state) {
-	start := 0
-	for i := 0; i < len(st.lines); {
-		j := i + 1
-		for j < len(st.lines) && st.lines[j].end-start <= h.cfg.RecordMaxBytes {
-			j++
-		}
-		end := st.lines[j-1].end
-		st.recs = append(st.recs, record{start: start, end: end, first: i, last: j})
-		start, i = end, j
-	}
-}
-
-// send puts st.recs in calls within Firehose's limits, in order, and
-// returns the index in ev.Records of the earliest record with an
-// undelivered line, or -1.
-func (h *Handler) send(ctx context.Context, st *state, sum *summary, began time.Time) int {
-	budget := began.Add(h.cfg.RetryTimeout)
-	hardEnd, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		budget = hardEnd.Add(-h.cfg.SafetyMargin)
-	}
-	for i := 0; i < len(st.recs); {
-		j, bytes := i, 0
-		for j < len(st.recs) && j-i < MaxBatchRecords && bytes+st.recs[j].end-st.recs[j].start <= MaxBatchBytes {
-			bytes += st.recs[j].end - st.recs[j].start
-			j++
-		}
-		st.pending = st.pending[:0]
-		for k := i; k < j; k++ {
-			st.pending = append(st.pending, k)
-		}
-		if !h.putWithRetries(ctx, st, sum, budget) {
-			// Everything from the earliest failed record on is retried by
-			// Lambda, so later calls would only add duplicates.
-			sum.failedRecords = len(st.pending)
-			first := st.recs[st.pending[0]].first
-			return st.lines[first].rec
-		}
-		i = j
-	}
-	return -1
-}
-
-// putWithRetries delivers the records in st.pending. It reports whether
-// all were delivered; if not, st.pending holds the undelivered ones in
-// order.
-func (h *Handler) putWithRetries(ctx context.Context, st *state, sum *summary, budget time.Time) bool {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			wait := h.retry.Delay(attempt)
-			if time.Now().Add(wait).After(budget) || backoff.Sleep(ctx, wait) != nil {
-				return false
-			}
-			sum.retries++
-		}
-		end := time.Now().Add(h.cfg.CallTimeout)
-		if budget.Before(end) {
-			end = budget
-		}
-		if sum.calls == 0 && !end.After(time.Now()) {
-			// The invocation began with less than SafetyMargin left: try
-			// once anyway, within the real deadline (the parent context's).
-			end = time.Now().Add(h.cfg.CallTimeout)
-		}
-		retry, err := h.put(ctx, st, sum, end)
-		if len(st.pending) == 0 {
-			return true
-		}
-		if err != nil {
-			sum.lastError = describe(err)
-			h.log.LogAttrs(ctx, slog.LevelDebug, "put record batch attempt failed",
-				slog.String("error", sum.lastError), slog.Int("attempt", attempt+1), slog.Int("undelivered_records", len(st.pending)))
-		}
-		if !retry || ctx.Err() != nil {
-			h.log.LogAttrs(ctx, slog.LevelError, "firehose delivery failed; the batch will be retried from the earliest failed stream record",
-				slog.String("error", sum.lastError), slog.Int("attempts", attempt+1), slog.Int("undelivered_records", len(st.pending)))
-			return false
-		}
-	}
-}
-
-// put makes one PutRecordBatch attempt for st.pending, removes the
-// delivered records from it and reports whether the rest may be retried.
-func (h *Handler) put(ctx context.Context, st *state, sum *summary, end time.Time) (bool, error) {
-	st.entries = st.entries[:0]
-	for _, r := range st.pending {
-		rec := st.recs[r]
-		st.entries = append(st.entries, types.Record{Data: st.buf[rec.start:rec.end:rec.end]})
-	}
-	actx, cancel := context.WithDeadline(ctx, end)
-	out, err := h.client.PutRecordBatch(actx, &firehose.PutRecordBatchInput{
-		DeliveryStreamName: h.stream,
-		Records:            st.entries,
-	})
-	cancel()
-	sum.calls++
-	if err != nil {
-		return retryable(err), fmt.Errorf("put record batch: %w", err)
-	}
-	if len(out.RequestResponses) != len(st.pending) {
-		return true, fmt.Errorf("put record batch: %d responses for %d records", len(out.RequestResponses), len(st.pending))
-	}
-	kept := st.pending[:0]
-	var code string
-	for i, r := range out.RequestResponses {
-		if r.ErrorCode != nil {
-			kept = append(kept, st.pending[i])
-			code = *r.ErrorCode
-			continue
-		}
-		rec := st.recs[st.pending[i]]
-		sum.delivered += rec.last - rec.first
-		sum.firehoseRecords++
-	}
-	st.pending = kept
-	if len(kept) > 0 {
-		return true, fmt.Errorf("put record batch: %d of %d records failed: %s", len(kept), len(out.RequestResponses), code)
-	}
-	return true, nil
-}
-
-// permanent are the error codes no retry within an invocation can fix.
-var permanent = map[string]bool{
-	"InvalidArgumentException":    true,
-	"ResourceNotFoundException":   true,
-	"InvalidKMSResourceException": true,
-	"InvalidSourceException":      true,
-	"AccessDeniedException":       true,
-	"ValidationException":         true,
-	"SerializationException":      true,
-	"UnknownOperationException":   true,
-}
-
-// retryable reports whether a failed PutRecordBatch call may succeed when
-// repeated: throttling (ServiceUnavailableException), 5xx, timeouts and
-// network errors may; bad requests and missing resources may not.
-func retryable(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return !permanent[ae.ErrorCode()]
-	}
-	var ip smithy.InvalidParamsError
-	return !errors.As(err, &ip)
-}
-
-// describe renders err for the logs: its API error code when it has one,
-// with IP addresses (of endpoints, in network errors) redacted.
-func describe(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode() + ": " + redactIPs(ae.ErrorMessage())
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout: " + redactIPs(err.Error())
-	}
-	return redactIPs(err.Error())
 }
 
 func (h *Handler) logSummary(ctx context.Context, sum *summary, took time.Duration) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventlake/eventlake/internal/jsonstr"
 )
 
 // Invoke implements lambda.Handler: lambda.Start(h) hands it the raw
@@ -46,8 +48,8 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			sum.notInsert++
 			continue
 		}
-		start := len(st.buf)
-		st.buf, err = appendRawLine(st.buf, rec.image, &st.sc)
+		start := len(st.out.Buf)
+		st.out.Buf, err = appendRawLine(st.out.Buf, rec.image, &st.sc)
 		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
 	}
 	return json.Marshal(h.deliver(ctx, st, &sum, began, func(i int) string { return jsonText(st.raw[i].seq) }))
@@ -438,7 +440,7 @@ func decodeLikeTheRuntime(data []byte, v any) (ok bool) {
 // isPlain reports whether b is a JSON string's content that needs neither
 // unescaping nor escaping: printable ASCII other than '"' and '\\'.
 func isPlain(b []byte) bool {
-	return safePrefix(b) == len(b)
+	return jsonstr.SafePrefix(b) == len(b)
 }
 
 // appendFastLine encodes the common image shape straight from its JSON:

@@ -1,4 +1,4 @@
-package relay
+package delivery
 
 import (
 	"net/netip"

@@ -435,7 +435,8 @@ func trinoTypeName(t string) string {
 
 // Render turns a value scanned from DuckDB into the text Athena returns for
 // it: integers in decimal, dates as 2006-01-02, timestamps as
-// 2006-01-02 15:04:05.000 (with " UTC" for a timestamp with time zone), maps
+// 2006-01-02 15:04:05.000 (with " UTC" for a timestamp with time zone),
+// decimals with every digit of their scale (3.50), maps
 // as {k1=v1, k2=v2} sorted by key, arrays as [a, b], NULL as invalid.
 func Render(v any, typ string) sql.NullString {
 	if v == nil {
@@ -456,6 +457,8 @@ func renderValue(v any, typ string) string {
 		return fmt.Sprint(x)
 	case *big.Int:
 		return x.String()
+	case duckdb.Decimal:
+		return renderDecimal(x)
 	case float32:
 		return strconv.FormatFloat(float64(x), 'g', -1, 32)
 	case float64:
@@ -505,6 +508,27 @@ func renderValue(v any, typ string) string {
 		return renderValue(m, typ)
 	}
 	return fmt.Sprint(v)
+}
+
+// renderDecimal writes a decimal with all its scale's digits, as Athena does
+// (DECIMAL(5,2) 3.5 is "3.50"); duckdb.Decimal.String drops trailing zeros.
+func renderDecimal(d duckdb.Decimal) string {
+	if d.Value == nil {
+		return "0"
+	}
+	digits := new(big.Int).Abs(d.Value).String()
+	sign := ""
+	if d.Value.Sign() < 0 {
+		sign = "-"
+	}
+	scale := int(d.Scale)
+	if scale == 0 {
+		return sign + digits
+	}
+	if len(digits) <= scale {
+		digits = strings.Repeat("0", scale-len(digits)+1) + digits
+	}
+	return sign + digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
 }
 
 func renderNullable(v any) string {

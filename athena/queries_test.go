@@ -11,8 +11,8 @@ import (
 
 // wantQueries are the questions the library answers; a missing file fails.
 var wantQueries = []string{
-	"active_users", "devices", "hourly_clicks_impressions", "logins_per_day", "rotting_accounts",
-	"signup_attribution", "user_last_seen", "user_recent_activity",
+	"account_sharing", "active_users", "campaign_conversions", "devices", "hourly_clicks_impressions", "logins_per_day",
+	"rotting_accounts", "sessions", "signup_attribution", "usage_frequency", "user_last_seen", "user_recent_activity",
 }
 
 func TestQueriesLibrary(t *testing.T) {

@@ -116,11 +116,16 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		return err
 	}
 	perUser := map[string]int{}
+	visitors := map[string]bool{}
 	for _, e := range events {
-		perUser[e.UserID]++
+		if e.UserID != "" {
+			perUser[e.UserID]++
+		} else {
+			visitors[e.AnonymousID] = true
+		}
 	}
-	fmt.Fprintf(out, "Putting %d fake events of %d users over the last %d days through the AsyncWriter ...\n",
-		len(events), len(perUser), o.days)
+	fmt.Fprintf(out, "Putting %d fake events of %d users and %d anonymous visitors over the last %d days through the AsyncWriter ...\n",
+		len(events), len(perUser), len(visitors), o.days)
 	bar := newProgress(out, len(events))
 	putStart := time.Now()
 	var put atomic.Int64
@@ -310,11 +315,15 @@ func plural(n int) string {
 
 // paramValues chooses a value for each of q's parameters that makes sense
 // for the generated history ending now: windows that end today, the last
-// 30 days where a window is asked for, the hour of the latest event, the
-// busiest user.
+// 30 days where a window is asked for (the whole history for the signups'
+// attribution and conversions), the hour of the latest event, the busiest
+// user, thresholds above one household's networks and devices.
 func paramValues(q athena.Query, now, latest time.Time, days int, user string) []string {
 	today := now.Truncate(24 * time.Hour)
 	window := min(30, days)
+	if q.Name == "signup_attribution" || q.Name == "campaign_conversions" {
+		window = days // signups are rarer: the whole history
+	}
 	var vals []string
 	for _, p := range q.Inputs() {
 		vals = append(vals, paramValue(p, latest, today, window, user))
@@ -346,6 +355,10 @@ func paramValue(p athena.Param, latest, today time.Time, window int, user string
 		switch p.Name {
 		case "days":
 			return strconv.Itoa(max(1, window/3))
+		case "max_networks": // more than a household's and a phone's
+			return "4"
+		case "max_devices":
+			return "3"
 		default: // lookback and other day counts
 			return strconv.Itoa(window)
 		}

@@ -169,6 +169,10 @@ func newGen(cfg Config) *gen {
 	for i := range cfg.Users {
 		g.users = append(g.users, g.newAccount(i, first))
 	}
+	if last := g.users[len(g.users)-1]; cfg.Users >= 3 && cfg.Days >= 2 && !slices.ContainsFunc(g.users, isNew) {
+		// At least one signup, so that attribution has something to show.
+		g.makeNew(last)
+	}
 	// The roles' sessions come first in their days' plans, so that a small
 	// budget cuts visits rather than them.
 	if cfg.Users >= minRoles {
@@ -224,19 +228,7 @@ func (g *gen) newAccount(i, first int) *person {
 		}
 		return p
 	case i >= first && g.cfg.Users >= 3 && g.cfg.Days >= 2 && r.IntN(10) < 3:
-		// A new user, who signs up during the span.
-		p.signedUp = false
-		p.signupDay = 1 + r.IntN(g.cfg.Days-1)
-		p.plan = signupPlans[r.IntN(len(signupPlans))]
-		p.paying = false
-		p.first = g.pick(func(s *source) float64 { return s.convert })
-		p.devices = []*device{g.newDevice(g.anyBrowser(), home, carrier)}
-		if p.devices[0].ua.kind == desktop && r.IntN(3) == 0 {
-			p.devices = append(p.devices, g.newDevice(g.browser(mobile), home, carrier))
-		}
-		if r.IntN(10) == 0 {
-			p.lastDay = min(p.signupDay+7+r.IntN(30), g.cfg.Days-1)
-		}
+		g.makeNew(p)
 		return p
 	case i >= first && r.IntN(5) == 0:
 		// Churns: stops coming back some day.
@@ -257,6 +249,28 @@ func (g *gen) newAccount(i, first int) *person {
 	}
 	return p
 }
+
+// makeNew turns p into a new user, who signs up during the span.
+func (g *gen) makeNew(p *person) {
+	r := g.rng
+	p.signedUp = false
+	p.signupDay = 1 + r.IntN(g.cfg.Days-1)
+	p.plan = signupPlans[r.IntN(len(signupPlans))]
+	p.paying = false
+	p.lastDay = g.cfg.Days - 1
+	p.first = g.pick(func(s *source) float64 { return s.convert })
+	home := g.homeIP()
+	carrier := []netip.Prefix{g.network(), g.network()}
+	p.devices = []*device{g.newDevice(g.anyBrowser(), home, carrier)}
+	if p.devices[0].ua.kind == desktop && r.IntN(3) == 0 {
+		p.devices = append(p.devices, g.newDevice(g.browser(mobile), home, carrier))
+	}
+	if r.IntN(10) == 0 {
+		p.lastDay = min(p.signupDay+7+r.IntN(30), g.cfg.Days-1)
+	}
+}
+
+func isNew(p *person) bool { return p.signupDay >= 0 }
 
 func (g *gen) newDevice(ua userAgent, home netip.Addr, carrier []netip.Prefix) *device {
 	d := &device{ua: ua, anonID: g.uuid(), home: home}

@@ -178,6 +178,13 @@ func newGen(cfg Config) *gen {
 	if cfg.Users >= minRoles {
 		g.planRoles()
 	}
+	// A user who stops coming back visits on their last day, and cancels
+	// then if paying.
+	for _, p := range g.users {
+		if p.lastDay < cfg.Days-1 {
+			g.plan(p.lastDay, planned{kind: planSession, p: p, dev: p.devices[0]})
+		}
+	}
 	twoDevices := false // the first new user browses on a phone first
 	for _, p := range g.users {
 		if p.signupDay >= 0 {

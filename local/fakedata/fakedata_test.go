@@ -220,8 +220,11 @@ func TestJourneys(t *testing.T) {
 	identifiedAt := map[string]time.Time{} // user -> first identify
 	firstSeen := map[string]time.Time{}    // user -> first event with the user ID
 	anonBefore := map[string]bool{}        // anonymous IDs with anonymous events before their link
-	var signups, afterIdentify, aliases, twice int
+	var signups, afterIdentify, aliases, twice, cancels int
 	for _, e := range events {
+		if e.Type == "unsubscribed" {
+			cancels++
+		}
 		if _, ok := firstSeen[e.UserID]; e.UserID != "" && !ok {
 			firstSeen[e.UserID] = e.At
 		}
@@ -290,7 +293,7 @@ func TestJourneys(t *testing.T) {
 	t.Logf("%d signups, %d events after identify, %d anonymous IDs identified as two users, %d users with several anonymous IDs (one browsing first), %d aliases",
 		signups, afterIdentify, twice, several, aliases)
 	for name, n := range map[string]int{"signups": signups, "events after identify": afterIdentify, "anonymous IDs identified twice": twice,
-		"users with two anonymous IDs": several, "aliases": aliases} {
+		"users with two anonymous IDs": several, "aliases": aliases, "cancellations of users who stop coming back": cancels} {
 		if n == 0 {
 			t.Errorf("no %s", name)
 		}

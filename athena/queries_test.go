@@ -2,6 +2,7 @@ package athena
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,8 +14,8 @@ import (
 
 // wantQueries are the questions the library answers; a missing file fails.
 var wantQueries = []string{
-	"active_users", "devices", "hourly_clicks_impressions", "logins_per_day", "rotting_accounts",
-	"signup_attribution", "user_last_seen", "user_recent_activity",
+	"account_sharing", "active_users", "campaign_conversions", "devices", "hourly_clicks_impressions", "logins_per_day",
+	"rotting_accounts", "sessions", "signup_attribution", "usage_frequency", "user_last_seen", "user_recent_activity",
 }
 
 func TestQueriesLibrary(t *testing.T) {
@@ -299,8 +300,9 @@ SELECT 1 WHERE a = ? AND b = ? AND c = ?`)
 }
 
 // TestLibraryBigintRanges: every bigint of the library declares a range
-// that starts above zero, so the issue's values are refused with the
-// parameter's name, whichever runner is used.
+// that is not negative and ends by 3650, so the issue's values (the int64
+// extremes, negative days) are refused with the parameter's name, whichever
+// runner is used.
 func TestLibraryBigintRanges(t *testing.T) {
 	qs, err := Queries()
 	if err != nil {
@@ -308,8 +310,8 @@ func TestLibraryBigintRanges(t *testing.T) {
 	}
 	for _, q := range qs {
 		for _, p := range q.Inputs() {
-			if p.Kind == Bigint && (p.Min < 1 || p.Max > 3650 || p.Min == DefaultBigintMin && p.Max == DefaultBigintMax) {
-				t.Errorf("%s.%s: range %s, want a declared range within 1..3650", q.Name, p.Name, p.Range())
+			if p.Kind == Bigint && (p.Min < 0 || p.Max > 3650 || p.Min == DefaultBigintMin && p.Max == DefaultBigintMax) {
+				t.Errorf("%s.%s: range %s, want a declared range within 0..3650", q.Name, p.Name, p.Range())
 			}
 		}
 	}
@@ -318,7 +320,7 @@ func TestLibraryBigintRanges(t *testing.T) {
 		values []string
 		want   string
 	}{
-		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "9223372036854775807"}, "days (bigint): 9223372036854775807 is outside 1..3650"},
+		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "9223372036854775807"}, "days (bigint): 9223372036854775807 is outside 0..3650"},
 		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "-9223372036854775808"}, "days (bigint): -9223372036854775808 is outside"},
 		{"rotting_accounts", []string{"2026-11-01", "2026-11-29", "-30"}, "days (bigint): -30 is outside"},
 		{"signup_attribution", []string{"2026-11-01", "2026-11-29", "-7"}, "lookback (bigint): -7 is outside 1..3650"},
@@ -348,19 +350,23 @@ func TestCheck(t *testing.T) {
 	if err := q.Check(args); err != nil {
 		t.Fatalf("Check(Args(...)) = %v", err)
 	}
+	days := slices.IndexFunc(q.Params, func(p Param) bool { return p.Name == "days" })
+	if days < 1 {
+		t.Fatalf("rotting_accounts has no days parameter after the first: %+v", q.Params)
+	}
 	forged := slices.Clone(args)
-	forged[4] = Arg{Param: q.Params[4], Text: "9223372036854775807"}
+	forged[days] = Arg{Param: q.Params[days], Text: "9223372036854775807"}
 	swapped := slices.Clone(args)
-	swapped[0], swapped[4] = swapped[4], swapped[0]
+	swapped[0], swapped[days] = swapped[days], swapped[0]
 	unchecked := slices.Clone(args)
-	unchecked[4] = Arg{Param: q.Params[4], Text: "30"} // no value behind the text
+	unchecked[days] = Arg{Param: q.Params[days], Text: "30"} // no value behind the text
 	for name, tt := range map[string]struct {
 		args []Arg
 		want string
 	}{
-		"out of range": {forged, "days (bigint): 9223372036854775807 is outside 1..3650"},
+		"out of range": {forged, "days (bigint): 9223372036854775807 is outside 0..3650"},
 		"swapped":      {swapped, "argument 1 is for days (bigint), not since (date)"},
-		"too few":      {args[:2], "takes 6 argument(s)"},
+		"too few":      {args[:2], fmt.Sprintf("takes %d argument(s)", len(q.Params))},
 		"unchecked":    {unchecked, `days (bigint): "30" was not checked by Args`},
 	} {
 		err := q.Check(tt.args)

@@ -73,8 +73,15 @@ func TestRunChecksArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []int{4, 7} { // both "?" of lookback
-		args[i] = athena.Arg{Param: q.Params[i], Text: "-9223372036854775808"}
+	n := 0
+	for i, p := range q.Params { // every "?" of lookback
+		if p.Name == "lookback" {
+			args[i] = athena.Arg{Param: p, Text: "-9223372036854775808"}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("signup_attribution has no lookback parameter")
 	}
 	_, err = db.Run(context.Background(), q, args)
 	if !errors.Is(err, athena.ErrInvalidArgs) || !strings.Contains(err.Error(), "lookback (bigint): -9223372036854775808 is outside 1..3650") {

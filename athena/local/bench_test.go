@@ -13,17 +13,20 @@ import (
 	"github.com/eventlake/eventlake/athena/lakegen"
 )
 
-// benchUsers gives about a million events over 90 days; objects are cut
-// every 15 minutes of arrival, Firehose's longest buffering interval, so
-// each holds about a hundred events, as the pipeline would write them at
-// this rate.
-const benchUsers = 2000
+// benchEvents events of benchUsers accounts (and their visitors) over 90
+// days; objects are cut every 15 minutes, Firehose's longest buffering
+// interval, so each holds about a hundred events, as the pipeline would
+// write them at this rate.
+const (
+	benchUsers  = 2000
+	benchEvents = 1_000_000
+)
 
 var benchLayout = lakegen.Layout{Interval: 15 * time.Minute}
 
 // BenchmarkLoginsPerDayBytesRead measures the bytes read by "logins per day
 // over the last 7 days" (athena/queries/logins_per_day.sql, unchanged) over
-// 90 days of about a million events, in three layouts of the same events:
+// 90 days of a million events, in these layouts of the same events:
 //
 //   - unpartitioned-json: plain JSON lines in one folder, as the design this
 //     project replaces stored them; every query reads every object.
@@ -32,16 +35,22 @@ var benchLayout = lakegen.Layout{Interval: 15 * time.Minute}
 //   - parquet: the same partitions as Parquet (SNAPPY, Firehose's default);
 //     of those, only the footers and the column chunks the query uses.
 //   - parquet-gzip: the same with Firehose's GZIP Parquet compression.
+//   - parquet-gzip-union-by-name: the same objects read with union_by_name,
+//     which the runner uses only when some object lacks a column (written
+//     before the column existed): what unifying the schemas costs, since
+//     DuckDB then reads every object's footer at every query.
 //
 // bytes_read/op is what the process read from files during the query
 // (rchar of /proc/self/io; DuckDB reads each gzip object whole and once, and
 // from Parquet the footers and the needed column chunks, as Athena does), so
 // it is what Athena would bill. x_fewer is the baseline's bytes divided by
-// the layout's. The lake is generated once per run in a temporary folder.
+// the layout's; every layout but the union_by_name measurement must read at
+// least 50 times fewer bytes. The lake is generated once per run in a
+// temporary folder.
 func BenchmarkLoginsPerDayBytesRead(b *testing.B) {
 	dir := b.TempDir()
 	start := time.Now()
-	ds := lakegen.Generate(lakegen.Config{End: time.Now().UTC(), Users: benchUsers})
+	ds := lakegen.Generate(lakegen.Config{End: time.Now().UTC(), Users: benchUsers, Events: benchEvents})
 	plain := filepath.Join(dir, "plain")
 	gz := filepath.Join(dir, "gzip")
 	pq := filepath.Join(dir, "parquet")
@@ -76,6 +85,7 @@ func BenchmarkLoginsPerDayBytesRead(b *testing.B) {
 		{"gzip-json", Config{Root: gz, Format: athena.FormatJSON}},
 		{"parquet", Config{Root: pq, Format: athena.FormatParquet}},
 		{"parquet-gzip", Config{Root: pqgz, Format: athena.FormatParquet}},
+		{"parquet-gzip-union-by-name", Config{Root: pqgz, Format: athena.FormatParquet, unionByName: true}},
 	}
 	var baseline float64
 	var answer string
@@ -86,6 +96,12 @@ func BenchmarkLoginsPerDayBytesRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
+			// The first query defines the view (and reads each Parquet
+			// object's footer once to learn its columns); the measured
+			// ones reuse it.
+			if _, err := db.Run(context.Background(), q, nil); err != nil {
+				b.Fatal(err)
+			}
 			b.ReportAllocs()
 			var bytes, files int64
 			var last *athena.Result
@@ -122,7 +138,7 @@ func BenchmarkLoginsPerDayBytesRead(b *testing.B) {
 			if baseline > 0 {
 				ratio := baseline / perOp
 				b.ReportMetric(ratio, "x_fewer")
-				if ratio < 50 {
+				if ratio < 50 && !l.cfg.unionByName {
 					b.Errorf("%s reads %.0f bytes, only %.1fx fewer than the unpartitioned %.0f (target 50x)", l.name, perOp, ratio, baseline)
 				}
 			}

@@ -39,8 +39,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// getLake builds the lakes on first use. The history ends today (UTC) so
-// that logins_per_day, which reads current_date, sees it.
+// testLakeConfig is the history of the query tests: the demo's journeys
+// with 40 accounts (every role of fakedata's identity edge cases, about a
+// dozen signups) over 90 days ending today (UTC), so that logins_per_day,
+// which reads current_date, sees it.
+func testLakeConfig() lakegen.Config {
+	return lakegen.Config{End: time.Now().UTC(), Users: 40, Events: 8000}
+}
+
+// getLake builds the lakes on first use.
 func getLake(t testing.TB) *testLake {
 	t.Helper()
 	lakeOnce.Do(func() {
@@ -48,7 +55,7 @@ func getLake(t testing.TB) *testLake {
 		if lakeErr != nil {
 			return
 		}
-		lake, lakeErr = buildLake(lakeDir, lakegen.Config{End: time.Now().UTC()})
+		lake, lakeErr = buildLake(lakeDir, testLakeConfig())
 	})
 	if lakeErr != nil {
 		t.Fatalf("build test lake: %v", lakeErr)
@@ -65,7 +72,7 @@ func buildLake(dir string, cfg lakegen.Config) (*testLake, error) {
 		mixed:   filepath.Join(dir, "mixed"),
 		objects: map[string][]string{},
 	}
-	paths, err := ds.WriteNDJSON(l.json, lakegen.Layout{PerObject: 40})
+	paths, err := ds.WriteNDJSON(l.json, lakegen.Layout{PerObject: 80})
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,10 @@ type Config struct {
 	// derives dt from event_at, so every query reads every file. Only the
 	// benchmark's baseline layout uses it.
 	unpartitioned bool
+	// unionByName always reads Parquet with union_by_name, even when every
+	// object has the full schema; only the benchmark uses it, to measure
+	// what that costs.
+	unionByName bool
 }
 
 // DB runs the Athena queries on DuckDB over a local folder. It is safe for
@@ -71,8 +75,13 @@ type DB struct {
 	conn *duckdb.Connector
 	db   *sql.DB
 
-	mu      sync.Mutex // guards formats
+	mu      sync.Mutex // guards formats and schemas
 	formats string     // the formats the events view reads now
+	// schemas records, per partition folder and Parquet object name,
+	// whether the object has every column of tracker.EventFields(). Lake
+	// objects are immutable (compaction writes new ones), so an object's
+	// footer is read once.
+	schemas map[string]map[string]bool
 	run     sync.Mutex // one query at a time, for the bytes-read figure
 }
 
@@ -89,6 +98,17 @@ func CheckRoot(root string) error {
 	}
 	return nil
 }
+
+// lakeFiles is what the root holds now.
+type lakeFiles struct {
+	json, parquet bool
+	// partial: a Parquet object seen before lacks a column.
+	partial bool
+	// unknown are the Parquet objects whose footers were not read yet.
+	unknown []parquetObject
+}
+
+type parquetObject struct{ dir, name string }
 
 // Open starts an in-memory DuckDB, loads the Trino macros, and defines the
 // events view over cfg.Root and the events_dedup view (the same DDL as on
@@ -204,15 +224,19 @@ func columnList() string {
 	return strings.Join(tracker.FieldNames(), ", ")
 }
 
-// present reports which formats have at least one object under the root.
-func (d *DB) present() (json, parquet bool, err error) {
+// present lists the objects under the root: which formats have at least
+// one and, when Parquet is read, whether an object seen before lacks a
+// column and which objects are new. The caller holds d.mu.
+func (d *DB) present() (lakeFiles, error) {
+	var lf lakeFiles
 	if d.cfg.unpartitioned {
 		m, err := filepath.Glob(filepath.Join(d.cfg.Root, "*.json"))
-		return len(m) > 0, false, err
+		lf.json = len(m) > 0
+		return lf, err
 	}
 	dirs, err := filepath.Glob(filepath.Join(d.cfg.Root, "events", tracker.PartitionColumn+"=*"))
 	if err != nil {
-		return false, false, err
+		return lf, err
 	}
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
@@ -220,39 +244,110 @@ func (d *DB) present() (json, parquet bool, err error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return false, false, err
+			return lf, err
 		}
+		seen := d.schemas[dir]
 		for _, e := range entries {
 			switch {
 			case e.IsDir():
 			case strings.HasSuffix(e.Name(), ".gz"):
-				json = true
-			case strings.HasSuffix(e.Name(), ".parquet"):
-				parquet = true
+				lf.json = true
+			case strings.HasSuffix(e.Name(), ".parquet") && d.cfg.Format != athena.FormatJSON:
+				lf.parquet = true
+				if full, ok := seen[e.Name()]; ok {
+					lf.partial = lf.partial || !full
+				} else {
+					lf.unknown = append(lf.unknown, parquetObject{dir, e.Name()})
+				}
 			}
 		}
-		if json && parquet {
-			break
+	}
+	if d.cfg.Format == athena.FormatParquet {
+		lf.json = false
+	}
+	return lf, nil
+}
+
+// partialSchemas reports whether some Parquet object lacks a column of
+// tracker.EventFields() (an object written before the column existed),
+// reading the footers of the objects not seen before. The caller holds d.mu.
+func (d *DB) partialSchemas(ctx context.Context, lf lakeFiles) (bool, error) {
+	partial := lf.partial
+	const batch = 256
+	for start := 0; start < len(lf.unknown); start += batch {
+		part := lf.unknown[start:min(start+batch, len(lf.unknown))]
+		paths := make([]string, len(part))
+		quoted := make([]string, len(part))
+		for i, o := range part {
+			paths[i] = filepath.ToSlash(filepath.Join(o.dir, o.name))
+			quoted[i] = sqlString(paths[i])
+		}
+		cols, err := d.parquetColumns(ctx, quoted)
+		if err != nil {
+			return false, err
+		}
+		for i, o := range part {
+			full := true
+			for _, f := range tracker.FieldNames() {
+				full = full && cols[paths[i]][f]
+			}
+			if d.schemas == nil {
+				d.schemas = map[string]map[string]bool{}
+			}
+			if d.schemas[o.dir] == nil {
+				d.schemas[o.dir] = map[string]bool{}
+			}
+			d.schemas[o.dir][o.name] = full
+			partial = partial || !full
 		}
 	}
-	switch d.cfg.Format {
-	case athena.FormatJSON:
-		parquet = false
-	case athena.FormatParquet:
-		json = false
+	return partial, nil
+}
+
+// parquetColumns returns the column names of each Parquet object (quoted
+// paths), from their footers.
+func (d *DB) parquetColumns(ctx context.Context, quoted []string) (map[string]map[string]bool, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT file_name, name FROM parquet_schema(["+strings.Join(quoted, ", ")+"])")
+	if err != nil {
+		return nil, fmt.Errorf("local athena: read Parquet schemas: %w", err)
 	}
-	return json, parquet, nil
+	defer rows.Close()
+	cols := map[string]map[string]bool{}
+	for rows.Next() {
+		var file, name string
+		if err := rows.Scan(&file, &name); err != nil {
+			return nil, fmt.Errorf("local athena: read Parquet schemas: %w", err)
+		}
+		if cols[file] == nil {
+			cols[file] = map[string]bool{}
+		}
+		cols[file][name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("local athena: read Parquet schemas: %w", err)
+	}
+	return cols, nil
 }
 
 // refreshEvents (re)defines the events view over the formats present now.
+// Parquet objects are read by column name with union_by_name only when some
+// object lacks a column (written before the column existed): DuckDB then
+// reads every object's footer at every query, a cost that Athena, which
+// reads columns by name anyway, does not have.
 func (d *DB) refreshEvents(ctx context.Context) error {
-	hasJSON, hasParquet, err := d.present()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	lf, err := d.present()
 	if err != nil {
 		return fmt.Errorf("local athena: list %s: %w", d.cfg.Root, err)
 	}
-	key := fmt.Sprintf("json=%t parquet=%t", hasJSON, hasParquet)
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	union := d.cfg.unionByName
+	if lf.parquet && !union {
+		if union, err = d.partialSchemas(ctx, lf); err != nil {
+			return err
+		}
+	}
+	key := fmt.Sprintf("json=%t parquet=%t union_by_name=%t", lf.json, lf.parquet, union)
 	if d.formats == key {
 		return nil
 	}
@@ -265,21 +360,21 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 	var parts []string
 	switch {
 	case d.cfg.unpartitioned:
-		if hasJSON {
+		if lf.json {
 			parts = append(parts, fmt.Sprintf(
 				"SELECT %s, substr(event_at, 1, 10) AS %s FROM read_json('%s/*.json', format = 'newline_delimited', records = true, compression = 'uncompressed', columns = %s)",
 				cols, dt, d.cfg.Root, spec))
 		}
 	default:
-		if hasJSON {
+		if lf.json {
 			parts = append(parts, fmt.Sprintf(
 				"SELECT %s, %s FROM read_json('%s/events/%s=*/*.gz', format = 'newline_delimited', records = true, compression = 'gzip', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, columns = %s)",
 				cols, dt, d.cfg.Root, dt, dt, spec))
 		}
-		if hasParquet {
+		if lf.parquet {
 			parts = append(parts, fmt.Sprintf(
-				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, union_by_name = true)",
-				cols, dt, d.cfg.Root, dt, dt))
+				"SELECT %s, %s FROM read_parquet('%s/events/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'}, union_by_name = %t)",
+				cols, dt, d.cfg.Root, dt, dt, union))
 		}
 	}
 	if len(parts) == 0 {
@@ -328,11 +423,13 @@ func (d *DB) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athen
 // opened and the Parquet footers and column chunks it read, which is what
 // Athena bills. Stats.FilesRead is the number of objects the scans opened.
 func (d *DB) Query(ctx context.Context, query string, args ...any) (*athena.Result, error) {
+	d.run.Lock()
+	defer d.run.Unlock()
+	// Under the run lock: the footers a refresh may read are not counted
+	// in another query's bytes.
 	if err := d.refreshEvents(ctx); err != nil {
 		return nil, err
 	}
-	d.run.Lock()
-	defer d.run.Unlock()
 	start := time.Now()
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
@@ -455,7 +552,8 @@ func trinoTypeName(t string) string {
 
 // Render turns a value scanned from DuckDB into the text Athena returns for
 // it: integers in decimal, dates as 2006-01-02, timestamps as
-// 2006-01-02 15:04:05.000 (with " UTC" for a timestamp with time zone), maps
+// 2006-01-02 15:04:05.000 (with " UTC" for a timestamp with time zone),
+// decimals with every digit of their scale (3.50), maps
 // as {k1=v1, k2=v2} sorted by key, arrays as [a, b], NULL as invalid.
 func Render(v any, typ string) sql.NullString {
 	if v == nil {
@@ -476,6 +574,8 @@ func renderValue(v any, typ string) string {
 		return fmt.Sprint(x)
 	case *big.Int:
 		return x.String()
+	case duckdb.Decimal:
+		return renderDecimal(x)
 	case float32:
 		return strconv.FormatFloat(float64(x), 'g', -1, 32)
 	case float64:
@@ -525,6 +625,27 @@ func renderValue(v any, typ string) string {
 		return renderValue(m, typ)
 	}
 	return fmt.Sprint(v)
+}
+
+// renderDecimal writes a decimal with all its scale's digits, as Athena does
+// (DECIMAL(5,2) 3.5 is "3.50"); duckdb.Decimal.String drops trailing zeros.
+func renderDecimal(d duckdb.Decimal) string {
+	if d.Value == nil {
+		return "0"
+	}
+	digits := new(big.Int).Abs(d.Value).String()
+	sign := ""
+	if d.Value.Sign() < 0 {
+		sign = "-"
+	}
+	scale := int(d.Scale)
+	if scale == 0 {
+		return sign + digits
+	}
+	if len(digits) <= scale {
+		digits = strings.Repeat("0", scale-len(digits)+1) + digits
+	}
+	return sign + digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
 }
 
 func renderNullable(v any) string {

@@ -86,3 +86,20 @@ CREATE OR REPLACE MACRO json_extract_scalar(j, path) AS
 -- element_at(map, key) -> value or NULL when the key is absent (Trino's
 -- map[key] fails instead); element_at(array, i), 1-based, negative from the end.
 CREATE OR REPLACE MACRO element_at(m, k) AS m[k];
+
+-- url_extract_host(url) -> varchar: the host of an absolute or
+-- scheme-relative URL, without user info or port, as java.net.URI's getHost
+-- (which Trino uses) gives it; '' when the URL has no host ('foo',
+-- 'mailto:a@b.c'); NULL when it is not a valid URI (characters a URI may not
+-- hold, such as a space, '^' or '"', or a '%' not followed by two hex
+-- digits). Unlike Java it does not check the host's own syntax.
+CREATE OR REPLACE MACRO url_extract_host(u) AS
+  CASE
+    WHEN regexp_matches(u, '[\x00-\x20"<>\\^`{|}\x7F]')
+      OR regexp_matches(u, '%([^0-9A-Fa-f]|[0-9A-Fa-f]([^0-9A-Fa-f]|$)|$)') THEN NULL
+    ELSE system.main.regexp_extract(u, '^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)', 1)
+  END;
+
+-- array_join(array, delimiter) -> varchar: the elements joined by the
+-- delimiter, NULL elements left out.
+CREATE OR REPLACE MACRO array_join(a, sep) AS array_to_string(a, sep);

@@ -90,6 +90,33 @@ func TestMacros(t *testing.T) {
 		{"element_at", "element_at(CAST(NULL AS MAP(VARCHAR, VARCHAR)), 'campaign')", "NULL"},
 		{"element_at", "element_at([1, 2, 3], 2)", "2"},
 		{"element_at", "element_at([1, 2, 3], -1)", "3"},
+		// url_extract_host: the cases of Trino's TestUrlFunctions and the
+		// invalid URIs of its documentation.
+		{"url_extract_host", "url_extract_host('http://example.com/path1/p.php?k1=v1&k2=v2#Ref1')", "example.com"},
+		{"url_extract_host", "url_extract_host('http://example.com/path1/p.php?')", "example.com"},
+		{"url_extract_host", "url_extract_host('http://example.com/path1/p.php')", "example.com"},
+		{"url_extract_host", "url_extract_host('http://example.com:8080/path1/p.php?k1=v1&k2=v2#Ref1')", "example.com"},
+		{"url_extract_host", "url_extract_host('https://username@example.com')", "example.com"},
+		{"url_extract_host", "url_extract_host('https://username:password@example.com')", "example.com"},
+		{"url_extract_host", "url_extract_host('mailto:test@example.com')", ""},
+		{"url_extract_host", "url_extract_host('foo')", ""},
+		{"url_extract_host", "url_extract_host('http://example.com/^')", "NULL"},
+		{"url_extract_host", "url_extract_host('http://www.foo.com ')", "NULL"},
+		{"url_extract_host", "url_extract_host('https://www.ucu.edu.uy/agenda/evento/%%UCUrlCompartir%%')", "NULL"},
+		{"url_extract_host", "url_extract_host('https://app.example.com/pricing?utm_source=a%20b')", "app.example.com"},
+		{"url_extract_host", "url_extract_host('//cdn.example.com/x.js')", "cdn.example.com"},
+		{"url_extract_host", "url_extract_host('http://[2001:db8::1]:8080/')", "[2001:db8::1]"},
+		{"url_extract_host", "url_extract_host(NULL)", "NULL"},
+		// array_join: NULL elements are left out (Trino's documentation).
+		{"array_join", "array_join(['a', NULL, 'b'], ', ')", "a, b"},
+		{"array_join", "array_join(CAST([] AS VARCHAR[]), ', ')", ""},
+		{"array_join", "array_join(['x'], '|')", "x"},
+		// Decimals render with every digit of their scale, as Athena
+		// returns them.
+		{"decimal", "CAST(3.5 AS DECIMAL(5,2))", "3.50"},
+		{"decimal", "CAST(7 AS BIGINT) * 0.01", "0.07"},
+		{"decimal", "CAST(-1234 AS BIGINT) * 0.01", "-12.34"},
+		{"decimal", "CAST(0 AS DECIMAL(4,1))", "0.0"},
 		// Session: Trino's integer division.
 		{"integer division", "7 / 2", "3"},
 		{"integer division", "-7 / 2", "-3"},

@@ -4,86 +4,229 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/lakegen"
 	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 type queryCase struct {
 	query string
 	args  []string
-	want  func(events []lakegen.Event) table
+	want  func(m *model) table
+	// empty marks a case whose answer has no rows on purpose.
+	empty bool
+}
+
+// roles are the people of the identity edge cases, found in the data.
+type roles struct {
+	family       string // an anonymous ID identified as two users in turn
+	first, other string // its first user and the other one
+	twoAnon      string // a user with two anonymous IDs, one browsing before its link
+	aliased      string // a user whose app install was linked by an alias event
+	script       string // a user with bot events (an export script)
+	busiest      string // the user with the most events
+	latest       string // the user of the latest event with a user ID, and its day
+	latestDay    string
+	gone1, gone2 string // users who stopped coming back, and their last days
+	last1, last2 string
+	converted    string // a user who signed up after anonymous page views
+}
+
+func findRoles(ds *lakegen.Dataset) roles {
+	var r roles
+	m := newModel(ds.Events)
+	users := map[string]map[string]bool{} // anonymous ID -> the users it was sent with
+	anons := map[string]map[string]bool{} // user -> the anonymous IDs linked to it
+	count := map[string]int{}
+	last := map[string]string{}
+	for _, e := range ds.Events {
+		if e.UserID == "" {
+			continue
+		}
+		count[e.UserID]++
+		last[e.UserID] = max(last[e.UserID], e.Dt)
+		r.latest, r.latestDay = e.UserID, e.Dt
+		if e.IsBot && r.script == "" {
+			r.script = e.UserID
+		}
+		if e.EventType == tracker.TypeAlias && r.aliased == "" {
+			r.aliased = e.UserID
+		}
+		if e.AnonymousID != "" {
+			if users[e.AnonymousID] == nil {
+				users[e.AnonymousID] = map[string]bool{}
+			}
+			users[e.AnonymousID][e.UserID] = true
+		}
+	}
+	for anon, l := range m.link {
+		if anons[l.UserID] == nil {
+			anons[l.UserID] = map[string]bool{}
+		}
+		anons[l.UserID][anon] = true
+		if len(users[anon]) > 1 && (r.family == "" || anon < r.family) {
+			r.family, r.first = anon, l.UserID
+		}
+	}
+	for u := range users[r.family] {
+		if u != r.first {
+			r.other = u
+		}
+	}
+	for _, e := range ds.Events {
+		l, linked := m.link[e.AnonymousID]
+		if e.UserID != "" || !linked || l.EventAt <= e.EventAt {
+			continue
+		}
+		// An anonymous page view before its ID was linked.
+		if len(anons[l.UserID]) >= 2 && e.AnonymousID != r.family && r.twoAnon == "" {
+			r.twoAnon = l.UserID
+		}
+	}
+	for _, e := range ds.Events {
+		if l, ok := m.link[e.AnonymousID]; ok && e.EventType == "signup" && l.EventAt < e.EventAt && r.converted == "" {
+			r.converted = e.UserID
+		}
+	}
+	for u, n := range count {
+		if n > count[r.busiest] || (n == count[r.busiest] && u < r.busiest) {
+			r.busiest = u
+		}
+	}
+	// The two users gone longest, among those last seen more than ten days
+	// after the start and ten days before the end.
+	for _, u := range slices.Sorted(maps.Keys(last)) {
+		d := last[u]
+		if d >= addDays(ds.End, -10) || d <= addDays(ds.Start, 10) || u == r.script {
+			continue
+		}
+		switch {
+		case r.gone1 == "" || d < r.last1:
+			r.gone2, r.last2 = r.gone1, r.last1
+			r.gone1, r.last1 = u, d
+		case r.gone2 == "" || d < r.last2:
+			r.gone2, r.last2 = u, d
+		}
+	}
+	return r
 }
 
 // cases are the query runs checked against Go, with windows placed on the
-// dataset's edges: hour and day boundaries, windows crossing midnight, time
-// zone offsets, events that arrived late.
+// dataset's edges: single days, windows crossing midnight, time zone
+// offsets, exclusive and inclusive bounds on an event's exact time, the
+// last day of users who stopped coming back, the identity edge cases' users.
 func cases(l *testLake, today string) []queryCase {
-	end := l.ds.End
+	ds := l.ds
+	end, start := ds.End, ds.Start
 	mid := addDays(end, -45)
+	r := findRoles(ds)
 	c := []queryCase{
-		{"logins_per_day", nil, func(ev []lakegen.Event) table { return expectLoginsPerDay(ev, today) }},
+		{"logins_per_day", nil, func(m *model) table { return expectLoginsPerDay(m, today) }, false},
 	}
 	for _, a := range [][]string{
-		{"u0001", addDays(end, -30) + "T00:00:00Z"}, // more than 100 events: LIMIT
-		{"u0002", addDays(end, -3) + "T12:00:00+02:00"},
-		{"s0001", l.ds.Start},
-		{"nobody", l.ds.Start},
+		{r.busiest, addDays(end, -30) + "T00:00:00Z"},            // more than 100 events: LIMIT
+		{r.latest, addDays(r.latestDay, -1) + "T12:00:00+02:00"}, // a time zone offset
+		{r.first, start}, // the family computer's anonymous events after the other user's visit
+		{r.other, start},
+		{r.twoAnon, start},
+		{r.aliased, start},
+		{r.script, addDays(end, -20)}, // bot events are shown
+		{r.converted, start},
 	} {
-		c = append(c, queryCase{"user_recent_activity", a, func(ev []lakegen.Event) table { return expectRecentActivity(ev, a[0], a[1]) }})
+		c = append(c, queryCase{"user_recent_activity", a, func(m *model) table { return expectRecentActivity(m, a[0], a[1]) }, false})
+	}
+	c = append(c, queryCase{"user_recent_activity", []string{"nobody", start},
+		func(m *model) table { return expectRecentActivity(m, "nobody", start) }, true})
+	// A click in the middle: the hour ending on it excludes it, the hour
+	// starting on it includes it.
+	var click lakegen.Event
+	for _, e := range ds.Events[len(ds.Events)/2:] {
+		if e.EventType == "click" && e.UserID != "" && !e.IsBot {
+			click = e
+			break
+		}
+	}
+	// An hour with a crawler's impression, which counts for nothing.
+	var botImpression lakegen.Event
+	for _, e := range ds.Events[len(ds.Events)/2:] {
+		if e.EventType == "impression" && e.IsBot {
+			botImpression = e
+			break
+		}
 	}
 	for _, at := range []string{
-		mid + "T10:00:00Z",                 // boundary events at 09:59:59.999 and 10:00:00.000
-		mid + "T00:00:00Z",                 // the hour crosses midnight
-		mid + "T00:30:00.000+01:00",        // 23:30 the day before, in UTC
-		addDays(mid, 1) + "T00:00:00.001Z", // includes the midnight click
-		end + "T23:59:59.999Z",
+		botImpression.Time().Add(30 * time.Minute).Format(tracker.TimeLayout),
+		click.EventAt,
+		click.Time().Add(time.Hour).Format(tracker.TimeLayout),
+		click.Time().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339),
+		mid + "T00:00:00Z",          // the hour crosses midnight
+		mid + "T00:30:00.000+01:00", // 23:30 the day before, in UTC
+		addDays(end, -1) + "T20:00:00Z",
 	} {
-		c = append(c, queryCase{"hourly_clicks_impressions", []string{at}, func(ev []lakegen.Event) table { return expectHourly(ev, at) }})
+		c = append(c, queryCase{"hourly_clicks_impressions", []string{at}, func(m *model) table { return expectHourly(m, at) }, false})
 	}
-	// Users who stopped coming back, and their last day: windows that end
-	// exactly on it or one day after it check the inclusive edges.
-	last := map[string]string{}
-	for _, e := range l.ds.Events {
-		last[e.UserID] = max(last[e.UserID], e.Day())
-	}
-	gone1, gone2 := last["r0001"], last["r0002"]
-	activeDays := []string{end, mid, addDays(l.ds.Start, 3),
-		addDays(gone2, 6), addDays(gone2, 7), addDays(gone1, 29), addDays(gone1, 30), gone2, addDays(gone2, 1)}
-	for _, d := range activeDays {
-		c = append(c, queryCase{"active_users", []string{d}, func(ev []lakegen.Event) table { return expectActiveUsers(ev, d) }})
+	for _, d := range []string{end, mid, addDays(start, 3), r.last1, addDays(r.last1, 1), addDays(r.last1, 6), addDays(r.last1, 7),
+		addDays(r.last2, 29), addDays(r.last2, 30)} {
+		c = append(c, queryCase{"active_users", []string{d}, func(m *model) table { return expectActiveUsers(m, d) }, false})
 	}
 	for _, w := range [][2]string{
 		{addDays(end, -7) + "T00:00:00Z", end + "T00:00:00Z"},
-		{mid + "T23:59:00Z", addDays(mid, 1) + "T00:01:00Z"},
-		{l.ds.Start, addDays(end, 1)},
-		{mid + "T10:00:00Z", mid + "T23:00:00Z"}, // from included, to excluded
+		{mid + "T20:00:00+02:00", addDays(mid, 1) + "T06:00:00Z"},
+		{start, addDays(end, 1)},
+		{click.EventAt, addDays(click.Dt, 1)}, // from included
+		{click.Dt, click.EventAt},             // to excluded
 	} {
-		c = append(c, queryCase{"user_last_seen", w[:], func(ev []lakegen.Event) table { return expectLastSeen(ev, w[0], w[1]) }})
+		c = append(c, queryCase{"user_last_seen", w[:], func(m *model) table { return expectLastSeen(m, w[0], w[1]) }, false})
 	}
-	for _, r := range []struct {
+	// The user gone longest is listed when days reaches back to their last
+	// day, not one day further (then nobody is).
+	for _, rc := range []struct {
 		since, asOf string
 		days        int
-	}{{l.ds.Start, end, 14}, {l.ds.Start, end, 30}, {addDays(end, -60), addDays(end, -10), 7},
-		{l.ds.Start, end, daysBetween(gone1, end)}, {l.ds.Start, end, daysBetween(gone1, end) + 1},
-		{l.ds.Start, end, daysBetween(gone2, end)}, {l.ds.Start, end, daysBetween(gone2, end) + 1}} {
-		c = append(c, queryCase{"rotting_accounts", []string{r.since, r.asOf, fmt.Sprint(r.days)},
-			func(ev []lakegen.Event) table { return expectRotting(ev, r.since, r.asOf, r.days) }})
+		empty       bool
+	}{{start, end, 14, false}, {start, end, 30, false}, {addDays(end, -60), addDays(end, -10), 7, false},
+		{start, end, daysBetween(r.last1, end), false}, {start, end, daysBetween(r.last1, end) + 1, true},
+		{start, end, daysBetween(r.last2, end), false}, {start, end, daysBetween(r.last2, end) + 1, false}} {
+		c = append(c, queryCase{"rotting_accounts", []string{rc.since, rc.asOf, fmt.Sprint(rc.days)},
+			func(m *model) table { return expectRotting(m, rc.since, rc.asOf, rc.days) }, rc.empty})
 	}
+	for _, w := range [][2]string{{addDays(end, -29), end}, {start, end}, {mid, mid}, {addDays(end, -6), end}} {
+		c = append(c, queryCase{"usage_frequency", w[:], func(m *model) table { return expectUsageFrequency(m, w[0], w[1]) }, false})
+		c = append(c, queryCase{"sessions", w[:], func(m *model) table { return expectSessions(m, w[0], w[1]) }, false})
+		c = append(c, queryCase{"campaign_conversions", w[:], func(m *model) table { return expectConversions(m, w[0], w[1]) }, false})
+		c = append(c, queryCase{"devices", w[:], func(m *model) table { return expectDevices(m, w[0], w[1]) }, false})
+	}
+	// Windows around the signups the history has (it changes with today's
+	// date, the generator's weekdays).
+	var signups []string
+	for _, e := range ds.Events {
+		if e.EventType == "signup" {
+			signups = append(signups, e.Dt)
+		}
+	}
+	half := signups[len(signups)/2]
 	for _, a := range []struct {
 		from, to string
 		lookback int
-	}{{l.ds.Start, end, 30}, {mid, end, 7}, {addDays(end, -60), mid, 90}} {
+	}{{start, end, 30}, {half, end, 7}, {start, half, 90}, {start, end, 1}, {half, half, 3}} {
 		c = append(c, queryCase{"signup_attribution", []string{a.from, a.to, fmt.Sprint(a.lookback)},
-			func(ev []lakegen.Event) table { return expectAttribution(ev, a.from, a.to, a.lookback) }})
+			func(m *model) table { return expectAttribution(m, a.from, a.to, a.lookback) }, false})
 	}
-	for _, w := range [][2]string{{addDays(end, -30), end}, {mid, mid}} {
-		c = append(c, queryCase{"devices", w[:], func(ev []lakegen.Event) table { return expectDevices(ev, w[0], w[1]) }})
+	for _, a := range []struct {
+		from, to                string
+		maxNetworks, maxDevices int
+	}{{addDays(end, -29), end, 4, 3}, {start, end, 6, 4}, {addDays(end, -6), end, 0, 0}} {
+		c = append(c, queryCase{"account_sharing", []string{a.from, a.to, fmt.Sprint(a.maxNetworks), fmt.Sprint(a.maxDevices)},
+			func(m *model) table { return expectSharing(m, a.from, a.to, a.maxNetworks, a.maxDevices) }, false})
 	}
 	return c
 }
@@ -92,6 +235,7 @@ func cases(l *testLake, today string) []queryCase {
 // lake in each format and compares the rows with the answer computed in Go.
 func TestQueriesMatchGo(t *testing.T) {
 	l := getLake(t)
+	m := newModel(l.ds.Events)
 	covered := map[string]bool{}
 	for _, lk := range l.lakes() {
 		t.Run(lk.name, func(t *testing.T) {
@@ -112,7 +256,11 @@ func TestQueriesMatchGo(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					compare(t, res, c.want(l.ds.Events))
+					want := c.want(m)
+					if len(want.rows) == 0 && !c.empty {
+						t.Error("the case selects nothing: it proves little")
+					}
+					compare(t, res, want)
 				})
 			}
 		})
@@ -175,31 +323,98 @@ func currentDate(t *testing.T, db *local.DB) string {
 }
 
 // TestDatasetCoversEdges guards the dataset itself: the cases above only
-// prove something if the history has the edges they are about.
+// prove something if the history has the edges they are about. The
+// identity edge cases are planned by fakedata, so they are there by
+// construction; this test fails if a change of the generator loses one.
 func TestDatasetCoversEdges(t *testing.T) {
 	l := getLake(t)
-	var late, backfill, dups, noUA, sameMs int
+	ds := l.ds
+	m := newModel(ds.Events)
+	r := findRoles(ds)
+	t.Logf("roles: %+v", r)
+	for name, v := range map[string]string{"family computer": r.family, "its first user": r.first, "its other user": r.other,
+		"user with two anonymous IDs": r.twoAnon, "aliased user": r.aliased, "script user": r.script,
+		"converted visitor": r.converted, "gone user 1": r.gone1, "gone user 2": r.gone2} {
+		if v == "" {
+			t.Errorf("no %s", name)
+		}
+	}
+	var dups, neverIdentified, afterIdentify, crawlerEvents, botUserEvents, sameMs, touches, utm, screens int
+	identified := map[string]string{} // anonymous ID -> time of its identify event
 	seen := map[string]int{}
-	for _, e := range l.ds.Events {
-		switch d := e.Day(); {
-		case e.Dt == addDays(d, 1):
-			late++
-		case e.Dt > addDays(d, 1):
-			backfill++
+	for _, e := range ds.Events {
+		switch {
+		case e.IsBot && e.UserID == "":
+			crawlerEvents++
+		case e.IsBot:
+			botUserEvents++
 		}
-		if e.UserAgent == "" {
-			noUA++
+		if e.EventType == tracker.TypeIdentify {
+			identified[e.AnonymousID] = e.EventAt
 		}
-		seen[e.UserID+e.EventAt]++
-		if seen[e.UserID+e.EventAt] == 2 {
+		if t0, ok := identified[e.AnonymousID]; ok && e.EventAt > t0 && e.UserID != "" {
+			afterIdentify++
+		}
+		if e.UserID == "" && !e.IsBot && m.user(e) == "" && e.EventType == "page_view" {
+			neverIdentified++
+		}
+		if e.EventType == "page_view" && isTouch(e.Attributes) {
+			touches++
+			if e.Attributes[tracker.AttrUTMCampaign] != "" {
+				utm++
+			}
+		}
+		if e.EventType == "screen" {
+			screens++
+		}
+		seen[e.UserID+e.AnonymousID+e.EventAt]++
+		if seen[e.UserID+e.AnonymousID+e.EventAt] == 2 {
 			sameMs++
 		}
 	}
-	dups = len(l.ds.Deliveries) - len(l.ds.Events)
-	t.Logf("%d events, %d deliveries, %d late, %d backfilled, %d duplicates, %d without user agent, %d same-ms pairs",
-		len(l.ds.Events), len(l.ds.Deliveries), late, backfill, dups, noUA, sameMs)
-	if late == 0 || backfill == 0 || dups == 0 || noUA == 0 || sameMs == 0 {
-		t.Error("the dataset lacks an edge case")
+	dups = len(ds.Deliveries) - len(ds.Events)
+	t.Logf("%d events, %d deliveries (%d duplicates), %d anonymous page views of never-identified visitors, %d events after identify, "+
+		"%d crawler events, %d bot events with a user ID, %d touches (%d with utm), %d screens, %d same-ms pairs",
+		len(ds.Events), len(ds.Deliveries), dups, neverIdentified, afterIdentify, crawlerEvents, botUserEvents, touches, utm, screens, sameMs)
+	for name, n := range map[string]int{"duplicate deliveries": dups, "never-identified visitors": neverIdentified,
+		"events after identify": afterIdentify, "crawler events": crawlerEvents, "bot events with a user ID": botUserEvents,
+		"touches": touches, "utm touches": utm, "screens": screens} {
+		if n == 0 {
+			t.Errorf("no %s", name)
+		}
+	}
+}
+
+// TestIdentities checks the identities view against the first-link rule
+// computed in Go, on every lake: every anonymous ID maps to the user of its
+// earliest event carrying both IDs, the family computer's to its first user
+// although another user signed in on it later, and every bot stays out of
+// every count (its events are left out of the Go answers, which the SQL
+// matches).
+func TestIdentities(t *testing.T) {
+	l := getLake(t)
+	m := newModel(l.ds.Events)
+	r := findRoles(l.ds)
+	want := table{cols: []string{"anonymous_id", "user_id", "linked_at"}}
+	for _, anon := range slices.Sorted(maps.Keys(m.link)) {
+		want.rows = append(want.rows, []sql.NullString{str(anon), str(m.link[anon].UserID), str(m.link[anon].EventAt)})
+	}
+	for _, lk := range l.lakes() {
+		t.Run(lk.name, func(t *testing.T) {
+			db := openLake(t, lk.root, lk.format)
+			res, err := db.Query(context.Background(), "SELECT anonymous_id, user_id, linked_at FROM identities ORDER BY anonymous_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, res, want)
+			res, err = db.Query(context.Background(), "SELECT user_id FROM identities WHERE anonymous_id = ?", r.family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Rows) != 1 || res.Rows[0][0].String != r.first {
+				t.Errorf("the family computer %s maps to %v, want its first user %s (not %s)", r.family, res.Rows, r.first, r.other)
+			}
+		})
 	}
 }
 
@@ -286,6 +501,46 @@ func TestPartitionPruning(t *testing.T) {
 	}
 	if all.Stats.FilesRead != total {
 		t.Errorf("an unrestricted query read %d objects, want all %d", all.Stats.FilesRead, total)
+	}
+}
+
+// TestParquetPruning checks that a dt restriction on a Parquet lake whose
+// objects all have the full schema reads only those partitions' objects,
+// and at most their bytes (footers and the column chunks used): the runner
+// then reads without union_by_name, which would read every object's footer
+// at every query.
+func TestParquetPruning(t *testing.T) {
+	l := getLake(t)
+	db := openLake(t, l.parquet, athena.FormatParquet)
+	from := addDays(l.ds.End, -6)
+	files, err := filepath.Glob(filepath.Join(l.parquet, "events", "dt=*", "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int
+	var size, total int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += fi.Size()
+		if strings.TrimPrefix(filepath.Base(filepath.Dir(f)), "dt=") >= from {
+			want++
+			size += fi.Size()
+		}
+	}
+	res, err := db.Query(context.Background(), "SELECT count(*) FROM events_dedup WHERE dt >= ? AND event_type = 'login'", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("read %d bytes of %d objects; those objects hold %d bytes, the lake %d in %d", res.Stats.BytesScanned, res.Stats.FilesRead,
+		size, total, len(files))
+	if res.Stats.FilesRead != want {
+		t.Errorf("read %d objects, want the %d of dt >= %s", res.Stats.FilesRead, want, from)
+	}
+	if got := res.Stats.BytesScanned; got > size {
+		t.Errorf("read %d bytes, more than the %d the objects of dt >= %s hold", got, size, from)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ type env struct {
 func newEnv(t *testing.T, opts fakeathena.Options) *env {
 	t.Helper()
 	root := t.TempDir()
-	ds := lakegen.Generate(lakegen.Config{End: time.Now().UTC(), Days: 20, Users: 4})
+	ds := lakegen.Generate(lakegen.Config{End: time.Now().UTC(), Days: 20, Users: 20, Events: 2500})
 	if _, err := ds.WriteNDJSON(root, lakegen.Layout{PerObject: 100}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +52,22 @@ func newEnv(t *testing.T, opts fakeathena.Options) *env {
 		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), time.Millisecond)
 	})
 	return &env{fake: fake, client: client, local: db, ds: ds}
+}
+
+// busiest returns the user with the most events.
+func busiest(ds *lakegen.Dataset) string {
+	n := map[string]int{}
+	best := ""
+	for _, e := range ds.Events {
+		if e.UserID == "" {
+			continue
+		}
+		n[e.UserID]++
+		if n[e.UserID] > n[best] || (n[e.UserID] == n[best] && e.UserID < best) {
+			best = e.UserID
+		}
+	}
+	return best
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
@@ -71,15 +88,20 @@ func TestRunMatchesLocal(t *testing.T) {
 	e := newEnv(t, fakeathena.Options{})
 	r := remote.New(e.client, fast(remote.Config{WorkGroup: "analysts", Database: "lake", OutputLocation: "s3://results/q/"}))
 	end := e.ds.End
+	user := busiest(e.ds)
 	samples := map[string][]string{
+		"account_sharing":           {e.ds.Start, end, "0", "0"},
 		"active_users":              {end},
+		"campaign_conversions":      {e.ds.Start, end},
 		"devices":                   {addDays(end, -10), end},
-		"hourly_clicks_impressions": {addDays(end, -2) + "T10:00:00Z"},
+		"hourly_clicks_impressions": {e.ds.Events[len(e.ds.Events)-1].Time().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339)},
 		"logins_per_day":            nil,
-		"rotting_accounts":          {e.ds.Start, end, "3"},
+		"rotting_accounts":          {e.ds.Start, end, "0"},
+		"sessions":                  {e.ds.Start, end},
 		"signup_attribution":        {e.ds.Start, end, "30"},
-		"user_last_seen":            {addDays(end, -7), end},
-		"user_recent_activity":      {"u0001", e.ds.Start},
+		"usage_frequency":           {e.ds.Start, end},
+		"user_last_seen":            {addDays(end, -7), addDays(end, 1)},
+		"user_recent_activity":      {user, e.ds.Start},
 	}
 	qs, err := athena.Queries()
 	if err != nil {
@@ -141,7 +163,7 @@ func TestRunMatchesLocal(t *testing.T) {
 		t.Errorf("ResultConfiguration %v", rc)
 	}
 	params := fmt.Sprint(start.Body["ExecutionParameters"])
-	if want := fmt.Sprintf("['%s' '%s' '%s' '%s' 3 '%s']", e.ds.Start, end, e.ds.Start, end, end); params != want {
+	if want := fmt.Sprintf("['%s' '%s' 0 '%s']", e.ds.Start, end, end); params != want {
 		t.Errorf("ExecutionParameters %s, want %s", params, want)
 	}
 	if start.Body["ClientRequestToken"] == "" || start.Body["ClientRequestToken"] == nil {
@@ -156,7 +178,7 @@ func TestPaginationAndPolling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, err := q.Args("u0001", e.ds.Start)
+	args, err := q.Args(busiest(e.ds), e.ds.Start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +330,8 @@ func TestRunChecksArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args[4] = athena.Arg{Param: q.Params[4], Text: "9223372036854775807"}
+	days := slices.IndexFunc(q.Params, func(p athena.Param) bool { return p.Name == "days" })
+	args[days] = athena.Arg{Param: q.Params[days], Text: "9223372036854775807"}
 	_, err = r.Run(context.Background(), q, args)
 	if !errors.Is(err, athena.ErrInvalidArgs) || !strings.Contains(err.Error(), "days (bigint)") {
 		t.Errorf("Run = %v, want an ErrInvalidArgs naming days", err)

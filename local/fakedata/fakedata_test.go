@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/netip"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +56,9 @@ func TestCountsSpanOrderAndValidity(t *testing.T) {
 			start := end.Add(-time.Duration(days) * 24 * time.Hour)
 			users := map[string]bool{}
 			for i, e := range events {
+				if e.UserID == "" && e.AnonymousID == "" {
+					t.Fatalf("event %d has neither a user ID nor an anonymous ID", i)
+				}
 				if e.At.Before(start) || e.At.After(end) {
 					t.Fatalf("event %d at %v is outside [%v, %v]", i, e.At, start, end)
 				}
@@ -70,10 +72,12 @@ func TestCountsSpanOrderAndValidity(t *testing.T) {
 				if v.IP != e.IP || !v.At.Equal(e.At) {
 					t.Errorf("event %d is not in normal form: IP %q -> %q, at %v -> %v", i, e.IP, v.IP, e.At, v.At)
 				}
-				users[e.UserID] = true
+				if e.UserID != "" {
+					users[e.UserID] = true
+				}
 			}
-			if maxUsers := cmp.Or(cfg.Users, fakedata.DefaultUsers); len(users) == 0 || len(users) > maxUsers {
-				t.Errorf("%d distinct users, want 1 to %d", len(users), maxUsers)
+			if maxUsers := cmp.Or(cfg.Users, fakedata.DefaultUsers); len(users) > maxUsers {
+				t.Errorf("%d distinct users, want at most %d", len(users), maxUsers)
 			}
 		})
 	}
@@ -112,21 +116,28 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestRealism(t *testing.T) {
-	events := generate(t, fakedata.Config{End: end, Users: 100, Events: 5000, Seed: 1})
+	events := generate(t, fakedata.Config{End: end, Users: 100, Events: 20000, Days: 60, Seed: 1})
 	types := map[string]int{}
-	var numeric, named, v4, v6, campaigns, referred, bots int
+	var numeric, named, v4, v6, campaigns, referred, crawlers, scripts, anonymous int
+	kinds := map[string]int{}
 	uas := map[string]bool{}
 	for _, ua := range fakedata.UserAgents() {
 		uas[ua] = true
 	}
 	for _, ua := range fakedata.BotUserAgents {
 		uas[ua] = true
+		if c := tracker.Classify(ua); !c.Bot {
+			t.Errorf("bot user agent %q is not classified as a bot", ua)
+		}
 	}
 	for _, e := range events {
 		types[e.Type]++
-		if _, err := strconv.Atoi(e.UserID); err == nil {
+		switch _, err := strconv.Atoi(e.UserID); {
+		case e.UserID == "":
+			anonymous++
+		case err == nil:
 			numeric++
-		} else {
+		default:
 			named++
 		}
 		addr, err := netip.ParseAddr(e.IP)
@@ -144,24 +155,39 @@ func TestRealism(t *testing.T) {
 		if !uas[e.UserAgent] {
 			t.Errorf("unknown user agent %q", e.UserAgent)
 		}
-		if slices.Contains(fakedata.BotUserAgents, e.UserAgent) {
-			bots++
+		c := tracker.Classify(e.UserAgent)
+		kinds[c.DeviceType]++
+		switch {
+		case c.Bot && e.UserID == "":
+			crawlers++
+		case c.Bot:
+			scripts++
+			if e.AnonymousID != "" {
+				t.Errorf("the script sends a cookie: %+v", e)
+			}
 		}
 		if e.Type == "page_view" {
-			if !strings.HasPrefix(e.Attributes["url"], "https://") {
-				t.Errorf("page view without url: %+v", e)
+			if !strings.HasPrefix(e.Attributes[tracker.AttrURL], "https://") || !strings.HasPrefix(e.Attributes[tracker.AttrPath], "/") {
+				t.Errorf("page view without url or path: %+v", e)
 			}
-			if e.Attributes["utm_campaign"] != "" {
+			if c := e.Attributes[tracker.AttrUTMCampaign]; c != "" {
 				campaigns++
+				if !strings.Contains(e.Attributes[tracker.AttrURL], "utm_campaign="+c) {
+					t.Errorf("utm_campaign %q is not in the landing page's url %q", c, e.Attributes[tracker.AttrURL])
+				}
 			}
-			if e.Attributes["referrer"] != "" {
+			if e.Attributes[tracker.AttrReferrer] != "" {
 				referred++
 			}
 		}
+		if _, ok := e.Attributes["campaign"]; ok {
+			t.Errorf("non-standard attribute campaign (utm_campaign is the standard name): %+v", e)
+		}
 	}
-	t.Logf("types %v; users numeric %d named %d; IPv4 %d IPv6 %d; campaign views %d, referred %d, bot events %d",
-		types, numeric, named, v4, v6, campaigns, referred, bots)
-	for _, typ := range []string{"login", "logout", "signup", "page_view", "click", "impression"} {
+	t.Logf("types %v; users numeric %d named %d, anonymous events %d; IPv4 %d IPv6 %d; devices %v; campaign views %d, referred %d; crawler events %d, script events %d",
+		types, numeric, named, anonymous, v4, v6, kinds, campaigns, referred, crawlers, scripts)
+	for _, typ := range []string{"login", "logout", "login_failed", "signup", "identify", "alias", "page_view", "screen", "click",
+		"impression", "search", "trial_started", "subscribed", "purchase", "unsubscribed"} {
 		if types[typ] == 0 {
 			t.Errorf("no %s events", typ)
 		}
@@ -169,14 +195,111 @@ func TestRealism(t *testing.T) {
 	if types["page_view"] < types["login"] {
 		t.Errorf("fewer page views (%d) than logins (%d)", types["page_view"], types["login"])
 	}
-	for name, n := range map[string]int{"numeric user IDs": numeric, "string user IDs": named, "IPv4": v4, "IPv6": v6,
-		"campaign page views": campaigns, "referred page views": referred, "crawler events": bots} {
+	for name, n := range map[string]int{"numeric user IDs": numeric, "string user IDs": named, "anonymous events": anonymous,
+		"IPv4": v4, "IPv6": v6, "campaign page views": campaigns, "referred page views": referred, "crawler events": crawlers,
+		"script events": scripts, "desktops": kinds[tracker.DeviceDesktop], "phones": kinds[tracker.DeviceMobile],
+		"tablets": kinds[tracker.DeviceTablet]} {
 		if n == 0 {
 			t.Errorf("no %s", name)
 		}
 	}
 	if len(fakedata.UserAgents())+len(fakedata.BotUserAgents) < 25 {
 		t.Errorf("only %d user agents", len(fakedata.UserAgents())+len(fakedata.BotUserAgents))
+	}
+}
+
+// TestJourneys checks the demo's data (make demo's numbers) for the
+// journeys the queries are about: new users browse anonymously, identify,
+// then sign up with both IDs and keep the anonymous ID; the identity edge
+// cases are there; accounts older than the span never sign up.
+func TestJourneys(t *testing.T) {
+	events := generate(t, fakedata.Config{End: end, Users: 50, Events: 10000, Days: 90, Seed: 1})
+	link := map[string]string{}            // anonymous ID -> first user
+	users := map[string]map[string]bool{}  // anonymous ID -> users
+	anons := map[string]map[string]bool{}  // user -> anonymous IDs
+	identifiedAt := map[string]time.Time{} // user -> first identify
+	firstSeen := map[string]time.Time{}    // user -> first event with the user ID
+	anonBefore := map[string]bool{}        // anonymous IDs with anonymous events before their link
+	var signups, afterIdentify, aliases, twice, cancels int
+	for _, e := range events {
+		if e.Type == "unsubscribed" {
+			cancels++
+		}
+		if _, ok := firstSeen[e.UserID]; e.UserID != "" && !ok {
+			firstSeen[e.UserID] = e.At
+		}
+		if e.AnonymousID == "" {
+			continue
+		}
+		if e.UserID == "" {
+			if _, linked := link[e.AnonymousID]; !linked {
+				anonBefore[e.AnonymousID] = true
+			}
+			continue
+		}
+		if _, ok := link[e.AnonymousID]; !ok {
+			link[e.AnonymousID] = e.UserID
+		}
+		if users[e.AnonymousID] == nil {
+			users[e.AnonymousID] = map[string]bool{}
+		}
+		users[e.AnonymousID][e.UserID] = true
+		if anons[e.UserID] == nil {
+			anons[e.UserID] = map[string]bool{}
+		}
+		anons[e.UserID][e.AnonymousID] = true
+		switch e.Type {
+		case tracker.TypeIdentify:
+			if _, ok := identifiedAt[e.UserID]; !ok {
+				identifiedAt[e.UserID] = e.At
+			}
+			if !anonBefore[e.AnonymousID] {
+				t.Errorf("identify of %s: its anonymous ID %s browsed nothing before", e.UserID, e.AnonymousID)
+			}
+		case tracker.TypeAlias:
+			aliases++
+		case "signup":
+			signups++
+			at, ok := identifiedAt[e.UserID]
+			if !ok || at.After(e.At) {
+				t.Errorf("signup of %s without identify before it", e.UserID)
+			}
+			if first := firstSeen[e.UserID]; first.Before(at) {
+				t.Errorf("user %s has events with its ID at %v, before identifying at %v", e.UserID, first, at)
+			}
+		default:
+			if at, ok := identifiedAt[e.UserID]; ok && e.At.After(at) {
+				afterIdentify++
+			}
+		}
+	}
+	for _, us := range users {
+		if len(us) > 1 {
+			twice++
+		}
+	}
+	several := 0
+	for u, as := range anons {
+		n := 0
+		for a := range as {
+			if anonBefore[a] && link[a] == u {
+				n++
+			}
+		}
+		if len(as) >= 2 && n >= 1 {
+			several++
+		}
+	}
+	t.Logf("%d signups, %d events after identify, %d anonymous IDs identified as two users, %d users with several anonymous IDs (one browsing first), %d aliases",
+		signups, afterIdentify, twice, several, aliases)
+	for name, n := range map[string]int{"signups": signups, "events after identify": afterIdentify, "anonymous IDs identified twice": twice,
+		"users with two anonymous IDs": several, "aliases": aliases, "cancellations of users who stop coming back": cancels} {
+		if n == 0 {
+			t.Errorf("no %s", name)
+		}
+	}
+	if signups < 8 {
+		t.Errorf("only %d signups in the demo's data: attribution and conversions need more", signups)
 	}
 }
 

@@ -72,7 +72,7 @@ func TestMainExitStatus(t *testing.T) {
 		{"query -nosuchflag", 2, []string{"flag provided but not defined: -nosuchflag"}},
 		{"query -local " + missing + " logins_per_day", 2, []string{"-local " + missing + ": no such lake folder"}},
 		{"query -local " + empty + " rotting_accounts 2026-11-01 2026-11-29 9223372036854775807", 2,
-			[]string{"days (bigint): 9223372036854775807 is outside 1..3650"}},
+			[]string{"days (bigint): 9223372036854775807 is outside 0..3650"}},
 		{"query -local " + empty + " -format xml -raw logins_per_day", 2, []string{`-format "xml"`}},
 		{"query -local " + empty + " -raw logins_per_day", 2, []string{"-raw applies to -format csv"}},
 		{"query -local " + corrupt + " logins_per_day", 1, []string{"eventlake: ", "GZIP"}},

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestQueryList(t *testing.T) {
 	}
 	for _, w := range []string{
 		"as_of (date, an Athena varchar literal)",
-		"days (bigint 1..3650, an Athena bigint literal)",
+		"days (bigint 0..3650, an Athena bigint literal)",
 		"at (timestamp, an Athena varchar literal; or Unix epoch seconds)",
 	} {
 		if !strings.Contains(out, w) {
@@ -148,9 +149,13 @@ func TestQueryOutputIsSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	col := slices.Index(recs[0], "user_agent")
+	if col < 0 {
+		t.Fatalf("no user_agent column in %q", recs[0])
+	}
 	var uas []string
 	for _, r := range recs[1:] {
-		uas = append(uas, r[3])
+		uas = append(uas, r[col])
 	}
 	for _, ua := range evil {
 		want := strings.ReplaceAll(ua, "\r\n", "\n") // as encoding/csv reads it

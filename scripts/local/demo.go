@@ -157,11 +157,16 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		return err
 	}
 	perUser := map[string]int{}
+	visitors := map[string]bool{}
 	for _, e := range events {
-		perUser[e.UserID]++
+		if e.UserID != "" {
+			perUser[e.UserID]++
+		} else {
+			visitors[e.AnonymousID] = true
+		}
 	}
 	viaHTTP, viaWriter := splitForHTTP(events)
-	fmt.Fprintln(out, puttingLine(len(events), len(perUser), o.users, o.days, len(events)-len(viaWriter)))
+	fmt.Fprintln(out, puttingLine(len(events), len(perUser), len(visitors), o.users, o.days, len(events)-len(viaWriter)))
 	bar := newProgress(out, len(events))
 	putStart := time.Now()
 	var put atomic.Int64
@@ -229,11 +234,12 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 // puttingLine announces the puts: how many events of how many users, and
 // how many users were asked for when fewer appear (the generator gives busy
 // users more events, so with few events the quietest may not act at all).
-func puttingLine(events, appeared, asked, days, viaHTTP int) string {
+func puttingLine(events, appeared, visitors, asked, days, viaHTTP int) string {
 	users := fmt.Sprintf("%d user%s", appeared, plural(appeared))
 	if appeared < asked {
 		users += fmt.Sprintf(" (%d asked for; with so few events the least active did not act)", asked)
 	}
+	users += fmt.Sprintf(" and %d anonymous visitor%s", visitors, plural(visitors))
 	return fmt.Sprintf("Putting %d fake event%s of %s over the last %d day%s: %d through the AsyncWriter, %d over HTTP to the collector ...",
 		events, plural(events), users, days, plural(days), events-viaHTTP, viaHTTP)
 }
@@ -433,11 +439,15 @@ func plural(n int) string {
 // paramValues chooses a value for each of q's parameters that makes sense
 // for the generated history ending now: windows of the last 30 days (or
 // -days) that end today, from the first day's midnight whether the window
-// is of dates or timestamps; the hour of the latest event; the busiest
-// user.
+// is of dates or timestamps (the whole history for the signups' attribution
+// and conversions); the hour of the latest event; the busiest user;
+// thresholds above one household's networks and devices.
 func paramValues(q athena.Query, now, latest time.Time, days int, user string) []string {
 	today := now.Truncate(24 * time.Hour)
 	window := min(30, days)
+	if q.Name == "signup_attribution" || q.Name == "campaign_conversions" {
+		window = days // signups are rarer: the whole history
+	}
 	var vals []string
 	for _, p := range q.Inputs() {
 		vals = append(vals, paramValue(p, latest, today, window, user))
@@ -469,6 +479,10 @@ func paramValue(p athena.Param, latest, today time.Time, window int, user string
 		switch p.Name {
 		case "days":
 			return strconv.Itoa(max(1, window/3))
+		case "max_networks": // more than a household's and a phone's
+			return "4"
+		case "max_devices":
+			return "3"
 		default: // lookback and other day counts
 			return strconv.Itoa(window)
 		}

@@ -39,15 +39,15 @@ func TestWindowsStartTheSameDay(t *testing.T) {
 // appear in the generated events.
 func TestPuttingLine(t *testing.T) {
 	for _, tt := range []struct {
-		events, appeared, asked, days, http int
-		want                                string
+		events, appeared, visitors, asked, days, http int
+		want                                          string
 	}{
-		{50, 2, 3, 7, 5, "Putting 50 fake events of 2 users (3 asked for; with so few events the least active did not act) over the last 7 days: 45 through the AsyncWriter, 5 over HTTP"},
-		{500, 8, 8, 14, 50, "Putting 500 fake events of 8 users over the last 14 days: 450 through the AsyncWriter, 50 over HTTP"},
-		{1, 1, 1, 1, 0, "Putting 1 fake event of 1 user over the last 1 day: 1 through the AsyncWriter, 0 over HTTP"},
+		{50, 2, 4, 3, 7, 5, "Putting 50 fake events of 2 users (3 asked for; with so few events the least active did not act) and 4 anonymous visitors over the last 7 days: 45 through the AsyncWriter, 5 over HTTP"},
+		{500, 8, 1, 8, 14, 50, "Putting 500 fake events of 8 users and 1 anonymous visitor over the last 14 days: 450 through the AsyncWriter, 50 over HTTP"},
+		{1, 1, 0, 1, 1, 0, "Putting 1 fake event of 1 user and 0 anonymous visitors over the last 1 day: 1 through the AsyncWriter, 0 over HTTP"},
 	} {
-		if got := puttingLine(tt.events, tt.appeared, tt.asked, tt.days, tt.http); !strings.HasPrefix(got, tt.want) {
-			t.Errorf("puttingLine(%d, %d, %d, %d, %d) = %q, want %q", tt.events, tt.appeared, tt.asked, tt.days, tt.http, got, tt.want)
+		if got := puttingLine(tt.events, tt.appeared, tt.visitors, tt.asked, tt.days, tt.http); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("puttingLine(%d, %d, %d, %d, %d, %d) = %q, want %q", tt.events, tt.appeared, tt.visitors, tt.asked, tt.days, tt.http, got, tt.want)
 		}
 	}
 }

@@ -160,7 +160,7 @@ type row struct {
 // the partition key, sort key descending.
 func recent(ctx context.Context, db *dynamodb.Client, table, user string, limit int) ([]row, error) {
 	ex, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key(tracker.FieldUserID).Equal(expression.Value(user))).Build()
+		WithKeyCondition(expression.Key(tracker.AttrActor).Equal(expression.Value(tracker.ActorKey(user, "")))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
@@ -231,7 +231,7 @@ func detail(attrs map[string]string) string {
 func busiestUser(events []tracker.Event) string {
 	counts := map[string]int{}
 	for _, e := range events {
-		if !strings.HasPrefix(e.UserID, "crawler-") {
+		if e.UserID != "" && !tracker.Classify(e.UserAgent).Bot {
 			counts[e.UserID]++
 		}
 	}
@@ -246,7 +246,11 @@ func busiestUser(events []tracker.Event) string {
 		return strings.Compare(a, b)
 	})
 	if len(users) == 0 {
-		return events[0].UserID // only crawlers: show one of them
+		for _, e := range events {
+			if e.UserID != "" {
+				return e.UserID // only bots: show one of them
+			}
+		}
 	}
 	return users[0]
 }
@@ -264,7 +268,9 @@ func usersLine(appeared, asked int) string {
 func countUsers(events []tracker.Event) int {
 	users := map[string]bool{}
 	for _, e := range events {
-		users[e.UserID] = true
+		if e.UserID != "" {
+			users[e.UserID] = true
+		}
 	}
 	return len(users)
 }

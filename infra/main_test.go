@@ -59,6 +59,7 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 	cdkContext["eventlake:lambdasDir"] = lambdasDir
 	cdkContext["eventlake:tableClass"] = "STANDARD_INFREQUENT_ACCESS"
 	cdkContext["eventlake:bufferingInterval"] = "2m"
+	cdkContext["eventlake:summaryWindow"] = "120"
 	env := map[string]string{"CDK_DEFAULT_REGION": "eu-central-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
 
 	outdir := t.TempDir()
@@ -136,9 +137,17 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 			found[r.Type] = true
 		case "AWS::SNS::Subscription":
 			found[r.Type] = r.Properties["Endpoint"] == "ops@example.com"
+		case "AWS::Lambda::EventSourceMapping":
+			// The summary consumer's mapping has the tumbling window.
+			if w, ok := r.Properties["TumblingWindowInSeconds"]; ok {
+				if w != 120.0 {
+					t.Errorf("%s: tumbling window %v, not the context's", id, w)
+				}
+				found[r.Type] = true
+			}
 		}
 	}
-	if len(found) != 4 {
+	if len(found) != 5 {
 		t.Errorf("template lacks resources: %v", found)
 	}
 

@@ -3,6 +3,7 @@
 // (infra/stack):
 //
 //	DynamoDB events table ─stream (NEW_IMAGE)─► relay Lambda ─► Firehose ─► S3 lake ─► Glue + Athena
+//	                       └─stream (tumbling window)─► summarize Lambda ─► summary table
 //
 // It is built from one construct per concern, each taking its dependencies
 // as CDK interfaces (awsdynamodb.ITable, awss3.IBucket, awskms.IKey, ...)
@@ -27,6 +28,12 @@
 //     SQS on-failure destination.
 //   - Monitoring: metric filters on the relay's summary log line (field
 //     names from the relay package), alarms to an SNS topic, and a dashboard.
+//   - Summary: the stream's second consumer, the summarize Lambda
+//     (lambdas/summarize), which keeps the summary table with a tumbling
+//     window (PipelineProps.SummaryWindow), with its event source mapping,
+//     an encrypted on-failure queue, metric filters on its log line (field
+//     names from the summary package), alarms (Monitoring.AddAlarm) and a
+//     dashboard row; PipelineProps.DisableSummary leaves it out.
 //
 // Usage, in a stack with a concrete region:
 //

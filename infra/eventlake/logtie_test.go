@@ -16,7 +16,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/lambdas/summarize/summary"
+	"github.com/eventlake/eventlake/local/dynamolocal"
 	"github.com/eventlake/eventlake/local/firehoselocal"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // streamBatch is what the event source mapping hands the relay: two INSERTs
@@ -44,56 +47,96 @@ const streamBatch = `{"Records": [
 ]}`
 
 // metricFilter is the part of CloudWatch's JSON metric filter syntax the
-// stack uses: { $.field OP number } with the value $.field.
+// stack uses: one condition, { $.field OP number }, or several joined with
+// &&, { ($.a = "text") && ($.b > 0) }, each comparing a field with a number
+// or (= and != only) a quoted string; the value is $.field.
 type metricFilter struct {
-	field, op string
-	threshold float64
-	value     string
+	conds []filterCond
+	value string
 }
 
-var filterPatternRE = regexp.MustCompile(`^\{ \$\.([A-Za-z0-9_]+) (>=|<=|!=|=|>|<) (-?[0-9.]+) \}$`)
+// filterCond is one condition: the field compared with num, or with str
+// when isStr.
+type filterCond struct {
+	field, op string
+	num       float64
+	str       string
+	isStr     bool
+}
+
+var (
+	numCondRE = regexp.MustCompile(`^\$\.([A-Za-z0-9_]+) (>=|<=|!=|=|>|<) (-?[0-9.]+)$`)
+	strCondRE = regexp.MustCompile(`^\$\.([A-Za-z0-9_]+) (!=|=) "([^"*]*)"$`)
+)
 
 func parseMetricFilter(pattern, value string) (metricFilter, error) {
-	m := filterPatternRE.FindStringSubmatch(pattern)
-	if m == nil {
-		return metricFilter{}, fmt.Errorf("filter pattern %q is not { $.field OP number }", pattern)
+	inner, ok := strings.CutPrefix(pattern, "{ ")
+	if inner, ok = strings.CutSuffix(inner, " }"); !ok {
+		return metricFilter{}, fmt.Errorf("filter pattern %q is not a JSON pattern { ... }", pattern)
 	}
-	th, err := strconv.ParseFloat(m[3], 64)
-	if err != nil {
-		return metricFilter{}, err
+	parts := strings.Split(inner, " && ")
+	var f metricFilter
+	for _, part := range parts {
+		if len(parts) > 1 {
+			var ok bool
+			if part, ok = strings.CutPrefix(part, "("); ok {
+				part, ok = strings.CutSuffix(part, ")")
+			}
+			if !ok {
+				return metricFilter{}, fmt.Errorf("filter pattern %q: condition %q is not in parentheses", pattern, part)
+			}
+		}
+		if m := numCondRE.FindStringSubmatch(part); m != nil {
+			n, err := strconv.ParseFloat(m[3], 64)
+			if err != nil {
+				return metricFilter{}, err
+			}
+			f.conds = append(f.conds, filterCond{field: m[1], op: m[2], num: n})
+		} else if m := strCondRE.FindStringSubmatch(part); m != nil {
+			f.conds = append(f.conds, filterCond{field: m[1], op: m[2], str: m[3], isStr: true})
+		} else {
+			return metricFilter{}, fmt.Errorf("filter pattern %q: condition %q is neither $.field OP number nor $.field = \"text\"", pattern, part)
+		}
 	}
 	v, ok := strings.CutPrefix(value, "$.")
 	if !ok {
 		return metricFilter{}, fmt.Errorf("metric value %q is not $.field", value)
 	}
-	return metricFilter{field: m[1], op: m[2], threshold: th, value: v}, nil
+	f.value = v
+	return f, nil
 }
 
 // apply evaluates the filter on one JSON log event as CloudWatch does: a
-// missing or non-numeric field does not match; a match publishes the value.
+// missing field, or one of the other type, does not match; a match
+// publishes the value.
 func (f metricFilter) apply(event map[string]interface{}) (float64, bool) {
-	n, ok := event[f.field].(float64)
-	if !ok {
-		return 0, false
-	}
-	match := map[string]bool{
-		">": n > f.threshold, ">=": n >= f.threshold, "<": n < f.threshold,
-		"<=": n <= f.threshold, "=": n == f.threshold, "!=": n != f.threshold,
-	}[f.op]
-	if !match {
-		return 0, false
+	for _, c := range f.conds {
+		if !c.matches(event[c.field]) {
+			return 0, false
+		}
 	}
 	v, ok := event[f.value].(float64)
 	return v, ok
 }
 
-// TestMetricFiltersMatchTheRelaysSummaryLine runs the real relay handler
-// against a Firehose-compatible endpoint (the real SDK client over HTTP),
-// captures its JSON log, and applies the metric filters exactly as the
-// synthesized template defines them: the records filter publishes the number
-// of events delivered, the failed-put filter fires only when puts failed.
-func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
-	s := defaultStack(t)
+func (c filterCond) matches(v interface{}) bool {
+	if c.isStr {
+		s, ok := v.(string)
+		return ok && (s == c.str) == (c.op == "=")
+	}
+	n, ok := v.(float64)
+	if !ok {
+		return false
+	}
+	return map[string]bool{
+		">": n > c.num, ">=": n >= c.num, "<": n < c.num,
+		"<=": n <= c.num, "=": n == c.num, "!=": n != c.num,
+	}[c.op]
+}
+
+// metricFilters parses every metric filter of the template, by metric name.
+func (s *synthesized) metricFilters(t *testing.T) map[string]metricFilter {
+	t.Helper()
 	filters := map[string]metricFilter{}
 	for _, r := range s.resources("AWS::Logs::MetricFilter") {
 		mt := path(r.Props, "MetricTransformations", 0).(obj)
@@ -103,6 +146,34 @@ func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
 		}
 		filters[mt["MetricName"].(string)] = f
 	}
+	return filters
+}
+
+// summaryLines returns the JSON log lines whose msg is msg, failing the
+// test on a line that is not JSON (no metric filter could read it).
+func summaryLines(t *testing.T, logs *bytes.Buffer, msg string) []map[string]interface{} {
+	t.Helper()
+	var lines []map[string]interface{}
+	sc := bufio.NewScanner(logs)
+	for sc.Scan() {
+		var line map[string]interface{}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line is not JSON, so no metric filter could read it: %q", sc.Text())
+		}
+		if line[slog.MessageKey] == msg {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// TestMetricFiltersMatchTheRelaysSummaryLine runs the real relay handler
+// against a Firehose-compatible endpoint (the real SDK client over HTTP),
+// captures its JSON log, and applies the metric filters exactly as the
+// synthesized template defines them: the records filter publishes the number
+// of events delivered, the failed-put filter fires only when puts failed.
+func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
+	filters := defaultStack(t).metricFilters(t)
 	var ev events.DynamoDBEvent
 	if err := json.Unmarshal([]byte(streamBatch), &ev); err != nil {
 		t.Fatal(err)
@@ -144,17 +215,7 @@ func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
 				t.Errorf("batch item failures %v", resp.BatchItemFailures)
 			}
 
-			var summaries []map[string]interface{}
-			sc := bufio.NewScanner(&logs)
-			for sc.Scan() {
-				var line map[string]interface{}
-				if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-					t.Fatalf("log line is not JSON, so no metric filter could read it: %q", sc.Text())
-				}
-				if line["msg"] == relay.LogMessageSummary {
-					summaries = append(summaries, line)
-				}
-			}
+			summaries := summaryLines(t, &logs, relay.LogMessageSummary)
 			if len(summaries) != 1 {
 				t.Fatalf("want one summary line per invocation, got %d:\n%s", len(summaries), logs.String())
 			}
@@ -166,6 +227,153 @@ func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
 				got, matched := f.apply(summaries[0])
 				if matched != (want > 0) || got != want {
 					t.Errorf("%s: filter matched %v with value %v, want %v (summary %v)", metric, matched, got, want, summaries[0])
+				}
+			}
+		})
+	}
+}
+
+// summaryStreamARN is the events stream of the summary consumer's test
+// invocations.
+const summaryStreamARN = "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-11-22T10:00:00.000"
+
+// summaryInsert is an INSERT stream record of an event of user at, with
+// sequence number seq; eventID "" makes an image that is not an event.
+func summaryInsert(seq, user, eventID string, at time.Time) events.DynamoDBEventRecord {
+	image := map[string]events.DynamoDBAttributeValue{
+		tracker.FieldUserID:    events.NewStringAttribute(user),
+		tracker.FieldEventAt:   events.NewStringAttribute(at.UTC().Format(tracker.TimeLayout)),
+		tracker.FieldEventType: events.NewStringAttribute("page_view"),
+	}
+	if eventID != "" {
+		image[tracker.FieldEventID] = events.NewStringAttribute(eventID)
+	}
+	return events.DynamoDBEventRecord{
+		EventName:      "INSERT",
+		EventSource:    "aws:dynamodb",
+		EventSourceArn: summaryStreamARN,
+		AWSRegion:      "us-east-1",
+		Change: events.DynamoDBStreamRecord{
+			SequenceNumber: seq,
+			StreamViewType: "NEW_IMAGE",
+			NewImage:       image,
+		},
+	}
+}
+
+// TestMetricFiltersMatchTheSummaryLine runs the real summarize handler
+// through its deployed entry point (Invoke, the raw payload) against
+// DynamoDB Local, captures its JSON log, and applies the summary consumer's
+// metric filters exactly as the synthesized template defines them: an
+// aggregating invocation with a malformed record, the final invocation
+// that writes, a state over its bound written in the middle of a window
+// (whose writes SummaryWrites counts although the invocation is not final),
+// and writes to a table that does not exist (unwritten).
+func TestMetricFiltersMatchTheSummaryLine(t *testing.T) {
+	filters := defaultStack(t).metricFilters(t)
+	env := dynamolocal.NewEnv(t, summary.ClientOptions)
+	start := time.Date(2026, 11, 22, 10, 4, 0, 0, time.UTC)
+	window := events.Window{Start: events.RFC3339EpochTime{Time: start}, End: events.RFC3339EpochTime{Time: start.Add(time.Minute)}}
+	at := start.Add(5 * time.Second)
+	// The state the first invocation returns, for the final one.
+	var state map[string]string
+
+	// any is a published value the test does not pin (but a match must
+	// publish the line's own value).
+	const any = -1
+	for _, tc := range []struct {
+		name      string
+		table     string
+		maxState  int
+		final     bool
+		records   []events.DynamoDBEventRecord
+		want      map[string]float64 // metric -> value published; 0: no match
+		keepState bool               // keep the returned state for the next case
+		fromState bool               // invoke with the kept state
+	}{
+		{
+			name: "aggregating, one record malformed", table: env.SummaryTable,
+			records: []events.DynamoDBEventRecord{
+				summaryInsert("100", "u1", "e1", at), summaryInsert("200", "u2", "e2", at), summaryInsert("300", "u3", "", at),
+			},
+			want:      map[string]float64{MetricSummaryMalformed: 1, MetricSummaryWrites: 0, MetricSummaryUnwritten: 0, MetricSummaryEarlyWrites: 0, MetricSummaryStateBytes: any},
+			keepState: true,
+		},
+		{
+			name: "final, two actors written", table: env.SummaryTable, final: true, fromState: true,
+			want: map[string]float64{MetricSummaryWrites: 2, MetricSummaryMalformed: 0, MetricSummaryUnwritten: 0, MetricSummaryEarlyWrites: 0},
+		},
+		{
+			name: "state over its bound, written early", table: env.SummaryTable, maxState: 1,
+			records: []events.DynamoDBEventRecord{summaryInsert("400", "u4", "e4", at), summaryInsert("500", "u5", "e5", at)},
+			want:    map[string]float64{MetricSummaryEarlyWrites: 2, MetricSummaryWrites: 2, MetricSummaryUnwritten: 0, MetricSummaryMalformed: 0},
+		},
+		{
+			name: "no such table", table: "no-such-table", final: true,
+			records: []events.DynamoDBEventRecord{summaryInsert("600", "u6", "e6", at)},
+			want:    map[string]float64{MetricSummaryUnwritten: 1, MetricSummaryMalformed: 0, MetricSummaryEarlyWrites: 0},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h, err := summary.New(env.Client, summary.Config{
+				SummaryTable:  tc.table,
+				Window:        time.Minute,
+				MaxStateBytes: tc.maxState,
+				BackoffBase:   time.Millisecond,
+				BackoffMax:    10 * time.Millisecond,
+				Logger:        slog.New(slog.NewJSONHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var from map[string]string
+			if tc.fromState {
+				from = state
+			}
+			ev := events.DynamoDBTimeWindowEvent{
+				DynamoDBEvent: events.DynamoDBEvent{Records: tc.records},
+				TimeWindowProperties: events.TimeWindowProperties{
+					Window: window, State: from, ShardID: "shardId-00000001",
+					EventSourceARN: summaryStreamARN, IsFinalInvokeForWindow: tc.final,
+				},
+			}
+			payload, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := h.Invoke(ctx, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.keepState {
+				var resp events.DynamoDBTimeWindowEventResponse
+				if err := json.Unmarshal(out, &resp); err != nil {
+					t.Fatal(err)
+				}
+				state = resp.State
+			}
+
+			lines := summaryLines(t, &logs, summary.LogMessageSummary)
+			if len(lines) != 1 {
+				t.Fatalf("want one summary line per invocation, got %d:\n%s", len(lines), logs.String())
+			}
+			line := lines[0]
+			for metric, want := range tc.want {
+				f, ok := filters[metric]
+				if !ok {
+					t.Fatalf("no metric filter publishes %s", metric)
+				}
+				got, matched := f.apply(line)
+				switch {
+				case want == any:
+					if own, _ := line[f.value].(float64); !matched || got != own {
+						t.Errorf("%s: filter matched %v with value %v, want the line's %s %v (line %v)", metric, matched, got, f.value, own, line)
+					}
+				case matched != (want > 0) || got != want:
+					t.Errorf("%s: filter matched %v with value %v, want %v (line %v)", metric, matched, got, want, line)
 				}
 			}
 		})

@@ -197,6 +197,7 @@ var jsonProps = PipelineProps{
 	LogRetentionDays:                90,
 	BytesScannedCutoff:              1 << 30,
 	NoncurrentVersionExpirationDays: 7,
+	SummaryWindow:                   5 * time.Minute,
 }
 
 // jsonStack is the GZIP JSON variant with tuned props (standard-IA tables
@@ -214,6 +215,13 @@ func jsonStack(t *testing.T) *synthesized {
 			addAppRole(st, pl)
 		}
 		return pl, err
+	})
+}
+
+// noSummaryStack is the default pipeline without the summary consumer.
+func noSummaryStack(t *testing.T) *synthesized {
+	return synth(t, "no-summary", func(st awscdk.Stack) (*Pipeline, error) {
+		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{DisableSummary: true}))
 	})
 }
 

@@ -186,9 +186,6 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	incoming := stream.MetricIncomingRecords(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("incoming records")})
 	delivered := stream.Metric(jsii.String("DeliveryToS3.Records"), &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("records delivered to S3")})
 
-	graph := func(title string, width float64, left ...cw.IMetric) cw.IWidget {
-		return cw.NewGraphWidget(&cw.GraphWidgetProps{Title: jsii.String(title), Left: &left, Width: jsii.Number(width), Height: jsii.Number(6)})
-	}
 	alarmRefs := make([]cwrefs.IAlarmRef, len(m.Alarms))
 	for i, a := range m.Alarms {
 		alarmRefs[i] = a
@@ -221,17 +218,30 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	return m
 }
 
-// AddAlarm defines one alarm over a single 5-minute period that notifies the
-// topic when it fires and when it clears, and appends it to Alarms. No data
-// (an idle pipeline) is not a breach. Constructs added to the pipeline later
-// use it for their own alarms; the dashboard's alarm widget shows the alarms
-// defined by NewMonitoring.
+// graph is a dashboard graph of metrics on the left axis, 6 high.
+func graph(title string, width float64, left ...cw.IMetric) cw.IWidget {
+	return cw.NewGraphWidget(&cw.GraphWidgetProps{Title: jsii.String(title), Left: &left, Width: jsii.Number(width), Height: jsii.Number(6)})
+}
+
+// AddAlarm defines one alarm over a single period of metric (5 minutes for
+// the pipeline's own metrics) that notifies the topic when it fires and when
+// it clears, and appends it to Alarms. No data (an idle pipeline) is not a
+// breach. Constructs added to the pipeline later use it for their own
+// alarms; the dashboard's "Alarms" widget shows the alarms defined by
+// NewMonitoring, so such a construct adds a row of its own to Dashboard
+// (Summary does).
 func (m *Monitoring) AddAlarm(id, description string, metric cw.IMetric, threshold float64, op cw.ComparisonOperator) cw.Alarm {
+	return m.AddAlarmFor(id, description, metric, threshold, op, 1)
+}
+
+// AddAlarmFor is AddAlarm for an alarm that fires only when the metric
+// breaches the threshold in periods consecutive periods.
+func (m *Monitoring) AddAlarmFor(id, description string, metric cw.IMetric, threshold float64, op cw.ComparisonOperator, periods int) cw.Alarm {
 	a := cw.NewAlarm(m.Construct, jsii.String(id), &cw.AlarmProps{
 		Metric:             metric,
 		Threshold:          jsii.Number(threshold),
 		ComparisonOperator: op,
-		EvaluationPeriods:  jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(float64(periods)),
 		TreatMissingData:   cw.TreatMissingData_NOT_BREACHING,
 		AlarmDescription:   jsii.String(description),
 	})

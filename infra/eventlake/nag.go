@@ -37,12 +37,21 @@ func (p *Pipeline) addNagSuppressions() {
 		AppliesTo: &[]interface{}{bucket + EventsPrefix + "*", bucket + ErrorsPrefix + "*"},
 	})
 
-	// The on-failure queue is the last stop of the event source mapping.
-	suppress(p.Relay.OnFailure.Node().DefaultChild(), &cdknag.NagPackSuppression{
-		Id: jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This queue is itself the on-failure destination of the stream event source mapping; it holds " +
-			"batch metadata for operators, nothing consumes it automatically, so a further dead-letter queue has nothing to catch."),
-	})
+	// The on-failure queues are the last stop of the event source mappings.
+	onFailure := func(q constructs.IConstruct) {
+		suppress(q.Node().DefaultChild(), &cdknag.NagPackSuppression{
+			Id: jsii.String("AwsSolutions-SQS3"),
+			Reason: jsii.String("This queue is itself the on-failure destination of the stream event source mapping; it holds " +
+				"batch metadata for operators, nothing consumes it automatically, so a further dead-letter queue has nothing to catch."),
+		})
+	}
+	onFailure(p.Relay.OnFailure)
+
+	// The summary consumer's role and queue, like the relay's.
+	if p.Summary != nil {
+		suppress(defaultPolicy(p.Summary.Role), kmsGrant(logicalID(p.OpsKey), "the summary on-failure queue's key"))
+		onFailure(p.Summary.OnFailure)
+	}
 }
 
 // suppress adds suppressions to the one CloudFormation resource c, not to its

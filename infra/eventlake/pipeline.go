@@ -24,7 +24,7 @@ var requiredFeatureFlags = map[string]interface{}{
 }
 
 // Pipeline is the whole eventlake pipeline as one construct: tables, lake,
-// catalog, delivery stream, relay and monitoring. Its fields expose each
+// catalog, delivery stream, relay, monitoring and the summary consumer. Its fields expose each
 // concern's construct so an application can extend it (grant its roles
 // access with GrantTracker and GrantQuery, subscribe to
 // Monitoring.Topic, add alarms with Monitoring.AddAlarm, ...).
@@ -38,6 +38,8 @@ type Pipeline struct {
 	Delivery   *Delivery
 	Relay      *Relay
 	Monitoring *Monitoring
+	// Summary is the summary consumer; nil with PipelineProps.DisableSummary.
+	Summary *Summary
 	// OpsKey encrypts the on-failure queue, the alarm topic (when the
 	// pipeline creates it) and the log groups; it is deleted (after 7 days)
 	// with the stack, as they are.
@@ -162,6 +164,19 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 		IteratorAge:    p.IteratorAgeAlarm,
 		DataFreshness:  p.DataFreshnessAlarm,
 	})
+	if !p.DisableSummary {
+		pl.Summary = NewSummary(c, "Summary", &SummaryProps{
+			EventsTable:  pl.Tables.Events,
+			SummaryTable: pl.Tables.Summary,
+			LambdasDir:   p.LambdasDir,
+			Window:       p.SummaryWindow,
+			QueueKey:     pl.OpsKey,
+			LogKey:       pl.OpsKey,
+			LogRetention: retention,
+			Namespace:    p.NamePrefix,
+			Monitoring:   pl.Monitoring,
+		})
+	}
 	pl.addNagSuppressions()
 	return pl, nil
 }

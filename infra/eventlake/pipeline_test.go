@@ -20,18 +20,20 @@ import (
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/infra/internal/testenv"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
+	"github.com/eventlake/eventlake/lambdas/summarize/summary"
 	"github.com/eventlake/eventlake/tracker"
 )
 
 type obj = map[string]interface{}
 type arr = []interface{}
 
-// variants are the two storage formats, each synthesized once, and the
-// pipeline on existing tables.
+// variants are the two storage formats, each synthesized once, the
+// pipeline on existing tables, and the pipeline without the summary
+// consumer.
 var variants = []struct {
 	name string
 	get  func(*testing.T) *synthesized
-}{{"parquet", defaultStack}, {"json", jsonStack}, {"existing tables", existingStack}}
+}{{"parquet", defaultStack}, {"json", jsonStack}, {"existing tables", existingStack}, {"summary disabled", noSummaryStack}}
 
 func TestNagFindsNothingUnsuppressed(t *testing.T) {
 	for _, v := range variants {
@@ -67,6 +69,8 @@ func TestNagSuppressionsAreNarrow(t *testing.T) {
 		logicalID(defaultPolicy(pl.Relay.Role)):    {"AwsSolutions-IAM5 Action::kms:GenerateDataKey* Action::kms:ReEncrypt*"},
 		logicalID(defaultPolicy(pl.Delivery.Role)): {"AwsSolutions-IAM5 " + bucket + "events/* " + bucket + "errors/*"},
 		s.id(pl.Relay.OnFailure):                   {"AwsSolutions-SQS3"},
+		logicalID(defaultPolicy(pl.Summary.Role)):  {"AwsSolutions-IAM5 Action::kms:GenerateDataKey* Action::kms:ReEncrypt*"},
+		s.id(pl.Summary.OnFailure):                 {"AwsSolutions-SQS3"},
 	}
 	got := map[string][]string{}
 	for id, v := range s.JSON["Resources"].(obj) {
@@ -108,18 +112,18 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::S3::Bucket":                      3,
 		"AWS::S3::BucketPolicy":                3,
 		"AWS::KinesisFirehose::DeliveryStream": 1,
-		"AWS::Lambda::Function":                1,
-		"AWS::Lambda::EventSourceMapping":      1,
-		"AWS::SQS::Queue":                      1,
-		"AWS::Logs::LogGroup":                  2,
-		"AWS::Logs::MetricFilter":              2,
+		"AWS::Lambda::Function":                2, // relay, summary
+		"AWS::Lambda::EventSourceMapping":      2,
+		"AWS::SQS::Queue":                      2,
+		"AWS::Logs::LogGroup":                  3, // relay, summary, Firehose
+		"AWS::Logs::MetricFilter":              7, // relay 2, summary 5
 		"AWS::Glue::Database":                  1,
 		"AWS::Glue::Table":                     3, // events, events_dedup, identities
 		"AWS::Athena::WorkGroup":               1,
 		"AWS::Athena::NamedQuery":              len(queries),
 		"AWS::SNS::Topic":                      1,
 		"AWS::CloudWatch::Dashboard":           1,
-		"AWS::IAM::Role":                       2, // relay, Firehose
+		"AWS::IAM::Role":                       3, // relay, summary, Firehose
 		"AWS::IAM::ManagedPolicy":              0,
 		"AWS::KMS::Alias":                      0,
 	}
@@ -128,13 +132,22 @@ func TestResourceCounts(t *testing.T) {
 		get  func(*testing.T) *synthesized
 		diff map[string]int
 	}{
-		// Parquet adds the format conversion alarm; the email a subscription.
-		{"parquet", defaultStack, map[string]int{"AWS::CloudWatch::Alarm": 10, "AWS::SNS::Subscription": 1}},
-		{"json", jsonStack, map[string]int{"AWS::CloudWatch::Alarm": 9, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 3}},
+		// 10 alarms of the pipeline (9 with JSON) and 7 of the summary
+		// consumer; Parquet adds the format conversion alarm; the email a
+		// subscription.
+		{"parquet", defaultStack, map[string]int{"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 1}},
+		{"json", jsonStack, map[string]int{"AWS::CloudWatch::Alarm": 16, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4}},
 		// No tables and no tables key are created; no topic either.
 		{"existing tables", existingStack, map[string]int{
-			"AWS::CloudWatch::Alarm": 10, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 3,
+			"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4,
 			"AWS::DynamoDB::GlobalTable": 0, "AWS::KMS::Key": 2, "AWS::SNS::Topic": 0,
+		}},
+		// Without the summary consumer: one Lambda, mapping, queue, role and
+		// log group less, no summary metric filters or alarms.
+		{"summary disabled", noSummaryStack, map[string]int{
+			"AWS::CloudWatch::Alarm": 10, "AWS::SNS::Subscription": 0, "AWS::Lambda::Function": 1,
+			"AWS::Lambda::EventSourceMapping": 1, "AWS::SQS::Queue": 1, "AWS::Logs::LogGroup": 2,
+			"AWS::Logs::MetricFilter": 2, "AWS::IAM::Role": 2,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -310,15 +323,16 @@ func TestRelayFunction(t *testing.T) {
 	check(t, "its log group keeps logs for the default retention", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": DefaultLogRetentionDays})
 	})
+	isRelay := func(x resource) bool { return x.ID == s.id(r.Function) }
 	check(t, "the code asset is the real build", func() {
-		fn := s.one(t, "AWS::Lambda::Function", nil)
+		fn := s.one(t, "AWS::Lambda::Function", isRelay)
 		if _, ok := path(fn.Props, "Code", "S3Key").(string); !ok {
 			t.Errorf("function code is not an S3 asset: %v", fn.Props["Code"])
 		}
 	})
 	// The function waits for its policy; the role it names by ARN needs no
 	// DependsOn (cfn-lint W3005).
-	fn := s.one(t, "AWS::Lambda::Function", nil)
+	fn := s.one(t, "AWS::Lambda::Function", isRelay)
 	if got, want := fn.Raw["DependsOn"], (arr{logicalID(defaultPolicy(r.Role))}); !reflect.DeepEqual(got, want) {
 		t.Errorf("function DependsOn %v, want %v", got, want)
 	}
@@ -404,7 +418,9 @@ func TestEventSourceMapping(t *testing.T) {
 			"DestinationConfig":              obj{"OnFailure": obj{"Destination": getAtt(s.id(r.OnFailure), "Arn")}},
 		})
 	})
-	esm := s.one(t, "AWS::Lambda::EventSourceMapping", nil)
+	esm := s.one(t, "AWS::Lambda::EventSourceMapping", func(x resource) bool {
+		return reflect.DeepEqual(x.Props["FunctionName"], ref(s.id(r.Function)))
+	})
 	filters, _ := path(esm.Props, "FilterCriteria", "Filters").(arr)
 	if len(filters) != 1 {
 		t.Fatalf("want one filter, got %v", filters)
@@ -882,11 +898,27 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 			if st.Tables.Key != nil {
 				tableLabels = map[string]string{"${" + s.id(st.Tables.Events) + "}": "events", "${" + s.id(st.Tables.Summary) + "}": "summary"}
 			}
+			// The Lambda and SQS alarms are keyed by whose they are.
+			owners := map[string]string{
+				show(ref(s.id(st.Relay.Function))):                  "relay",
+				show(getAtt(s.id(st.Relay.OnFailure), "QueueName")): "relay",
+			}
+			if st.Summary != nil {
+				owners[show(ref(s.id(st.Summary.Function)))] = "summary"
+				owners[show(getAtt(s.id(st.Summary.OnFailure), "QueueName"))] = "summary"
+			}
 			want := map[string]float64{ // metric -> threshold
-				"AWS/Lambda Errors":                                   1,
-				"AWS/Lambda IteratorAge":                              float64(st.Props.IteratorAgeAlarm.Milliseconds()),
-				"AWS/SQS ApproximateNumberOfMessagesVisible":          1,
+				"AWS/Lambda Errors relay":                             1,
+				"AWS/Lambda IteratorAge relay":                        float64(st.Props.IteratorAgeAlarm.Milliseconds()),
+				"AWS/SQS ApproximateNumberOfMessagesVisible relay":    1,
 				st.Props.NamePrefix + " " + MetricFailedPutCount:      1,
+				"AWS/Lambda Errors summary":                           1,
+				"AWS/Lambda IteratorAge summary":                      float64((st.Props.SummaryWindow + 5*time.Minute).Milliseconds()),
+				"AWS/SQS ApproximateNumberOfMessagesVisible summary":  1,
+				st.Props.NamePrefix + " " + MetricSummaryUnwritten:    1,
+				st.Props.NamePrefix + " " + MetricSummaryMalformed:    1,
+				st.Props.NamePrefix + " " + MetricSummaryEarlyWrites:  1,
+				st.Props.NamePrefix + " " + MetricSummaryStateBytes:   SummaryStateBytesAlarm,
 				"AWS/Firehose DeliveryToS3.DataFreshness":             st.Props.DataFreshnessAlarm.Seconds(),
 				"AWS/Firehose DeliveryToS3.Success":                   1,
 				"AWS/Firehose PartitionCountExceeded":                 1,
@@ -895,6 +927,13 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 			}
 			if st.Props.Format == FormatParquet {
 				want["AWS/Firehose FailedConversion.Records"] = 1
+			}
+			if st.Summary == nil {
+				for k := range want {
+					if strings.HasSuffix(k, " summary") && !strings.HasPrefix(k, "math ") || strings.Contains(k, " Summary") {
+						delete(want, k)
+					}
+				}
 			}
 			got := map[string]float64{}
 			for _, a := range s.resources("AWS::CloudWatch::Alarm") {
@@ -907,6 +946,9 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				key := ""
 				if ns, ok := a.Props["Namespace"].(string); ok {
 					key = ns + " " + a.Props["MetricName"].(string)
+					if ns == "AWS/Lambda" || ns == "AWS/SQS" {
+						key += " " + owners[show(path(a.Props, "Dimensions", 0, "Value"))]
+					}
 					if ns == "AWS/Firehose" && !reflect.DeepEqual(a.Props["Dimensions"], arr{obj{"Name": "DeliveryStreamName", "Value": stream}}) {
 						t.Errorf("alarm %s watches %v", a.ID, a.Props["Dimensions"])
 					}
@@ -969,7 +1011,7 @@ func TestDashboardHasTheSeedWidgetsAndTheAlarms(t *testing.T) {
 		t.Fatalf("dashboard body: %v\n%s", err, body)
 	}
 	metrics := map[string][]string{} // title -> metric names
-	alarms := 0
+	alarms := map[string]int{}       // alarm widget title -> alarms shown
 	for _, w := range dash.Widgets {
 		for _, m := range w.Properties.Metrics {
 			for i, x := range m {
@@ -981,7 +1023,7 @@ func TestDashboardHasTheSeedWidgetsAndTheAlarms(t *testing.T) {
 			}
 		}
 		if w.Type == "alarm" {
-			alarms = len(w.Properties.Alarms)
+			alarms[w.Properties.Title] = len(w.Properties.Alarms)
 		}
 	}
 	// The seed's four graphs: records in the stream, passed on by the
@@ -996,8 +1038,21 @@ func TestDashboardHasTheSeedWidgetsAndTheAlarms(t *testing.T) {
 			t.Errorf("widget %q shows %v, want %s", title, metrics[title], metric)
 		}
 	}
-	if want := len(s.resources("AWS::CloudWatch::Alarm")); alarms != want {
-		t.Errorf("alarm widget shows %d alarms, want %d", alarms, want)
+	// Every alarm is on the dashboard: the pipeline's in "Alarms", the
+	// summary consumer's in its own row.
+	summaryAlarms := len(s.Pipeline.Summary.Alarms)
+	if want := (map[string]int{"Alarms": len(s.resources("AWS::CloudWatch::Alarm")) - summaryAlarms, "Summary alarms": summaryAlarms}); !reflect.DeepEqual(alarms, want) {
+		t.Errorf("alarm widgets show %v, want %v", alarms, want)
+	}
+	// The summary consumer's row: its writes and what went wrong.
+	for title, want := range map[string][]string{
+		"Summary writes (UpdateItem calls)":                   {MetricSummaryWrites},
+		"Summary: unwritten, malformed, early writes, errors": {MetricSummaryUnwritten, MetricSummaryMalformed, MetricSummaryEarlyWrites, "Errors"},
+		"Summary iterator age (ms)":                           {"IteratorAge"},
+	} {
+		if !reflect.DeepEqual(metrics[title], want) {
+			t.Errorf("widget %q shows %v, want %v", title, metrics[title], want)
+		}
 	}
 	if !strings.Contains(body, `"StreamLabel","<token>"`) {
 		t.Errorf("stream widget has no StreamLabel dimension: %s", body)
@@ -1031,7 +1086,7 @@ func TestTunedPropsReachTheTemplate(t *testing.T) {
 		})
 	})
 	check(t, "log retention", func() {
-		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90}, jsii.Number(2))
+		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90}, jsii.Number(3))
 	})
 	check(t, "noncurrent versions", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), obj{
@@ -1048,7 +1103,17 @@ func TestTunedPropsReachTheTemplate(t *testing.T) {
 		})
 		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::MetricFilter"), obj{
 			"MetricTransformations": arr{assertions.Match_ObjectLike(&obj{"MetricNamespace": p.NamePrefix})},
-		}, jsii.Number(2))
+		}, jsii.Number(7))
+	})
+	check(t, "summary window", func() {
+		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj{
+			"FunctionName":                   ref(s.id(s.Pipeline.Summary.Function)),
+			"TumblingWindowInSeconds":        p.SummaryWindow.Seconds(),
+			"MaximumBatchingWindowInSeconds": SummaryBatchingWindow.Seconds(),
+		})
+		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), obj{
+			"Environment": obj{"Variables": obj{summary.EnvWindowSeconds: "300"}},
+		})
 	})
 }
 

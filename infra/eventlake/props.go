@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 
+	"github.com/eventlake/eventlake/lambdas/summarize/summary"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -32,6 +33,10 @@ const (
 // RelayFunctionName is the relay Lambda's directory under lambdas/ and
 // under PipelineProps.LambdasDir.
 const RelayFunctionName = "streamtofirehose"
+
+// SummaryFunctionName is the summarize Lambda's directory under lambdas/
+// and under PipelineProps.LambdasDir.
+const SummaryFunctionName = "summarize"
 
 // Defaults of PipelineProps: a zero field means the value below.
 const (
@@ -57,6 +62,9 @@ const (
 	DefaultAthenaResultsExpirationDays     = 30
 	DefaultIteratorAgeAlarm                = 10 * time.Minute
 	DefaultPartitionProjectionStart        = "2020-01-01"
+	// DefaultSummaryWindow is the summary consumer's tumbling window, the
+	// summarize Lambda's own default (summary.DefaultWindow).
+	DefaultSummaryWindow = summary.DefaultWindow
 )
 
 // Limits of Firehose dynamic partitioning, which the delivery stream uses.
@@ -187,6 +195,18 @@ type PipelineProps struct {
 	// PartitionProjectionStart is the first dt partition (YYYY-MM-DD) Athena
 	// projects; data in older partitions is invisible to queries.
 	PartitionProjectionStart string
+
+	// DisableSummary leaves the summary consumer out: no summarize Lambda,
+	// event source mapping, queue, metric filters or alarms of its own. The
+	// summary table is still there (or passed in), kept only by what the
+	// application writes to it.
+	DisableSummary bool
+	// SummaryWindow is the summary consumer's tumbling window: one summary
+	// write per active actor per window, so a longer window is cheaper and
+	// the summaries staler. 1 second to 15 minutes, whole seconds. It sets
+	// both the event source mapping's TumblingWindowInSeconds and the
+	// function's SUMMARY_WINDOW_SECONDS.
+	SummaryWindow time.Duration
 }
 
 // ErrInvalidProps is matched (errors.Is) by every *PropsError.
@@ -263,6 +283,7 @@ func (p PipelineProps) WithDefaults() PipelineProps {
 	if p.PartitionProjectionStart == "" {
 		p.PartitionProjectionStart = DefaultPartitionProjectionStart
 	}
+	defDur(&p.SummaryWindow, DefaultSummaryWindow)
 	return p
 }
 
@@ -296,10 +317,12 @@ var retentionDays = map[int]awslogs.RetentionDays{
 
 // Validate applies the defaults and reports, in one *PropsError, every field
 // whose value AWS would reject or that would break the pipeline, including a
-// LambdasDir without the relay's bootstrap binary. It returns nil when p is
-// usable. It does not look into existing tables; NewPipeline checks that the
+// LambdasDir without the bootstrap binary of a Lambda the pipeline ships
+// (the relay's, and the summarize Lambda's unless DisableSummary). It
+// returns nil when p is usable. It does not look into existing tables; NewPipeline checks that the
 // events table has a stream.
 func (p PipelineProps) Validate() error {
+	summaryWindowSet := p.SummaryWindow != 0
 	p = p.WithDefaults()
 	var probs []FieldProblem
 	bad := func(field, format string, args ...any) {
@@ -319,9 +342,15 @@ func (p PipelineProps) Validate() error {
 	if !namePrefixRE.MatchString(p.NamePrefix) {
 		bad("NamePrefix", "%q must be 1-32 lower-case letters, digits or _ starting with a letter", p.NamePrefix)
 	}
-	relayDir := filepath.Join(p.LambdasDir, RelayFunctionName)
-	if st, err := os.Stat(filepath.Join(relayDir, "bootstrap")); err != nil || !st.Mode().IsRegular() {
-		bad("LambdasDir", "%s has no bootstrap binary: run `make lambdas`", relayDir)
+	var missing []string
+	for _, name := range p.functionNames() {
+		dir := filepath.Join(p.LambdasDir, name)
+		if st, err := os.Stat(filepath.Join(dir, "bootstrap")); err != nil || !st.Mode().IsRegular() {
+			missing = append(missing, dir)
+		}
+	}
+	if len(missing) > 0 {
+		bad("LambdasDir", "%s has no bootstrap binary: run `make lambdas`", strings.Join(missing, " and "))
 	}
 	bothExisting := p.EventsTable != nil && p.SummaryTable != nil
 	switch p.TableClass {
@@ -386,8 +415,22 @@ func (p PipelineProps) Validate() error {
 	if _, err := time.Parse(tracker.DateLayout, p.PartitionProjectionStart); err != nil {
 		bad("PartitionProjectionStart", "%q is not a YYYY-MM-DD date", p.PartitionProjectionStart)
 	}
+	if p.DisableSummary && summaryWindowSet {
+		bad("SummaryWindow", "applies to the summary consumer, and DisableSummary leaves it out")
+	} else if p.SummaryWindow < time.Second || p.SummaryWindow > summary.MaxWindow || p.SummaryWindow%time.Second != 0 {
+		bad("SummaryWindow", "%s is not a whole number of seconds from 1s to %s (Lambda's tumbling window)", p.SummaryWindow, summary.MaxWindow)
+	}
 	if len(probs) > 0 {
 		return &PropsError{Problems: probs}
 	}
 	return nil
+}
+
+// functionNames are the Lambdas the pipeline ships with p: their
+// directories under LambdasDir.
+func (p PipelineProps) functionNames() []string {
+	if p.DisableSummary {
+		return []string{RelayFunctionName}
+	}
+	return []string{RelayFunctionName, SummaryFunctionName}
 }

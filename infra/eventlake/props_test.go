@@ -94,6 +94,12 @@ func TestDefaults(t *testing.T) {
 	if got := p.LambdaCodeDir(RelayFunctionName); got != filepath.Join("build", "lambdas", "streamtofirehose") {
 		t.Errorf("relay code dir %s", got)
 	}
+	if got := p.LambdaCodeDir(SummaryFunctionName); got != filepath.Join("build", "lambdas", "summarize") {
+		t.Errorf("summary code dir %s", got)
+	}
+	if p.SummaryWindow != time.Minute || p.DisableSummary {
+		t.Errorf("summary window %s, disabled %v; want the consumer with 60 s windows", p.SummaryWindow, p.DisableSummary)
+	}
 	// Dynamic partitioning may hold a buffer 1.5 times the interval.
 	if p.DataFreshnessAlarm != 18*time.Minute {
 		t.Errorf("freshness alarm %s, want 1.5 x buffering interval + 15m", p.DataFreshnessAlarm)

@@ -56,6 +56,18 @@ func durationField(key string, dst func(*EventlakeStackProps) *time.Duration) co
 	}}
 }
 
+// boolField accepts what strconv.ParseBool does ("true", "false", "1", ...).
+func boolField(key string, dst func(*EventlakeStackProps) *bool) contextField {
+	return contextField{key, func(p *EventlakeStackProps, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is neither true nor false", v)
+		}
+		*dst(p) = b
+		return nil
+	}}
+}
+
 func stringField(key string, dst func(*EventlakeStackProps) *string) contextField {
 	return contextField{key, func(p *EventlakeStackProps, v string) error {
 		*dst(p) = v
@@ -110,6 +122,8 @@ var contextFields = []contextField{
 	durationField("iteratorAgeAlarm", func(p *EventlakeStackProps) *time.Duration { return &p.IteratorAgeAlarm }),
 	durationField("dataFreshnessAlarm", func(p *EventlakeStackProps) *time.Duration { return &p.DataFreshnessAlarm }),
 	stringField("partitionProjectionStart", func(p *EventlakeStackProps) *string { return &p.PartitionProjectionStart }),
+	boolField("disableSummary", func(p *EventlakeStackProps) *bool { return &p.DisableSummary }),
+	durationField("summaryWindow", func(p *EventlakeStackProps) *time.Duration { return &p.SummaryWindow }),
 }
 
 // ContextKeys returns every context key PropsFromContext reads, with

@@ -46,9 +46,14 @@ func TestPropsFromContext(t *testing.T) {
 		"eventlake:lambdasDir":                      "",
 		"eventlake:tableClass":                      "standard-infrequent-access",
 		"eventlake:noncurrentVersionExpirationDays": float64(60),
+		"eventlake:summaryWindow":                   "5m",
+		"eventlake:disableSummary":                  "false",
 	}), getenv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p.SummaryWindow != 5*time.Minute || p.DisableSummary {
+		t.Errorf("summary window %s, disabled %v", p.SummaryWindow, p.DisableSummary)
 	}
 	if p.TableClass != awsdynamodb.TableClass_STANDARD_INFREQUENT_ACCESS || p.NoncurrentVersionExpirationDays != 60 {
 		t.Errorf("table class %q, noncurrent days %d", p.TableClass, p.NoncurrentVersionExpirationDays)
@@ -73,16 +78,23 @@ func TestPropsFromContext(t *testing.T) {
 		t.Errorf("no context: %+v %v", p, err)
 	}
 
+	// A JSON boolean from cdk.json turns the summary consumer off.
+	p, err = PropsFromContext(contextOf(map[string]interface{}{"eventlake:disableSummary": true}), getenv)
+	if err != nil || !p.DisableSummary {
+		t.Errorf("disableSummary from cdk.json: %+v %v", p, err)
+	}
+
 	_, err = PropsFromContext(contextOf(map[string]interface{}{
 		"eventlake:batchSize":          "many",
 		"eventlake:bufferingInterval":  "soon",
 		"eventlake:bytesScannedCutoff": "1e",
+		"eventlake:disableSummary":     "nope",
 	}), getenv)
 	var pe *eventlake.PropsError
-	if !errors.As(err, &pe) || len(pe.Problems) != 3 {
+	if !errors.As(err, &pe) || len(pe.Problems) != 4 {
 		t.Fatalf("err = %v", err)
 	}
-	for _, k := range []string{"eventlake:batchSize", "eventlake:bufferingInterval", "eventlake:bytesScannedCutoff"} {
+	for _, k := range []string{"eventlake:batchSize", "eventlake:bufferingInterval", "eventlake:bytesScannedCutoff", "eventlake:disableSummary"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("%q does not name %s", err, k)
 		}

@@ -73,6 +73,10 @@ func (s *EventlakeStack) outputs() {
 	out("DeliveryStreamName", "the Firehose delivery stream", p.Delivery.Stream.DeliveryStreamName())
 	out("RelayFunctionName", "the stream-to-Firehose Lambda", p.Relay.Function.FunctionName())
 	out("OnFailureQueueUrl", "batches the relay gave up on", p.Relay.OnFailure.QueueUrl())
+	if p.Summary != nil {
+		out("SummaryFunctionName", "the summarize Lambda, the events stream's second consumer", p.Summary.Function.FunctionName())
+		out("SummaryOnFailureQueueUrl", "windows the summary consumer gave up on (replay those events)", p.Summary.OnFailure.QueueUrl())
+	}
 	out("GlueDatabaseName", "the Athena database", p.Catalog.Database.DatabaseName())
 	out("AthenaWorkGroupName", "the Athena workgroup", p.Catalog.WorkGroup.Ref())
 	out("AthenaResultsBucketName", "Athena query results", p.Catalog.Results.BucketName())

@@ -102,19 +102,21 @@ func TestOutputs(t *testing.T) {
 	ref := func(c constructs.IConstruct) obj { return obj{"Ref": logicalID(c)} }
 	arn := func(c constructs.IConstruct) obj { return obj{"Fn::GetAtt": []interface{}{logicalID(c), "Arn"}} }
 	for name, value := range map[string]interface{}{
-		"EventsTableName":         ref(p.Tables.Events),
-		"SummaryTableName":        ref(p.Tables.Summary),
-		"LakeBucketName":          ref(p.Lake.Bucket),
-		"DeliveryStreamName":      ref(p.Delivery.Stream),
-		"RelayFunctionName":       ref(p.Relay.Function),
-		"OnFailureQueueUrl":       ref(p.Relay.OnFailure),
-		"GlueDatabaseName":        ref(p.Catalog.Database),
-		"AthenaWorkGroupName":     ref(p.Catalog.WorkGroup),
-		"AthenaResultsBucketName": ref(p.Catalog.Results),
-		"AlarmTopicArn":           ref(p.Monitoring.Topic),
-		"DashboardName":           ref(p.Monitoring.Dashboard),
-		"TablesKeyArn":            arn(p.Tables.Key),
-		"LakeKeyArn":              arn(p.Lake.Key),
+		"EventsTableName":          ref(p.Tables.Events),
+		"SummaryTableName":         ref(p.Tables.Summary),
+		"LakeBucketName":           ref(p.Lake.Bucket),
+		"DeliveryStreamName":       ref(p.Delivery.Stream),
+		"RelayFunctionName":        ref(p.Relay.Function),
+		"OnFailureQueueUrl":        ref(p.Relay.OnFailure),
+		"GlueDatabaseName":         ref(p.Catalog.Database),
+		"AthenaWorkGroupName":      ref(p.Catalog.WorkGroup),
+		"AthenaResultsBucketName":  ref(p.Catalog.Results),
+		"AlarmTopicArn":            ref(p.Monitoring.Topic),
+		"DashboardName":            ref(p.Monitoring.Dashboard),
+		"TablesKeyArn":             arn(p.Tables.Key),
+		"LakeKeyArn":               arn(p.Lake.Key),
+		"SummaryFunctionName":      ref(p.Summary.Function),
+		"SummaryOnFailureQueueUrl": ref(p.Summary.OnFailure),
 	} {
 		check(t, "output "+name, func() { tmpl.HasOutput(jsii.String(name), obj{"Value": value}) })
 	}
@@ -198,7 +200,7 @@ func TestCDKDeployBuildsTheLambdas(t *testing.T) {
 	}
 	script := out.String()
 	for _, want := range []string{"GOOS=linux GOARCH=arm64 CGO_ENABLED=0", "-tags lambda.norpc",
-		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName} {
+		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName, eventlake.SummaryFunctionName} {
 		if !strings.Contains(script, want) {
 			t.Errorf("make lambdas does not %q:\n%s", want, script)
 		}

@@ -1,5 +1,6 @@
 // Package testenv holds what the infra tests share: a quiet JSII runtime,
-// building the real stream Lambda the way `make lambdas` does, and reading
+// building the real Lambdas (every lambdas/<name>/main.go: the relay and the
+// summarize Lambda) the way `make lambdas` does, and reading
 // the CDK context of the repository's cdk.json, so tests synthesize with the
 // feature flags that `cdk synth` uses.
 package testenv

@@ -50,9 +50,14 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		start := len(st.out.Buf)
 		st.out.Buf, err = appendRawLine(st.out.Buf, rec.image, &st.sc)
-		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
+		h.check(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
 	}
-	return json.Marshal(h.deliver(ctx, st, &sum, began, func(i int) string { return jsonText(st.raw[i].seq) }))
+	batch := batchOf{
+		seq:   func(i int) string { return jsonText(st.raw[i].seq) },
+		id:    func(i int) string { return jsonText(st.raw[i].eventID) },
+		image: func(i int) ([]byte, string) { return st.raw[i].image, "" },
+	}
+	return json.Marshal(h.deliver(ctx, st, &sum, began, batch))
 }
 
 // rawRecord is what Invoke reads of one stream record: the contents of its
@@ -512,8 +517,8 @@ func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
 					return dst, false
 				}
 				v, err := s.str()
-				if err != nil || len(v.raw) == 0 || !isPlain(v.raw) {
-					return dst, false
+				if err != nil || len(v.raw) == 0 || !isPlain(v.raw) || columns[ci].isTime && !validTime(v.raw) {
+					return dst, false // the slow path names a bad time
 				}
 				cols[ci] = v.raw
 			}

@@ -33,7 +33,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time   { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 func event(id, at string) string {
@@ -76,7 +76,7 @@ func TestDynamicPartitioning(t *testing.T) {
 	ctx := context.Background()
 	packed := strings.Join([]string{
 		event("a", "2026-11-30T11:59:00.000Z"),
-		event("b", "2026-11-23T08:00:00.000Z"), // a week late
+		event("b", "2026-11-23T08:00:00.000Z"),                                       // a week late
 		`{"user_id":"u1","event_id":"c","event_type":"login"}`,                       // no event_at
 		`{"user_id":"u1","event_at":1795341845,"event_id":"d","event_type":"login"}`, // a number
 		event("e", ""),

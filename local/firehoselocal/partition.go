@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // Partitioning turns on what eventlake's deployed delivery stream does
@@ -36,8 +38,23 @@ type Partitioning struct {
 const DefaultMaxObjectsPerRecord = 500
 
 // DefaultErrorPrefix is eventlake's error output prefix
-// (infra/eventlake.FirehoseErrorPrefix).
-const DefaultErrorPrefix = "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+// (infra/eventlake.FirehoseErrorPrefix; a test ties the two).
+const DefaultErrorPrefix = "errors/!{firehose:error-output-type}/" + tracker.PartitionColumn + "=!{timestamp:yyyy-MM-dd}/"
+
+// EventDayPrefix is eventlake's data prefix with dynamic partitioning
+// (infra/eventlake.FirehosePrefix): the day of each event's event_at.
+const EventDayPrefix = "events/" + tracker.PartitionColumn + "=!{partitionKeyFromQuery:" + tracker.PartitionColumn + "}/"
+
+// EventDayQuery is eventlake's partition key query
+// (infra/eventlake.PartitionQuery): the first ten characters of event_at,
+// its UTC day in tracker.DateLayout.
+const EventDayQuery = "." + tracker.FieldEventAt + "[0:10]"
+
+// EventDayPartitioning returns the partitioning of eventlake's deployed
+// stream: the key dt from EventDayQuery, to use with EventDayPrefix.
+func EventDayPartitioning() *Partitioning {
+	return &Partitioning{Keys: map[string]string{tracker.PartitionColumn: EventDayQuery}}
+}
 
 // Error output types (!{firehose:error-output-type}).
 const (

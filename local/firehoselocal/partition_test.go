@@ -21,9 +21,9 @@ import (
 // eventlakePartitioning is the deployed stream's configuration
 // (infra/eventlake: FirehosePrefix, PartitionQuery, FirehoseErrorPrefix).
 func eventlakePartitioning(opts firehoselocal.Options) firehoselocal.Options {
-	opts.Prefix = "events/dt=!{partitionKeyFromQuery:dt}/"
-	opts.ErrorPrefix = "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
-	opts.Partitioning = &firehoselocal.Partitioning{Keys: map[string]string{"dt": ".event_at[0:10]"}}
+	opts.Prefix = firehoselocal.EventDayPrefix
+	opts.ErrorPrefix = firehoselocal.DefaultErrorPrefix
+	opts.Partitioning = firehoselocal.EventDayPartitioning()
 	return opts
 }
 

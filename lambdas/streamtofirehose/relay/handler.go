@@ -237,6 +237,38 @@ type summary struct {
 // Lambda retries from there: delivery is at least once, duplicates carry
 // the same event_id. Handle never returns an error.
 func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	resp, _ := h.handle(ctx, ev)
+	return resp, nil
+}
+
+// HandleStats is Handle for callers other than Lambda (the recovery tools of
+// lake/recovery): it relays ev exactly as Handle does and returns the
+// response with what the invocation did.
+func (h *Handler) HandleStats(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, Stats) {
+	resp, sum := h.handle(ctx, ev)
+	return resp, sum.stats()
+}
+
+// Stats is what one invocation did: the counts of its summary line.
+type Stats struct {
+	// Records is the batch size; NotInsert the MODIFY and REMOVE records.
+	Records, NotInsert int
+	// Delivered counts events delivered to Firehose, FailedEvents those
+	// not delivered after every retry.
+	Delivered, FailedEvents int
+	// Rejected counts INSERTs whose image breaks the schema, KeptAside
+	// those among them stored by Config.KeepAside.
+	Rejected, KeptAside int
+	// FailedSequenceNumber is the batch item failure, if any.
+	FailedSequenceNumber string
+}
+
+func (s summary) stats() Stats {
+	return Stats{Records: s.batch, NotInsert: s.notInsert, Delivered: s.delivered, FailedEvents: s.failedEvents,
+		Rejected: s.malformed + s.oversize, KeptAside: s.keptAside, FailedSequenceNumber: s.failedSeq}
+}
+
+func (h *Handler) handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, summary) {
 	began := time.Now()
 	st := h.pool.Get().(*state)
 	defer h.release(st)
@@ -264,7 +296,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			return b, ""
 		},
 	}
-	return h.deliver(ctx, st, &sum, began, batch), nil
+	return h.deliver(ctx, st, &sum, began, batch), sum
 }
 
 // batchOf reads the invocation's records by index: sequence number, stream

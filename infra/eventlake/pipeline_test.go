@@ -844,7 +844,8 @@ func TestMetricFiltersReadTheRelayLogFields(t *testing.T) {
 	logGroup := ref(s.id(s.Pipeline.Relay.LogGroup))
 	for _, tc := range []struct{ field, metric string }{
 		{relay.LogFieldRecordsSize, MetricRecordsSize},
-		{relay.LogFieldFailedPutCount, MetricFailedPutCount},
+		{relay.LogFieldFailedEvents, MetricFailedEvents},
+		{relay.LogFieldRejected, MetricRejectedEvents},
 	} {
 		check(t, "metric filter on "+tc.field, func() {
 			s.Template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), obj{
@@ -886,7 +887,8 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				"AWS/Lambda Errors":                                   1,
 				"AWS/Lambda IteratorAge":                              float64(st.Props.IteratorAgeAlarm.Milliseconds()),
 				"AWS/SQS ApproximateNumberOfMessagesVisible":          1,
-				st.Props.NamePrefix + " " + MetricFailedPutCount:      1,
+				st.Props.NamePrefix + " " + MetricFailedEvents:        1,
+				st.Props.NamePrefix + " " + MetricRejectedEvents:      1,
 				"AWS/Firehose DeliveryToS3.DataFreshness":             st.Props.DataFreshnessAlarm.Seconds(),
 				"AWS/Firehose DeliveryToS3.Success":                   1,
 				"AWS/Firehose PartitionCountExceeded":                 1,

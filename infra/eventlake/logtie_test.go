@@ -43,7 +43,13 @@ const streamBatch = `{"Records": [
   "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-11-22T10:00:00.000",
   "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
   "dynamodb": {"SequenceNumber": "300", "SizeBytes": 50, "StreamViewType": "NEW_IMAGE",
-   "Keys": {"user_id": {"S": "u0"}, "event_key": {"S": "2026-01-01T00:00:00.000Z#e0"}}}}
+   "Keys": {"user_id": {"S": "u0"}, "event_key": {"S": "2026-01-01T00:00:00.000Z#e0"}}}},
+ {"eventID": "4", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+  "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-11-22T10:00:00.000",
+  "dynamodb": {"SequenceNumber": "400", "SizeBytes": 200, "StreamViewType": "NEW_IMAGE",
+   "Keys": {"user_id": {"S": "u3"}, "event_key": {"S": "2026/11/22 10:04#e3"}},
+   "NewImage": {"user_id": {"S": "u3"}, "event_key": {"S": "2026/11/22 10:04#e3"},
+    "event_at": {"S": "2026/11/22 10:04"}, "event_id": {"S": "e3"}, "event_type": {"S": "login"}}}}
 ]}`
 
 // metricFilter is the part of CloudWatch's JSON metric filter syntax the
@@ -183,11 +189,14 @@ func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
 		name             string
 		faults           firehoselocal.Faults
 		records, failed  float64 // published values; 0: the filter does not match
+		rejected         float64
 		wantItemFailures bool
 	}{
-		{name: "delivered", records: 2},
-		// Both lines travel in one packed Firehose record, which fails.
-		{name: "firehose rejects every record", faults: firehoselocal.Faults{RecordFailureRate: 1}, failed: 1, wantItemFailures: true},
+		// The fourth record's event_at is not ISO 8601: rejected in both.
+		{name: "delivered", records: 2, rejected: 1},
+		// Both lines travel in one packed Firehose record, which fails: the
+		// metric counts the two events, not the one record.
+		{name: "firehose rejects every record", faults: firehoselocal.Faults{RecordFailureRate: 1}, failed: 2, rejected: 1, wantItemFailures: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, err := firehoselocal.Start(firehoselocal.Options{Streams: []string{"events"}, Faults: tc.faults})
@@ -219,7 +228,7 @@ func TestMetricFiltersMatchTheRelaysSummaryLine(t *testing.T) {
 			if len(summaries) != 1 {
 				t.Fatalf("want one summary line per invocation, got %d:\n%s", len(summaries), logs.String())
 			}
-			for metric, want := range map[string]float64{MetricRecordsSize: tc.records, MetricFailedPutCount: tc.failed} {
+			for metric, want := range map[string]float64{MetricRecordsSize: tc.records, MetricFailedEvents: tc.failed, MetricRejectedEvents: tc.rejected} {
 				f, ok := filters[metric]
 				if !ok {
 					t.Fatalf("no metric filter publishes %s", metric)
@@ -377,5 +386,24 @@ func TestMetricFiltersMatchTheSummaryLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLocalFirehosePartitionsLikeTheDeployedStream ties the local Firehose
+// endpoint's event-day configuration (used by local/pipeline) to the
+// delivery stream's.
+func TestLocalFirehosePartitionsLikeTheDeployedStream(t *testing.T) {
+	for _, c := range []struct{ local, deployed string }{
+		{firehoselocal.EventDayPrefix, FirehosePrefix},
+		{firehoselocal.DefaultErrorPrefix, FirehoseErrorPrefix},
+		{firehoselocal.EventDayQuery, PartitionQuery},
+		{firehoselocal.EventDayPartitioning().Keys[tracker.PartitionColumn], PartitionQuery},
+	} {
+		if c.local != c.deployed {
+			t.Errorf("firehoselocal has %q, the deployed stream %q", c.local, c.deployed)
+		}
+	}
+	if firehoselocal.DefaultMaxObjectsPerRecord != MaxEventsPerRecord {
+		t.Errorf("firehoselocal deaggregates %d objects per record, the deployed stream %d", firehoselocal.DefaultMaxObjectsPerRecord, MaxEventsPerRecord)
 	}
 }

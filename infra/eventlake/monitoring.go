@@ -25,8 +25,13 @@ import (
 
 // Names of the custom metrics the metric filters publish.
 const (
-	MetricRecordsSize    = "RecordsSize"
-	MetricFailedPutCount = "FailedPutCount"
+	MetricRecordsSize = "RecordsSize"
+	// MetricFailedEvents counts events (not packed Firehose records) the
+	// relay could not deliver after every retry of an invocation.
+	MetricFailedEvents = "FailedEvents"
+	// MetricRejectedEvents counts INSERT records whose image breaks the
+	// schema, kept aside under errors/relay/ instead of reaching the lake.
+	MetricRejectedEvents = "RejectedEvents"
 )
 
 // MonitoringProps configures NewMonitoring.
@@ -54,20 +59,22 @@ type MonitoringProps struct {
 	DataFreshness time.Duration
 }
 
-// Monitoring watches the pipeline end to end. Two metric filters read the
+// Monitoring watches the pipeline end to end. Three metric filters read the
 // relay's one-line JSON summary per invocation (field names from the relay
-// package): records passed on to Firehose and puts that failed after every
-// retry. Alarms (on Lambda errors, iterator age, the on-failure queue, failed
-// puts, Firehose freshness, delivery, conversion and partition-count
+// package): events passed on to Firehose, events not delivered after every
+// retry, and records rejected (kept aside) because their image breaks the
+// schema. Alarms (on Lambda errors, iterator age, the on-failure queue,
+// failed and rejected events, Firehose freshness, delivery, conversion and partition-count
 // failures, and DynamoDB throttles) notify an SNS topic (encrypted, when the
 // pipeline creates it); the dashboard shows the seed design's four counts
 // side by side (records in the stream, passed on by the Lambda, received by
 // Firehose, delivered to S3) and the alarms.
 type Monitoring struct {
 	constructs.Construct
-	Topic       awssns.ITopic
-	RecordsSize awslogs.MetricFilter
-	FailedPuts  awslogs.MetricFilter
+	Topic        awssns.ITopic
+	RecordsSize  awslogs.MetricFilter
+	FailedEvents awslogs.MetricFilter
+	Rejected     awslogs.MetricFilter
 	// Alarms in dashboard order.
 	Alarms    []cw.Alarm
 	Dashboard cw.Dashboard
@@ -79,9 +86,14 @@ func RecordsSizeFilterPattern() awslogs.IFilterPattern {
 	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldRecordsSize), jsii.String(">"), jsii.Number(0))
 }
 
-// FailedPutFilterPattern is { $.failed_put_count > 0 }.
-func FailedPutFilterPattern() awslogs.IFilterPattern {
-	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldFailedPutCount), jsii.String(">"), jsii.Number(0))
+// FailedEventsFilterPattern is { $.failed_events > 0 }.
+func FailedEventsFilterPattern() awslogs.IFilterPattern {
+	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldFailedEvents), jsii.String(">"), jsii.Number(0))
+}
+
+// RejectedFilterPattern is { $.rejected > 0 }.
+func RejectedFilterPattern() awslogs.IFilterPattern {
+	return awslogs.FilterPattern_NumberValue(jsii.String("$."+relay.LogFieldRejected), jsii.String(">"), jsii.Number(0))
 }
 
 // period is the period of every alarm and graph. A function, not a package
@@ -124,18 +136,27 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		MetricValue:     jsii.String("$." + relay.LogFieldRecordsSize),
 		Unit:            cw.Unit_COUNT,
 	})
-	m.FailedPuts = awslogs.NewMetricFilter(c, jsii.String("FailedPutFilter"), &awslogs.MetricFilterProps{
+	m.FailedEvents = awslogs.NewMetricFilter(c, jsii.String("FailedEventsFilter"), &awslogs.MetricFilterProps{
 		LogGroup:        props.LogGroup,
-		FilterPattern:   FailedPutFilterPattern(),
+		FilterPattern:   FailedEventsFilterPattern(),
 		MetricNamespace: jsii.String(props.Namespace),
-		MetricName:      jsii.String(MetricFailedPutCount),
-		MetricValue:     jsii.String("$." + relay.LogFieldFailedPutCount),
+		MetricName:      jsii.String(MetricFailedEvents),
+		MetricValue:     jsii.String("$." + relay.LogFieldFailedEvents),
+		Unit:            cw.Unit_COUNT,
+	})
+	m.Rejected = awslogs.NewMetricFilter(c, jsii.String("RejectedFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        props.LogGroup,
+		FilterPattern:   RejectedFilterPattern(),
+		MetricNamespace: jsii.String(props.Namespace),
+		MetricName:      jsii.String(MetricRejectedEvents),
+		MetricValue:     jsii.String("$." + relay.LogFieldRejected),
 		Unit:            cw.Unit_COUNT,
 	})
 	sum := &cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period()}
 	maximum := &cw.MetricOptions{Statistic: cw.Stats_MAXIMUM(), Period: period()}
 	recordsSize := m.RecordsSize.Metric(&cw.MetricOptions{Statistic: cw.Stats_SUM(), Period: period(), Label: jsii.String("records passed on")})
-	failedPuts := m.FailedPuts.Metric(sum)
+	failedEvents := m.FailedEvents.Metric(sum)
+	rejected := m.Rejected.Metric(sum)
 
 	fn, stream := props.Function, props.DeliveryStream
 	iteratorAge := fn.Metric(jsii.String("IteratorAge"), maximum)
@@ -149,8 +170,12 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		iteratorAge, float64(props.IteratorAge.Milliseconds()), cw.ComparisonOperator_GREATER_THAN_THRESHOLD)
 	m.AddAlarm("OnFailureMessages", "A batch of stream records was given up on: the on-failure queue holds its shard and sequence range. Replay those events from the table.",
 		queueDepth, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-	m.AddAlarm("FailedPuts", "Firehose rejected records after every retry within an invocation; their stream records were reported as batch item failures and are retried.",
-		failedPuts, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	m.AddAlarm("FailedEvents", "Events the relay could not deliver to Firehose after every retry within an invocation (counted in events, not packed records); "+
+		"their stream records were reported as batch item failures and are retried, and go to the on-failure queue (then: eventlake redrive) when the retries run out.",
+		failedEvents, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	m.AddAlarm("RejectedEvents", "Inserted items whose image breaks the event schema (malformed, no user_id/anonymous_id, event_at not ISO 8601, "+
+		"line over 1,000 KiB) did not reach the lake; they are kept aside under errors/relay/. Fix the writer or the items, then: eventlake reprocess -relay.",
+		rejected, 1, cw.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 	m.AddAlarm("DataFreshness", fmt.Sprintf("The oldest record in Firehose is older than %s: delivery to S3 is falling behind.", props.DataFreshness),
 		freshness, props.DataFreshness.Seconds(), cw.ComparisonOperator_GREATER_THAN_THRESHOLD)
 	m.AddAlarm("DeliveryFailures", "Firehose failed to put objects to S3 (see its log group and the errors/ prefix).",
@@ -200,7 +225,7 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 				graph("Records delivered to S3", 6, delivered),
 			},
 			{
-				graph("Relay invocations and errors", 8, fn.MetricInvocations(sum), fn.MetricErrors(sum), failedPuts),
+				graph("Relay invocations and errors", 8, fn.MetricInvocations(sum), fn.MetricErrors(sum), failedEvents, rejected),
 				graph("Relay iterator age (ms)", 8, iteratorAge),
 				graph("Firehose data freshness (s)", 8, freshness),
 			},

@@ -4,7 +4,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
 
 // addNagSuppressions records the cdk-nag AwsSolutions findings this design
@@ -23,12 +25,19 @@ func (p *Pipeline) addNagSuppressions() {
 	}
 
 	// The relay's role: sending to the KMS-encrypted on-failure queue needs the
-	// queue key's data-key actions.
-	suppress(defaultPolicy(p.Relay.Role), kmsGrant(logicalID(p.OpsKey), "the on-failure queue's key"))
+	// queue key's data-key actions, and keeping records aside in the lake the
+	// lake key's; the kept-aside objects have generated names under one prefix.
+	bucket := "Resource::<" + logicalID(p.Lake.Bucket) + ".Arn>/"
+	suppress(defaultPolicy(p.Relay.Role), &cdknag.NagPackSuppression{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("kms:GenerateDataKey* and kms:ReEncrypt* come from the CDK's standard grants and are limited to the " +
+			"on-failure queue's key (" + logicalID(p.OpsKey) + ") and the lake's key (" + logicalID(p.Lake.Key) + "); the relay " +
+			"puts kept-aside records, with generated names, under " + relay.KeepAsidePrefix + " of the lake bucket only (no read, no delete)."),
+		AppliesTo: &[]interface{}{"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*", bucket + relay.KeepAsidePrefix + "*"},
+	})
 
 	// Firehose's destination role (written by NewDelivery, no deletes): the
 	// objects it writes have generated names under two prefixes.
-	bucket := "Resource::<" + logicalID(p.Lake.Bucket) + ".Arn>/"
 	suppress(defaultPolicy(p.Delivery.Role), &cdknag.NagPackSuppression{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Firehose puts objects with generated names (event day, time, random suffix) under " +

@@ -137,6 +137,8 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 	pl.Relay = NewRelay(c, "Relay", &RelayProps{
 		Table:                 pl.Tables.Events,
 		DeliveryStream:        pl.Delivery.Stream,
+		KeepAsideBucket:       pl.Lake.Bucket,
+		KeepAsideKey:          pl.Lake.Key,
 		LambdasDir:            p.LambdasDir,
 		QueueKey:              pl.OpsKey,
 		LogKey:                pl.OpsKey,

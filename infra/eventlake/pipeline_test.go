@@ -66,7 +66,7 @@ func TestNagSuppressionsAreNarrow(t *testing.T) {
 	pl := s.Pipeline
 	bucket := "Resource::<" + s.id(pl.Lake.Bucket) + ".Arn>/"
 	want := map[string][]string{ // logical ID -> "rule appliesTo..." entries
-		logicalID(defaultPolicy(pl.Relay.Role)):    {"AwsSolutions-IAM5 Action::kms:GenerateDataKey* Action::kms:ReEncrypt*"},
+		logicalID(defaultPolicy(pl.Relay.Role)):    {"AwsSolutions-IAM5 Action::kms:GenerateDataKey* Action::kms:ReEncrypt* " + bucket + "errors/relay/*"},
 		logicalID(defaultPolicy(pl.Delivery.Role)): {"AwsSolutions-IAM5 " + bucket + "events/* " + bucket + "errors/*"},
 		s.id(pl.Relay.OnFailure):                   {"AwsSolutions-SQS3"},
 		logicalID(defaultPolicy(pl.Summary.Role)):  {"AwsSolutions-IAM5 Action::kms:GenerateDataKey* Action::kms:ReEncrypt*"},
@@ -116,7 +116,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Lambda::EventSourceMapping":      2,
 		"AWS::SQS::Queue":                      2,
 		"AWS::Logs::LogGroup":                  3, // relay, summary, Firehose
-		"AWS::Logs::MetricFilter":              7, // relay 2, summary 5
+		"AWS::Logs::MetricFilter":              8, // relay 3, summary 5
 		"AWS::Glue::Database":                  1,
 		"AWS::Glue::Table":                     3, // events, events_dedup, identities
 		"AWS::Athena::WorkGroup":               1,
@@ -135,19 +135,19 @@ func TestResourceCounts(t *testing.T) {
 		// 10 alarms of the pipeline (9 with JSON) and 7 of the summary
 		// consumer; Parquet adds the format conversion alarm; the email a
 		// subscription.
-		{"parquet", defaultStack, map[string]int{"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 1}},
-		{"json", jsonStack, map[string]int{"AWS::CloudWatch::Alarm": 16, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4}},
+		{"parquet", defaultStack, map[string]int{"AWS::CloudWatch::Alarm": 18, "AWS::SNS::Subscription": 1}},
+		{"json", jsonStack, map[string]int{"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4}},
 		// No tables and no tables key are created; no topic either.
 		{"existing tables", existingStack, map[string]int{
-			"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4,
+			"AWS::CloudWatch::Alarm": 18, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4,
 			"AWS::DynamoDB::GlobalTable": 0, "AWS::KMS::Key": 2, "AWS::SNS::Topic": 0,
 		}},
 		// Without the summary consumer: one Lambda, mapping, queue, role and
 		// log group less, no summary metric filters or alarms.
 		{"summary disabled", noSummaryStack, map[string]int{
-			"AWS::CloudWatch::Alarm": 10, "AWS::SNS::Subscription": 0, "AWS::Lambda::Function": 1,
+			"AWS::CloudWatch::Alarm": 11, "AWS::SNS::Subscription": 0, "AWS::Lambda::Function": 1,
 			"AWS::Lambda::EventSourceMapping": 1, "AWS::SQS::Queue": 1, "AWS::Logs::LogGroup": 2,
-			"AWS::Logs::MetricFilter": 2, "AWS::IAM::Role": 2,
+			"AWS::Logs::MetricFilter": 3, "AWS::IAM::Role": 2,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,7 +317,7 @@ func TestRelayFunction(t *testing.T) {
 			"Role":          getAtt(s.id(r.Role), "Arn"),
 			"LoggingConfig": obj{"LogGroup": ref(s.id(r.LogGroup))},
 			// The environment names the delivery stream, and only that.
-			"Environment": assertions.Match_Exact(obj{"Variables": obj{relay.EnvDeliveryStreamName: ref(streamID)}}),
+			"Environment": assertions.Match_Exact(obj{"Variables": obj{relay.EnvDeliveryStreamName: ref(streamID), relay.EnvKeepAsideBucket: ref(s.id(s.Pipeline.Lake.Bucket))}}),
 		})
 	})
 	check(t, "its log group keeps logs for the default retention", func() {
@@ -355,6 +355,9 @@ func TestRelayFunction(t *testing.T) {
 	want.add(getAtt(tablesKey, "Arn"), "kms:Decrypt", "kms:DescribeKey")
 	want.add(getAtt(s.id(r.OnFailure), "Arn"), "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
 	want.add(getAtt(opsKey, "Arn"), "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+	// Kept-aside records: put-only under errors/relay/, with the lake's key.
+	want.add(getAtt(s.id(s.Pipeline.Lake.Key), "Arn"), "kms:Encrypt", "kms:GenerateDataKey")
+	want.add(obj{"Fn::Join": arr{"", arr{getAtt(s.id(s.Pipeline.Lake.Bucket), "Arn"), "/errors/relay/*"}}}, "s3:PutObject")
 	got := grants{}
 	for _, p := range s.resources("AWS::IAM::Policy") {
 		if !reflect.DeepEqual(p.Props["Roles"], arr{ref(role.ID)}) {
@@ -860,7 +863,8 @@ func TestMetricFiltersReadTheRelayLogFields(t *testing.T) {
 	logGroup := ref(s.id(s.Pipeline.Relay.LogGroup))
 	for _, tc := range []struct{ field, metric string }{
 		{relay.LogFieldRecordsSize, MetricRecordsSize},
-		{relay.LogFieldFailedPutCount, MetricFailedPutCount},
+		{relay.LogFieldFailedEvents, MetricFailedEvents},
+		{relay.LogFieldRejected, MetricRejectedEvents},
 	} {
 		check(t, "metric filter on "+tc.field, func() {
 			s.Template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), obj{
@@ -911,7 +915,8 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				"AWS/Lambda Errors relay":                             1,
 				"AWS/Lambda IteratorAge relay":                        float64(st.Props.IteratorAgeAlarm.Milliseconds()),
 				"AWS/SQS ApproximateNumberOfMessagesVisible relay":    1,
-				st.Props.NamePrefix + " " + MetricFailedPutCount:      1,
+				st.Props.NamePrefix + " " + MetricFailedEvents:        1,
+				st.Props.NamePrefix + " " + MetricRejectedEvents:      1,
 				"AWS/Lambda Errors summary":                           1,
 				"AWS/Lambda IteratorAge summary":                      float64((st.Props.SummaryWindow + 5*time.Minute).Milliseconds()),
 				"AWS/SQS ApproximateNumberOfMessagesVisible summary":  1,
@@ -1103,7 +1108,7 @@ func TestTunedPropsReachTheTemplate(t *testing.T) {
 		})
 		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::MetricFilter"), obj{
 			"MetricTransformations": arr{assertions.Match_ObjectLike(&obj{"MetricNamespace": p.NamePrefix})},
-		}, jsii.Number(7))
+		}, jsii.Number(8))
 	})
 	check(t, "summary window", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj{

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -24,6 +25,11 @@ type RelayProps struct {
 	Table awsdynamodb.ITable
 	// DeliveryStream receives the NDJSON lines.
 	DeliveryStream firehose.IDeliveryStream
+	// KeepAsideBucket and KeepAsideKey are the lake's bucket and key: the
+	// function keeps the INSERT records whose image is not an event under
+	// relay.KeepAsidePrefix there, and may write nothing else.
+	KeepAsideBucket awss3.IBucket
+	KeepAsideKey    awskms.IKey
 	// LambdasDir holds RelayFunctionName/bootstrap.
 	LambdasDir string
 	// QueueKey encrypts the on-failure queue; LogKey the function's logs.
@@ -73,6 +79,7 @@ func NewRelay(scope constructs.Construct, id string, props *RelayProps) *Relay {
 		Description: "DynamoDB stream INSERTs to Firehose as NDJSON",
 		Environment: map[string]*string{
 			relay.EnvDeliveryStreamName: props.DeliveryStream.DeliveryStreamName(),
+			relay.EnvKeepAsideBucket:    props.KeepAsideBucket.BucketName(),
 		},
 		MemoryMiB:    props.MemoryMiB,
 		Timeout:      props.Timeout,
@@ -80,6 +87,13 @@ func NewRelay(scope constructs.Construct, id string, props *RelayProps) *Relay {
 		LogKey:       props.LogKey,
 	})
 	props.DeliveryStream.GrantPutRecords(fn.Role)
+	// Kept-aside records: s3:PutObject under errors/relay/ only (no read, no
+	// delete), and a data key of the lake's key to encrypt them.
+	fn.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("s3:PutObject"),
+		Resources: jsii.Strings(*props.KeepAsideBucket.ArnForObjects(jsii.String(relay.KeepAsidePrefix + "*"))),
+	}))
+	props.KeepAsideKey.Grant(fn.Role, jsii.String("kms:GenerateDataKey"), jsii.String("kms:Encrypt"))
 
 	queue := awssqs.NewQueue(c, jsii.String("OnFailure"), &awssqs.QueueProps{
 		Encryption:          awssqs.QueueEncryption_KMS,

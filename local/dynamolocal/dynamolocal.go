@@ -158,6 +158,24 @@ func (s *Server) Stop() {
 	<-s.done
 }
 
+// Exited returns a channel closed when the DynamoDB Local process this
+// package started exits (for whatever reason), or nil for an external
+// endpoint (a nil channel never fires).
+func (s *Server) Exited() <-chan struct{} {
+	if s == nil || s.cmd == nil {
+		return nil
+	}
+	return s.done
+}
+
+// Pid returns the DynamoDB Local process's ID (0 for an external endpoint).
+func (s *Server) Pid() int {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Local reports whether the server is DynamoDB Local started by this package.
 func (s *Server) Local() bool { return s.cmd != nil }
 

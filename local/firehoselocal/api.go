@@ -213,6 +213,7 @@ func (s *Server) acceptLocked(st *stream, data []byte) string {
 		st.oldest = s.opts.Now()
 	}
 	st.data = append(st.data, data...)
+	st.ends = append(st.ends, len(st.data))
 	st.records++
 	s.stats.RecordsReceived++
 	s.stats.BytesReceived += int64(len(data))
@@ -395,14 +396,15 @@ func (s *Server) describeDeliveryStream(w http.ResponseWriter, body []byte) erro
 				"BucketARN":         "arn:aws:s3:::firehoselocal",
 				"RoleARN":           fmt.Sprintf("arn:aws:iam::%s:role/firehoselocal", s.opts.AccountID),
 				"Prefix":            pfx,
-				"ErrorOutputPrefix": "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/",
+				"ErrorOutputPrefix": s.errPrefix.src,
 				"BufferingHints": m{
 					"SizeInMBs":         max(1, (size+(1<<20)-1)>>20),
 					"IntervalInSeconds": int(interval / time.Second),
 				},
-				"CompressionFormat":       compression,
-				"EncryptionConfiguration": m{"NoEncryptionConfig": "NoEncryption"},
-				"S3BackupMode":            "Disabled",
+				"CompressionFormat":                compression,
+				"EncryptionConfiguration":          m{"NoEncryptionConfig": "NoEncryption"},
+				"S3BackupMode":                     "Disabled",
+				"DynamicPartitioningConfiguration": m{"Enabled": s.opts.Partitioning != nil},
 			},
 		}},
 		"HasMoreDestinations": false,
@@ -438,7 +440,7 @@ func (s *Server) createDeliveryStream(w http.ResponseWriter, body []byte) error 
 			if err != nil {
 				return invalidArgument("%v", err)
 			}
-			if err := checkPrefix(s.sink, p); err != nil {
+			if err := checkDataPrefix(s.sink, p, s.queries); err != nil {
 				return invalidArgument("%v", err)
 			}
 			st.prefix = p

@@ -33,12 +33,24 @@
 // time of its event_at instead, so backfilled history spreads over date
 // partitions as it would have in production.
 //
+// With Options.Partitioning the endpoint partitions as eventlake's deployed
+// stream does (infra/eventlake's NewDelivery): multi-record deaggregation of
+// each record into its JSON objects (at most 500), dynamic partitioning with
+// inline queries such as {"dt": ".event_at[0:10]"} and a prefix with
+// !{partitionKeyFromQuery:dt}, a newline after each object, and an error
+// prefix with !{firehose:error-output-type} where records that cannot be
+// deaggregated and events whose keys cannot be computed are written as
+// Firehose error records (ErrorRecord, rawData in base64), so every event
+// lands under the day it happened however late it arrives.
+//
 // Faults (a share of records failed per call, whole-call throttling, 5xx
-// answers, slow answers, and faults that clear after a number of calls) are
+// answers, slow answers, faults that clear after a number of calls, and
+// events failing format conversion into the error prefix) are
 // drawn from a seeded generator and can be changed while the server runs.
 //
 // What it does not model: durability (buffered records are lost if the
 // process dies), throughput quotas (throttling happens only when injected),
-// data transformation, record format conversion, encryption, and
+// Lambda data transformation, record format conversion itself (an Encoder
+// stands in for it), JQ beyond .field and .field[a:b], encryption, and
 // authentication beyond requiring a SigV4 Authorization header.
 package firehoselocal

@@ -32,12 +32,18 @@ type Faults struct {
 	// ClearAfter, when positive, limits the faults to the first ClearAfter
 	// calls after they were set: faults that clear up.
 	ClearAfter int
+	// ConversionFailureRate is the share of events (with Partitioning) that
+	// fail record format conversion, as when the Glue table's schema does
+	// not match the data: they are written to the error prefix
+	// (format-conversion-failed) instead of the lake, at delivery time, and
+	// ClearAfter does not apply.
+	ConversionFailureRate float64
 }
 
 func (f Faults) validate() error {
 	for name, r := range map[string]float64{
 		"RecordFailureRate": f.RecordFailureRate, "ThrottleRate": f.ThrottleRate,
-		"ServerErrorRate": f.ServerErrorRate, "DelayRate": f.DelayRate,
+		"ServerErrorRate": f.ServerErrorRate, "DelayRate": f.DelayRate, "ConversionFailureRate": f.ConversionFailureRate,
 	} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("firehoselocal: Faults.%s %v is outside [0, 1]", name, r)

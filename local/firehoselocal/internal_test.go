@@ -72,7 +72,7 @@ func FuzzPrefix(f *testing.F) {
 		at := time.Unix(sec%253402300799, 0)
 		key := p.eval(at) + "events-1-" + at.UTC().Format("2006-01-02-15-04-05") + "-uuid.gz"
 		okHere := sink.CheckKey(key) == nil
-		okAtCreation := checkPrefix(sink, p) == nil
+		okAtCreation := checkDataPrefix(sink, p, nil) == nil
 		if okAtCreation && !okHere && at.Year() >= 0 && at.Year() <= 9999 {
 			t.Fatalf("prefix %q accepted at creation, but its key %q at %v is refused", src, key, at)
 		}

@@ -85,6 +85,16 @@ type Options struct {
 	// partitions it would have reached in production. Lines without a
 	// parseable event_at use the arrival time.
 	ArrivalFromEventAt bool
+	// Partitioning, when set, deaggregates records and files each event
+	// under the prefix its partition keys give (Firehose dynamic
+	// partitioning), as eventlake's deployed stream does; Prefix must then
+	// use its keys. Nil: each object's prefix is evaluated at its arrival
+	// time (or, with ArrivalFromEventAt, at its lines' event_at).
+	Partitioning *Partitioning
+	// ErrorPrefix is the error output prefix (with Partitioning), which may
+	// use !{firehose:error-output-type} and !{timestamp:...}; default
+	// DefaultErrorPrefix.
+	ErrorPrefix string
 	// Faults are injected from the start; see SetFaults.
 	Faults Faults
 	// Seed seeds the fault generator; the same seed and calls give the same
@@ -130,16 +140,21 @@ type Stats struct {
 	LinesDelivered   int64
 	BytesDelivered   int64
 	DeliveryErrors   int64
+	// ErrorRecords counts records and events written to the error prefix
+	// (with Partitioning).
+	ErrorRecords int64
 }
 
 // Server is a Firehose-compatible endpoint. Its methods are safe for
 // concurrent use.
 type Server struct {
-	opts   Options
-	prefix prefix
-	url    string
-	http   *http.Server
-	sink   Sink
+	opts      Options
+	prefix    prefix
+	errPrefix prefix
+	queries   map[string]query
+	url       string
+	http      *http.Server
+	sink      Sink
 
 	mu         sync.Mutex
 	streams    map[string]*stream
@@ -167,6 +182,7 @@ type stream struct {
 	interval time.Duration
 	prefix   prefix
 	data     []byte
+	ends     []int // end offset in data of each record
 	records  int
 	oldest   time.Time
 }
@@ -229,23 +245,42 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.ErrorPrefix == "" {
+		opts.ErrorPrefix = DefaultErrorPrefix
+	}
 	p, err := parsePrefix(opts.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("firehoselocal: %w", err)
 	}
-	if err := checkPrefix(opts.Sink, p); err != nil {
+	queries, err := parsePartitioning(opts.Partitioning)
+	if err != nil {
 		return nil, fmt.Errorf("firehoselocal: %w", err)
 	}
+	if err := checkDataPrefix(opts.Sink, p, queries); err != nil {
+		return nil, fmt.Errorf("firehoselocal: %w", err)
+	}
+	ep, err := parsePrefix(opts.ErrorPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("firehoselocal: error prefix: %w", err)
+	}
+	if len(ep.keys()) > 0 {
+		return nil, fmt.Errorf("firehoselocal: error prefix %q: partition keys are not available there", opts.ErrorPrefix)
+	}
+	if err := checkPrefix(opts.Sink, ep); err != nil {
+		return nil, fmt.Errorf("firehoselocal: error prefix: %w", err)
+	}
 	s := &Server{
-		opts:     opts,
-		prefix:   p,
-		sink:     opts.Sink,
-		streams:  map[string]*stream{},
-		faults:   opts.Faults,
-		rng:      mathrand.New(mathrand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
-		after:    time.After,
-		done:     make(chan struct{}),
-		loopDone: make(chan struct{}),
+		opts:      opts,
+		prefix:    p,
+		errPrefix: ep,
+		queries:   queries,
+		sink:      opts.Sink,
+		streams:   map[string]*stream{},
+		faults:    opts.Faults,
+		rng:       mathrand.New(mathrand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		after:     time.After,
+		done:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
 	}
 	s.idle = sync.NewCond(&s.mu)
 	for _, name := range opts.Streams {
@@ -307,15 +342,70 @@ func (s *Server) CreateStream(name string) error {
 	return nil
 }
 
+// parsePartitioning parses the partition key queries (nil without
+// Partitioning) and fills its defaults.
+func parsePartitioning(pt *Partitioning) (map[string]query, error) {
+	if pt == nil {
+		return nil, nil
+	}
+	if len(pt.Keys) == 0 {
+		return nil, errors.New("Partitioning without Keys")
+	}
+	if pt.MaxObjectsPerRecord < 0 {
+		return nil, errors.New("negative Partitioning.MaxObjectsPerRecord")
+	}
+	if pt.MaxObjectsPerRecord == 0 {
+		pt.MaxObjectsPerRecord = DefaultMaxObjectsPerRecord
+	}
+	out := map[string]query{}
+	for name, src := range pt.Keys {
+		if !partitionKeyRE.MatchString(name) {
+			return nil, fmt.Errorf("partition key name %q is not 1-64 of a-z, A-Z, 0-9, '_'", name)
+		}
+		q, err := parseQuery(src)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = q
+	}
+	return out, nil
+}
+
+// checkDataPrefix checks a stream's data prefix: it may not use the error
+// output type, its partition keys must be those of the queries (and with
+// queries it must use one, as Firehose requires), and the sink must be able
+// to store its keys.
+func checkDataPrefix(sink Sink, p prefix, queries map[string]query) error {
+	if p.hasErrType() {
+		return fmt.Errorf("prefix %q: !{firehose:error-output-type} belongs in the error prefix", p.src)
+	}
+	keys := p.keys()
+	for _, k := range keys {
+		if _, ok := queries[k]; !ok {
+			return fmt.Errorf("prefix %q: partition key %q has no query (Options.Partitioning)", p.src, k)
+		}
+	}
+	if queries != nil && len(keys) == 0 {
+		return fmt.Errorf("prefix %q: with dynamic partitioning the prefix must use !{partitionKeyFromQuery:...}", p.src)
+	}
+	return checkPrefix(sink, p)
+}
+
 // checkPrefix asks a sink that cannot store every key (a KeyChecker)
 // whether it can store the keys of objects under p. Timestamp fields
-// evaluate to digits, so one key stands for all.
+// evaluate to digits, so one key stands for all; partition keys and the
+// error type are given a plain sample value (each evaluated prefix is
+// checked again at delivery).
 func checkPrefix(sink Sink, p prefix) error {
 	kc, ok := sink.(KeyChecker)
 	if !ok {
 		return nil
 	}
-	key := p.eval(time.Date(2026, 11, 22, 10, 4, 5, 0, time.UTC)) + "stream-1-2026-11-22-10-04-05-" + newUUID() + ".gz"
+	sample := map[string]string{}
+	for _, k := range p.keys() {
+		sample[k] = "2026-11-22"
+	}
+	key := p.evalWith(time.Date(2026, 11, 22, 10, 4, 5, 0, time.UTC), sample, ErrorTypeProcessingFailed) + "stream-1-2026-11-22-10-04-05-" + newUUID() + ".gz"
 	if err := kc.CheckKey(key); err != nil {
 		return fmt.Errorf("prefix %q: the sink cannot store objects under it: %w", p.src, err)
 	}
@@ -447,6 +537,7 @@ type batch struct {
 	stream  string
 	prefix  prefix
 	data    []byte
+	ends    []int
 	records int
 	oldest  time.Time
 }
@@ -455,8 +546,8 @@ func (s *Server) takeLocked(st *stream) *batch {
 	if st.records == 0 {
 		return nil
 	}
-	b := &batch{stream: st.name, prefix: st.prefix, data: st.data, records: st.records, oldest: st.oldest}
-	st.data, st.records, st.oldest = nil, 0, time.Time{}
+	b := &batch{stream: st.name, prefix: st.prefix, data: st.data, ends: st.ends, records: st.records, oldest: st.oldest}
+	st.data, st.ends, st.records, st.oldest = nil, nil, 0, time.Time{}
 	return b
 }
 
@@ -492,6 +583,9 @@ func (s *Server) sortedStreamsLocked() []*stream {
 
 // objects turns a batch into the objects Firehose would write.
 func (s *Server) objects(b *batch) []Object {
+	if s.opts.Partitioning != nil {
+		return s.partitioned(b)
+	}
 	if !s.opts.ArrivalFromEventAt {
 		return []Object{s.object(b, b.prefix.eval(b.oldest), b.oldest, b.data, b.records)}
 	}

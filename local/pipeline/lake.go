@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/eventlake/eventlake/lake/objstore"
 	"github.com/eventlake/eventlake/local/firehoselocal"
 )
 
@@ -35,6 +36,7 @@ type lakeSink struct {
 	mu     sync.Mutex
 	f      *os.File
 	seen   map[string]bool
+	kept   map[string]int // kept-aside objects: records in each
 }
 
 func openLakeSink(root string) (*lakeSink, error) {
@@ -42,7 +44,46 @@ func openLakeSink(root string) (*lakeSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: lake manifest: %w", err)
 	}
-	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, f: f, seen: map[string]bool{}}, nil
+	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
+}
+
+// Put is the relay's keep-aside store (relay.KeepAsideStore): it records
+// key in the manifest and writes body to the folder, and counts the records
+// (lines) of each key for Drain.
+func (s *lakeSink) Put(ctx context.Context, key string, body []byte) error {
+	if err := s.record(key); err != nil {
+		return err
+	}
+	if err := (objstore.Folder{Root: s.folder.Root}).Put(ctx, key, body); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.kept[key] = bytes.Count(body, []byte("\n"))
+	s.mu.Unlock()
+	return nil
+}
+
+// keptAside returns the records the relay kept aside.
+func (s *lakeSink) keptAside() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.kept {
+		n += c
+	}
+	return int64(n)
+}
+
+func (s *lakeSink) record(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.seen[key] {
+		if _, err := s.f.WriteString(strconv.Quote(key) + "\n"); err != nil {
+			return fmt.Errorf("pipeline: lake manifest: %w", err)
+		}
+		s.seen[key] = true
+	}
+	return nil
 }
 
 // Deliver records obj.Key in the manifest, then writes the object.
@@ -83,8 +124,8 @@ func CleanLake(dir string) error {
 		if err != nil {
 			return fmt.Errorf("pipeline: clean lake: %s line %d is not a quoted key: %q", manifest, i+1, line)
 		}
-		if path.Clean(key) != key || !strings.HasPrefix(key, "events/") || !filepath.IsLocal(filepath.FromSlash(key)) {
-			return fmt.Errorf("pipeline: clean lake: %s line %d: key %q is outside events/", manifest, i+1, key)
+		if path.Clean(key) != key || !strings.HasPrefix(key, "events/") && !strings.HasPrefix(key, "errors/") || !filepath.IsLocal(filepath.FromSlash(key)) {
+			return fmt.Errorf("pipeline: clean lake: %s line %d: key %q is outside events/ and errors/", manifest, i+1, key)
 		}
 		listed[key] = true
 	}
@@ -130,6 +171,28 @@ func CleanLake(dir string) error {
 	for _, d := range dirs {
 		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("pipeline: clean lake: %w", err)
+		}
+	}
+	// Error output the runs wrote (Firehose's and the relay's), and the
+	// folders it leaves empty; other files under errors/ stay.
+	for key := range listed {
+		if !strings.HasPrefix(key, "errors/") {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(key))
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("pipeline: clean lake: %w", err)
+		}
+		for d := filepath.Dir(p); d != dir && strings.HasPrefix(d, filepath.Join(dir, "errors")); d = filepath.Dir(d) {
+			if os.Remove(d) != nil {
+				break // not empty
+			}
+		}
+	}
+	// The on-failure queue of the runs (their streams are gone with them).
+	if msgs, err := filepath.Glob(filepath.Join(dir, QueueDirName, "*.json")); err == nil {
+		for _, m := range msgs {
+			os.Remove(m)
 		}
 	}
 	if err := os.Remove(manifest); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/lake/recovery"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/lambdas/summarize/summary"
 	"github.com/eventlake/eventlake/local/dynamolocal"
@@ -46,9 +51,11 @@ type Config struct {
 	// Format is the objects' format: FormatParquet (the default, as the
 	// deployed stack) or FormatJSON (gzip NDJSON).
 	Format athena.Format
-	// Backfill files each event under the date of its event_at instead of
-	// its arrival time (firehoselocal's ArrivalFromEventAt), so generated
-	// history spreads over date partitions as it would have in production.
+	// Backfill is ignored: the local Firehose endpoint always files each
+	// event under the day of its event_at, as the deployed stream's dynamic
+	// partitioning does (firehoselocal.EventDayPartitioning).
+	//
+	// Deprecated: event-day partitions are the only ones.
 	Backfill bool
 
 	// DynamoDB is a running DynamoDB Local (or external endpoint) to use;
@@ -73,13 +80,16 @@ type Config struct {
 	// DeliveryStream names the Firehose delivery stream; default
 	// DefaultDeliveryStream.
 	DeliveryStream string
-	// Firehose configures the local Firehose endpoint. Streams, Encoder,
-	// Sink and ArrivalFromEventAt are set by Start; BufferInterval defaults
-	// to DefaultBufferInterval. Faults injects Firehose failures.
+	// Firehose configures the local Firehose endpoint. Streams, Encoder and
+	// Sink are set by Start; Prefix, ErrorPrefix and Partitioning default to
+	// the deployed stream's (event-day partitions, errors/ with the error
+	// type); BufferInterval defaults to DefaultBufferInterval. Faults
+	// injects Firehose failures.
 	Firehose firehoselocal.Options
 
 	// Relay configures the stream Lambda's handler; DeliveryStreamName is
-	// set by Start and Logger defaults to Logger.
+	// set by Start, Logger defaults to Logger and KeepAside to the lake
+	// folder (errors/relay/, listed in the manifest).
 	Relay relay.Config
 	// WrapHandler wraps the handler's JSON interface, for example to make an
 	// invocation fail; nil invokes it directly.
@@ -112,6 +122,61 @@ type Config struct {
 	// Logger receives the components' logs; default JSON on stderr at warn
 	// level, so a demo shows problems and not every invocation.
 	Logger *slog.Logger
+
+	// HealthInterval is how often the pipeline checks that DynamoDB and the
+	// Firehose endpoint answer; default DefaultHealthInterval. After
+	// HealthFailures failed checks in a row (default 3), or at once when
+	// the DynamoDB Local process exits, the pipeline is dead: Dead is
+	// closed, Err says why and Drain returns that error.
+	HealthInterval time.Duration
+	HealthFailures int
+}
+
+// DefaultHealthInterval is the pause between health checks: a dead
+// DynamoDB Local or Firehose endpoint is noticed within about three times
+// this (plus the 2 s a check may wait for an answer).
+const DefaultHealthInterval = time.Second
+
+// Files the pipeline keeps in the lake folder beside the objects.
+const (
+	// QueueDirName is the on-failure destination's folder: one JSON file
+	// per batch of stream records the event source gave up on, the record
+	// Lambda sends to its on-failure destination (recovery.DirQueue).
+	QueueDirName = ".eventlake-onfailure"
+	// StackFileName describes the running stack (StackInfo) for the
+	// operator's recovery commands (go run ./scripts/eventlake redrive
+	// -local <lake>); it is removed when the pipeline closes.
+	StackFileName = ".eventlake-stack.json"
+)
+
+// StackInfo is what StackFileName holds: where the local stack's pieces
+// listen, so the recovery commands can reach them.
+type StackInfo struct {
+	DynamoDBEndpoint string `json:"dynamodb_endpoint"`
+	FirehoseEndpoint string `json:"firehose_endpoint"`
+	DeliveryStream   string `json:"delivery_stream"`
+	EventsTable      string `json:"events_table"`
+	StreamARN        string `json:"stream_arn"`
+	QueueDir         string `json:"queue_dir"`
+	LakeDir          string `json:"lake_dir"`
+	Pid              int    `json:"pid"`
+}
+
+// ReadStackInfo reads the StackFileName of a lake folder a running pipeline
+// uses.
+func ReadStackInfo(lakeDir string) (StackInfo, error) {
+	var si StackInfo
+	b, err := os.ReadFile(filepath.Join(lakeDir, StackFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return si, fmt.Errorf("pipeline: %s has no %s: is the local stack running on it (go run ./scripts/local -events 0 -lake %s)?", lakeDir, StackFileName, lakeDir)
+	}
+	if err != nil {
+		return si, fmt.Errorf("pipeline: %w", err)
+	}
+	if err := json.Unmarshal(b, &si); err != nil {
+		return si, fmt.Errorf("pipeline: %s: %w", StackFileName, err)
+	}
+	return si, nil
 }
 
 // DefaultBufferInterval is the local Firehose buffering interval: short, so
@@ -174,11 +239,19 @@ type Pipeline struct {
 	// Config.NoSummary).
 	SummarySource *streamsource.Source
 
+	// Queue is the on-failure destination (LakeDir/QueueDirName).
+	Queue recovery.DirQueue
+
 	encoder   *lakeparquet.Encoder
 	sink      *lakeSink
 	runCancel context.CancelFunc
 	runDone   chan error
 	sumDone   chan error
+	dead      chan struct{}
+	deadErr   error
+	stopWatch chan struct{}
+	watchDone chan struct{}
+	watching  bool
 
 	mu              sync.Mutex
 	failures        []streamsource.Failure
@@ -217,7 +290,9 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if err := os.MkdirAll(cfg.LakeDir, 0o755); err != nil {
 		return nil, fmt.Errorf("pipeline: lake folder: %w", err)
 	}
-	p = &Pipeline{cfg: cfg, log: cfg.Logger, runDone: make(chan error, 1), sumDone: make(chan error, 1)}
+	p = &Pipeline{cfg: cfg, log: cfg.Logger, runDone: make(chan error, 1), sumDone: make(chan error, 1),
+		dead: make(chan struct{}), stopWatch: make(chan struct{}), watchDone: make(chan struct{}),
+		Queue: recovery.DirQueue{Dir: filepath.Join(cfg.LakeDir, QueueDirName)}}
 	defer func() {
 		if err != nil {
 			p.Close(context.Background())
@@ -255,7 +330,10 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	fh := cfg.Firehose
 	fh.Streams = []string{cfg.DeliveryStream}
 	fh.Sink = p.sink
-	fh.ArrivalFromEventAt = cfg.Backfill
+	if fh.Partitioning == nil && fh.Prefix == "" {
+		// As the deployed stream (infra/eventlake's NewDelivery).
+		fh.Prefix, fh.Partitioning = firehoselocal.EventDayPrefix, firehoselocal.EventDayPartitioning()
+	}
 	if fh.BufferInterval == 0 {
 		fh.BufferInterval = DefaultBufferInterval
 	}
@@ -281,6 +359,9 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if rc.Logger == nil {
 		rc.Logger = cfg.Logger
 	}
+	if rc.KeepAside == nil {
+		rc.KeepAside = p.sink
+	}
 	h, err := relay.New(p.Firehose.Client(relay.ClientOptions), rc)
 	if err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
@@ -302,11 +383,20 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	}
 	userOnFailure := sc.OnFailure
 	sc.OnFailure = func(ctx context.Context, f streamsource.Failure) error {
+		// The on-failure destination: the record Lambda would send, in the
+		// durable folder queue the recovery commands read (redrive).
+		body, err := json.Marshal(recovery.OnFailureRecordOf(f, sc.FunctionARN))
+		if err != nil {
+			return err
+		}
+		if err := p.Queue.Send(ctx, body); err != nil {
+			return err // retried by the source: nothing moves on until it is recorded
+		}
 		p.mu.Lock()
 		p.failures = append(p.failures, f)
 		p.mu.Unlock()
-		p.log.ErrorContext(ctx, "stream records failed every retry", "start_sequence_number", f.StartSequenceNumber,
-			"end_sequence_number", f.EndSequenceNumber, "batch_size", f.BatchSize, "error", f.FunctionError)
+		p.log.ErrorContext(ctx, "stream records failed every retry; sent to the on-failure queue", "start_sequence_number", f.StartSequenceNumber,
+			"end_sequence_number", f.EndSequenceNumber, "batch_size", f.BatchSize, "queue", p.Queue.Dir, "error", f.FunctionError)
 		if userOnFailure != nil {
 			return userOnFailure(ctx, f)
 		}
@@ -355,7 +445,87 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if p.Writer, err = p.Tracker.NewAsyncWriter(ac); err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
+	si, err := json.MarshalIndent(StackInfo{
+		DynamoDBEndpoint: p.DynamoDB.Endpoint, FirehoseEndpoint: p.Firehose.URL(), DeliveryStream: cfg.DeliveryStream,
+		EventsTable: cfg.EventsTable, StreamARN: p.StreamARN, QueueDir: p.Queue.Dir, LakeDir: cfg.LakeDir, Pid: os.Getpid(),
+	}, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(cfg.LakeDir, StackFileName), append(si, '\n'), 0o644)
+	}
+	if err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	p.watching = true
+	go p.watch()
 	return p, nil
+}
+
+// Dead returns a channel closed when the pipeline found DynamoDB or the
+// Firehose endpoint dead (see Config.HealthInterval); Err says why.
+func (p *Pipeline) Dead() <-chan struct{} { return p.dead }
+
+// Err returns why the pipeline is dead, or nil.
+func (p *Pipeline) Err() error {
+	select {
+	case <-p.dead:
+		return p.deadErr
+	default:
+		return nil
+	}
+}
+
+// watch checks DynamoDB and the Firehose endpoint until Close.
+func (p *Pipeline) watch() {
+	defer close(p.watchDone)
+	interval, limit := p.cfg.HealthInterval, p.cfg.HealthFailures
+	if interval <= 0 {
+		interval = DefaultHealthInterval
+	}
+	if limit <= 0 {
+		limit = 3
+	}
+	die := func(err error) {
+		p.deadErr = err
+		close(p.dead)
+		p.log.Error("pipeline: dead", "error", err)
+	}
+	fh := p.Firehose.Client(func(o *firehose.Options) { o.RetryMaxAttempts = 1 })
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	dbFails, fhFails := 0, 0
+	var dbErr, fhErr error
+	for {
+		select {
+		case <-p.stopWatch:
+			return
+		case <-p.DynamoDB.Exited():
+			die(fmt.Errorf("pipeline: DynamoDB Local (pid %d, %s) exited: the stack cannot go on", p.DynamoDB.Pid(), p.DynamoDB.Endpoint))
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, dbErr = p.Client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(p.cfg.EventsTable)}, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
+		_, fhErr = fh.ListDeliveryStreams(ctx, &firehose.ListDeliveryStreamsInput{})
+		cancel()
+		if dbErr != nil {
+			dbFails++
+		} else {
+			dbFails = 0
+		}
+		if fhErr != nil {
+			fhFails++
+		} else {
+			fhFails = 0
+		}
+		switch {
+		case dbFails >= limit:
+			die(fmt.Errorf("pipeline: DynamoDB at %s stopped answering (%d checks in a row failed, the last: %v)", p.DynamoDB.Endpoint, dbFails, dbErr))
+			return
+		case fhFails >= limit:
+			die(fmt.Errorf("pipeline: the Firehose endpoint at %s stopped answering (%d checks in a row failed, the last: %v)", p.Firehose.URL(), fhFails, fhErr))
+			return
+		}
+	}
 }
 
 // startSummary builds the summary consumer: the summarize Lambda's handler
@@ -529,23 +699,27 @@ type LakeCounts struct {
 }
 
 // ErrIncomplete reports that Drain found fewer events in the lake than the
-// writer stored: some failed every retry (see Failures).
+// stream and the lake route delivered, or stream records that failed every
+// retry (in the on-failure queue until redriven; see Failures).
 var ErrIncomplete = errors.New("pipeline: the lake is missing events")
 
 // Drain waits until every event the writer has accepted and PutBatch has
 // stored so far is in the lake and queryable, and in the summary table: it
-// flushes the writer, waits until the event source has relayed every event
-// stored in DynamoDB and the summary consumer has closed the windows holding
-// them, flushes the Firehose endpoint's buffers (which also hold the events
-// sent straight to Firehose) into the lake, and counts the lake with DuckDB. It returns ErrIncomplete
-// (with the counts) when events were lost, and ctx's error if it ends first.
-// tick, when not nil, is called with the progress while Drain waits.
+// flushes the writer, then waits until the event source and the summary
+// consumer have processed everything the stream holds by then (counted on
+// the stream itself, so an event written twice with identical content, one
+// stream record, is waited for once), flushes the Firehose endpoint's
+// buffers (which also hold the events sent straight to Firehose) into the
+// lake, and counts the lake with DuckDB. It returns ErrIncomplete (with the
+// counts) when stream records failed every retry or the lake holds fewer
+// events than were delivered, the pipeline's error when it died (Dead), and
+// ctx's error if it ends first. tick, when not nil, is called with the
+// progress while Drain waits.
 func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, error) {
-	if err := p.Writer.Flush(ctx); err != nil {
-		return LakeCounts{}, fmt.Errorf("pipeline: flush writer: %w", err)
+	if err := p.flushWriter(ctx); err != nil {
+		return LakeCounts{}, err
 	}
-	pr := p.Progress()
-	want, wantLake := pr.Written, pr.Written+pr.Direct
+	since := time.Now()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -553,18 +727,15 @@ func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, 
 		if tick != nil {
 			tick(pr)
 		}
-		st := p.Source.Stats()
-		sum := streamsource.Stats{Delivered: want}
-		if p.SummarySource != nil {
-			sum = p.SummarySource.Stats()
-		}
-		if st.Delivered+st.Failed >= want && sum.Delivered+sum.Failed >= want {
+		if p.Source.CaughtUp(since) && (p.SummarySource == nil || p.SummarySource.CaughtUp(since)) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return LakeCounts{}, fmt.Errorf("pipeline: wait for the stream (%d of %d relayed, %d summarized): %w",
-				st.Delivered, want, sum.Delivered, ctx.Err())
+			st := p.Source.Stats()
+			return LakeCounts{}, fmt.Errorf("pipeline: wait for the stream (%d records read, %d relayed): %w", st.Read, st.Delivered, ctx.Err())
+		case <-p.dead:
+			return LakeCounts{}, p.deadErr
 		case err := <-p.runDone:
 			p.runDone <- err
 			return LakeCounts{}, fmt.Errorf("pipeline: event source stopped: %v", err)
@@ -584,11 +755,38 @@ func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, 
 	if err != nil {
 		return counts, err
 	}
-	if counts.Events < wantLake {
-		return counts, fmt.Errorf("%w: %d events stored in DynamoDB and %d sent to Firehose, %d in the lake (%d failed every retry)",
-			ErrIncomplete, want, wantLake-want, counts.Events, len(p.Failures()))
+	st := p.Source.Stats()
+	pr := p.Progress()
+	want := st.Delivered - p.sink.keptAside() + pr.Direct
+	switch {
+	case len(p.Failures()) > 0:
+		return counts, fmt.Errorf("%w: %d batches of stream records (%d records) failed every retry and wait in the on-failure queue %s (go run ./scripts/eventlake redrive -local %s)",
+			ErrIncomplete, len(p.Failures()), st.Failed, p.Queue.Dir, p.cfg.LakeDir)
+	case counts.Events < want:
+		return counts, fmt.Errorf("%w: %d events relayed from the stream (%d kept aside) and %d sent to Firehose, %d in the lake",
+			ErrIncomplete, st.Delivered, p.sink.keptAside(), pr.Direct, counts.Events)
 	}
 	return counts, nil
+}
+
+// flushWriter flushes the writer, giving up when the pipeline dies.
+func (p *Pipeline) flushWriter(ctx context.Context) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.dead:
+			cancel()
+		case <-fctx.Done():
+		}
+	}()
+	if err := p.Writer.Flush(fctx); err != nil {
+		if e := p.Err(); e != nil {
+			return e
+		}
+		return fmt.Errorf("pipeline: flush writer: %w", err)
+	}
+	return nil
 }
 
 // Count counts the lake's rows and deduplicated events with DuckDB.
@@ -649,8 +847,18 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	if p.watching {
+		close(p.stopWatch)
+		<-p.watchDone
+	}
 	var errs []error
 	if p.Writer != nil {
+		if p.Err() != nil {
+			// DynamoDB is gone: do not spend ctx's time retrying it.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Second)
+			defer cancel()
+		}
 		if err := p.Writer.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close writer: %w", err))
 		}
@@ -690,6 +898,9 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	if p.ownsDB {
 		p.DynamoDB.Stop()
+	}
+	if err := os.Remove(filepath.Join(p.cfg.LakeDir, StackFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("pipeline: %w", errors.Join(errs...))

@@ -304,3 +304,29 @@ func TestRoutesAndPutBatch(t *testing.T) {
 		t.Errorf("the stream relayed %d events, want the %d hot ones", st.Delivered, hot)
 	}
 }
+
+// TestDrainToleratesIdenticalOverwrites writes one event ID twice with
+// identical content (which the docs allow: one stored item, one stream
+// record): Drain returns, with the one event.
+func TestDrainToleratesIdenticalOverwrites(t *testing.T) {
+	t.Parallel()
+	p := start(t, pipeline.Config{Format: pipeline.FormatJSON, NoSummary: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := tracker.Event{UserID: "u1", Type: "login", ID: "same-1", At: time.Now().Add(-time.Minute).Truncate(time.Millisecond)}
+	for range 2 {
+		if err := p.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Writer.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := p.Writer.Stats().Written; w != 2 {
+		t.Fatalf("the writer counts %d written, want 2 (the identical retry counts as written)", w)
+	}
+	counts, err := p.Drain(ctx, nil)
+	if err != nil || counts.Events != 1 {
+		t.Fatalf("Drain = %+v, %v; want the one event", counts, err)
+	}
+}

@@ -213,6 +213,10 @@ type Source struct {
 	invocations, functionErrors, partial, shardsEnded atomic.Int64
 	windows, windowsEarly                             atomic.Int64
 	running                                           atomic.Bool
+
+	mu        sync.Mutex
+	described bool                    // Run has listed the shards once
+	active    map[string]*shardWorker // shards being read
 }
 
 // New validates cfg and returns a Source that reads cfg.StreamARN through api
@@ -314,6 +318,33 @@ func (s *Source) Stats() Stats {
 	}
 }
 
+// CaughtUp reports whether the source has processed everything the stream
+// held at since: every shard being read has had a GetRecords call that
+// started after since and found no more records, and every record read has
+// been processed (delivered, or handed to OnFailure; with a tumbling
+// window, once its window closed) or filtered out. It counts what the stream
+// really holds, so an event written twice with identical content (one stream
+// record) does not make a caller wait for a second record.
+func (s *Source) CaughtUp(since time.Time) bool {
+	s.mu.Lock()
+	described := s.described
+	heads := make([]int64, 0, len(s.active))
+	for _, w := range s.active {
+		heads = append(heads, w.headAt.Load())
+	}
+	s.mu.Unlock()
+	if !described {
+		return false
+	}
+	for _, h := range heads {
+		if h < since.UnixNano() {
+			return false
+		}
+	}
+	st := s.Stats()
+	return st.Read-st.Filtered == st.Delivered+st.Failed
+}
+
 // shardInfo is what the scheduler knows of a shard from DescribeStream.
 type shardInfo struct {
 	id, parent string
@@ -399,6 +430,12 @@ func (s *Source) Run(ctx context.Context) error {
 			running[sh.id] = true
 			w := &shardWorker{s: s, shardID: sh.id, start: pos, cp: cp,
 				log: s.log.With("shard_id", sh.id)}
+			s.mu.Lock()
+			if s.active == nil {
+				s.active = map[string]*shardWorker{}
+			}
+			s.active[sh.id] = w
+			s.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -410,6 +447,9 @@ func (s *Source) Run(ctx context.Context) error {
 			}()
 		}
 		first = false
+		s.mu.Lock()
+		s.described = true
+		s.mu.Unlock()
 		if status == types.StreamStatusDisabled && len(running) == 0 && allEnded(shards, ended) {
 			s.log.InfoContext(ctx, "stream disabled and read to its end")
 			return nil
@@ -419,6 +459,9 @@ func (s *Source) Run(ctx context.Context) error {
 			return nil
 		case r := <-results:
 			delete(running, r.shard)
+			s.mu.Lock()
+			delete(s.active, r.shard)
+			s.mu.Unlock()
 			if r.err != nil {
 				if ctx.Err() != nil {
 					return nil

@@ -5,6 +5,9 @@
 //	go run ./scripts/eventlake help query         # one subcommand's flags (or: eventlake query -h)
 //	go run ./scripts/eventlake query -list
 //	go run ./scripts/eventlake query -local ./lake active_users 2026-11-22
+//	go run ./scripts/eventlake redrive -local ./lake      # or -stream S -table T -queue-url U on AWS
+//	go run ./scripts/eventlake reprocess -local ./lake -relay -from-table
+//	go run ./scripts/eventlake backfill -stream S -table T -from 2026-11-01 -to 2026-11-07
 //
 // Exit status: 0 done (or help shown), 1 the job failed, 2 a bad command line
 // (nothing was done), 130 interrupted.
@@ -38,6 +41,9 @@ type command struct {
 // run function; help, -h and the exit statuses come with it.
 var commands = []command{
 	{"query", "[flags] <query> [arguments...]", "run a query of athena/queries on Athena, or on DuckDB over a local lake folder", runQuery},
+	{"redrive", "[-local DIR | -stream S -table T -queue-url U] [flags]", "send the stream batches of the on-failure queue to Firehose again, then delete their messages", runRedrive},
+	{"reprocess", "[-local DIR | -stream S -bucket B] [-firehose] [-relay] [-from-table] [-dry-run]", "resubmit Firehose's errors/ and the relay's kept-aside records once the cause is fixed", runReprocess},
+	{"backfill", "[-local DIR | -stream S -table T] [-from TIME] [-to TIME]", "copy the events table's events (a time range, or all) into the lake", runBackfill},
 }
 
 func main() { cli.Main("eventlake", run) }

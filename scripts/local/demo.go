@@ -121,11 +121,29 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 	}
 	fmt.Fprintf(out, "eventlake, the whole pipeline on this machine\n\n")
 	fmt.Fprintf(out, "Starting DynamoDB Local, the Firehose endpoint (%s into %s) and the stream's event source ...\n", o.format, o.lake)
-	p, err := pipeline.Start(ctx, pipeline.Config{LakeDir: o.lake, Format: o.format, Backfill: true, Logger: log,
+	p, err := pipeline.Start(ctx, pipeline.Config{LakeDir: o.lake, Format: o.format, Logger: log,
 		Tracker: tracker.Config{Routes: parseLakeTypes(o.lakeTypes)}})
 	if err != nil {
 		return err
 	}
+	// A dead DynamoDB Local or Firehose endpoint ends the run within
+	// seconds with the reason (exit status 1), instead of retrying for as
+	// long as the writer and the event source would. Deferred before Close,
+	// so it runs after it.
+	defer func() {
+		if dead := p.Err(); dead != nil {
+			err = fmt.Errorf("%w; everything else was stopped", dead)
+		}
+	}()
+	ctx, stopOnDeath := context.WithCancel(ctx)
+	defer stopOnDeath()
+	go func() {
+		select {
+		case <-p.Dead():
+			stopOnDeath()
+		case <-ctx.Done():
+		}
+	}()
 	defer func() {
 		// A fresh context: on Ctrl-C ctx is done, and Close must still stop
 		// everything (DynamoDB Local is killed whatever happens).
@@ -133,7 +151,7 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		defer cancel()
 		err = errors.Join(err, p.Close(cctx))
 	}()
-	where := "DynamoDB Local at " + p.DynamoDB.Endpoint
+	where := fmt.Sprintf("DynamoDB Local at %s (pid %d)", p.DynamoDB.Endpoint, p.DynamoDB.Pid())
 	if !p.DynamoDB.Local() {
 		where = "DynamoDB at " + cmp.Or(p.DynamoDB.Endpoint, "AWS")
 	}

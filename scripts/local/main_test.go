@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -438,4 +439,52 @@ func TestNoScratchFolderAfterSIGKILL(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestDeadDynamoDBLocalEndsTheDemo kills DynamoDB Local's process while the
+// demo puts events: the command exits with status 1 within seconds, saying
+// that DynamoDB Local exited, instead of retrying for hours.
+func TestDeadDynamoDBLocalEndsTheDemo(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
+	cmd.Env = append(os.Environ(),
+		"EVENTLAKE_LOCAL_MAIN_ARGS=-events 200000 -users 50 -days 7 -format json -lake "+filepath.Join(t.TempDir(), "lake"))
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	m := waitOutput(t, &out, regexp.MustCompile(`DynamoDB Local at \S+ \(pid (\d+)\)`), done)
+	waitOutput(t, &out, regexp.MustCompile(`Putting 200000 fake events`), done)
+	pid, err := strconv.Atoi(m[1])
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid %q", m[1])
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the demo still ran a minute after DynamoDB Local died:\n%s", out.String())
+	}
+	took := time.Since(killed)
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	if !strings.Contains(out.String(), "DynamoDB Local (pid "+m[1]) || !strings.Contains(out.String(), "exited") {
+		t.Errorf("the output does not say DynamoDB Local exited:\n%s", tail(out.String(), 2000))
+	}
+	t.Logf("exited %v after the kill", took.Round(time.Millisecond))
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

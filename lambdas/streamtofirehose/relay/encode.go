@@ -45,6 +45,7 @@ type column struct {
 	isMap    bool // Athena map<string,string>, DynamoDB M of S
 	isBool   bool // Athena boolean, DynamoDB BOOL
 	identity bool // user_id or anonymous_id: an event needs one of them
+	isTime   bool // event_at: S in tracker.TimeLayout
 }
 
 // columns is the event schema in column order. Every line's keys come from
@@ -59,6 +60,7 @@ var columns = func() []column {
 			isMap:    f.DynamoType == "M",
 			isBool:   f.DynamoType == "BOOL",
 			identity: f.Name == tracker.FieldUserID || f.Name == tracker.FieldAnonymousID,
+			isTime:   f.Name == tracker.FieldEventAt,
 		}
 		cols[i].key = append(cols[i].key, ':')
 	}
@@ -186,6 +188,9 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 			dst = appendAttributes(dst, m, sc)
 			continue
 		}
+		if c.isTime && av.DataType() != events.DataTypeString {
+			return dst[:start], &ImageError{Field: c.name, Problem: "is " + tag(av) + ", want S (a time in the layout " + tracker.TimeLayout + ")"}
+		}
 		var str string // the text of an S or N value, read once
 		empty := false
 		switch av.DataType() {
@@ -207,6 +212,9 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 			}
 			continue
 		}
+		if c.isTime && !ValidTime(str) {
+			return dst[:start], errBadTime
+		}
 		identified = identified || c.identity
 		if !first {
 			dst = append(dst, ',')
@@ -223,6 +231,49 @@ func appendLine(dst []byte, img map[string]events.DynamoDBAttributeValue, sc *sc
 		return dst[:start], errNoIdentity
 	}
 	return append(dst, '}', '\n'), nil
+}
+
+// errBadTime is the error of an event_at that is not a time in
+// tracker.TimeLayout: Firehose would file it under a partition named after
+// its first ten characters, and one such line makes queries of the whole
+// partition fail.
+var errBadTime = &ImageError{Field: tracker.FieldEventAt, Problem: "is not a UTC time in the layout " + tracker.TimeLayout}
+
+// ValidTime reports whether s is a time exactly as tracker.TimeLayout
+// writes it ("2026-11-22T10:04:05.123Z": UTC, milliseconds) and names a
+// real calendar date and time of day. It does not allocate.
+func ValidTime(s string) bool { return validTime(s) }
+
+func validTime[T string | []byte](s T) bool {
+	if len(s) != len(tracker.TimeLayout) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c, l := s[i], tracker.TimeLayout[i]
+		if l >= '0' && l <= '9' {
+			if c < '0' || c > '9' {
+				return false
+			}
+		} else if c != l {
+			return false
+		}
+	}
+	num := func(i, n int) int {
+		v := 0
+		for j := i; j < i+n; j++ {
+			v = v*10 + int(s[j]-'0')
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	if month < 1 || month > 12 || day < 1 || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 59 {
+		return false
+	}
+	days := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[month-1]
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		days = 29
+	}
+	return day <= days
 }
 
 // errNoIdentity is the error of an image with neither user_id nor

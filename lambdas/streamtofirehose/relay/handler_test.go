@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -87,7 +88,7 @@ func golden(t *testing.T, file, name string, typed bool) {
 	s := hs.lastSummary(t)
 	if num(s, relay.LogFieldBatchSize) != len(ev.Records) || num(s, relay.LogFieldRecordsSize) != len(lines) ||
 		num(s, relay.LogFieldSkipped) != len(ev.Records)-len(lines) ||
-		num(s, relay.LogFieldNotInsert) != len(ev.Records)-inserts || num(s, relay.LogFieldFailedPutCount) != 0 {
+		num(s, relay.LogFieldNotInsert) != len(ev.Records)-inserts || num(s, relay.LogFieldFailedEvents) != 0 {
 		t.Errorf("summary %v for %d records, %d inserts, %d lines", s, len(ev.Records), inserts, len(lines))
 	}
 	checkNoIPs(t, hs.logs.String())
@@ -153,7 +154,7 @@ func TestSummaryLine(t *testing.T) {
 	}
 	s := sums[0]
 	for key, want := range map[string]int{
-		relay.LogFieldBatchSize: 40, relay.LogFieldRecordsSize: 38, relay.LogFieldFailedPutCount: 0,
+		relay.LogFieldBatchSize: 40, relay.LogFieldRecordsSize: 38, relay.LogFieldFailedEvents: 0, relay.LogFieldFailedRecords: 0, relay.LogFieldRejected: 0, relay.LogFieldKeptAside: 0,
 		relay.LogFieldSkipped: 2, relay.LogFieldNotInsert: 2, relay.LogFieldMalformed: 0, relay.LogFieldOversize: 0,
 		relay.LogFieldFirehoseRecords: 1, relay.LogFieldPutCalls: 1, relay.LogFieldRetries: 0, relay.LogFieldLines: 38,
 	} {
@@ -425,7 +426,12 @@ func TestGivesUpBeforeTheDeadline(t *testing.T) {
 		t.Fatalf("failures %v, want the first INSERT's sequence number %s", resp.BatchItemFailures, recs[1].Change.SequenceNumber)
 	}
 	s := hs.lastSummary(t)
-	if num(s, relay.LogFieldRetries) == 0 || num(s, relay.LogFieldFailedPutCount) != 1 || s[relay.LogFieldFailedSequenceNumber] != recs[1].Change.SequenceNumber ||
+	// 19 events packed into one Firehose record: the lost events are 19,
+	// not the one record.
+	if num(s, relay.LogFieldFailedEvents) != 19 {
+		t.Errorf("failed_events = %d, want the 19 undelivered events (one record)", num(s, relay.LogFieldFailedEvents))
+	}
+	if num(s, relay.LogFieldRetries) == 0 || num(s, relay.LogFieldFailedRecords) != 1 || s[relay.LogFieldFailedSequenceNumber] != recs[1].Change.SequenceNumber ||
 		!strings.Contains(s["error"].(string), "ServiceUnavailableException") && !strings.Contains(s["error"].(string), "timeout") || s["level"] != "WARN" {
 		t.Errorf("summary %v", s)
 	}
@@ -491,7 +497,7 @@ func TestNewAndConfigFromEnv(t *testing.T) {
 	}))
 	want := relay.Config{DeliveryStreamName: "stream", RecordMaxBytes: 65536, CallTimeout: 3 * time.Second,
 		SafetyMargin: 750 * time.Millisecond, BackoffBase: 20 * time.Millisecond, BackoffMax: 2 * time.Second}
-	if err != nil || cfg != want {
+	if err != nil || !reflect.DeepEqual(cfg, want) {
 		t.Errorf("ConfigFromEnv = %+v, %v; want %+v", cfg, err, want)
 	}
 	for _, bad := range []map[string]string{

@@ -6,12 +6,26 @@ package relay
 const (
 	// EnvDeliveryStreamName names the Firehose delivery stream.
 	EnvDeliveryStreamName = "DELIVERY_STREAM_NAME"
+	// EnvKeepAsideBucket names the bucket (the lake's) where the function
+	// keeps aside, under KeepAsidePrefix, the INSERT records whose image
+	// breaks the schema (Config.KeepAside); unset, it only counts and logs
+	// them.
+	EnvKeepAsideBucket = "KEEP_ASIDE_BUCKET"
 
 	// LogFieldRecordsSize is the number of event lines delivered to Firehose.
 	LogFieldRecordsSize = "records_size"
-	// LogFieldFailedPutCount is the number of Firehose records that failed
-	// after every retry.
-	LogFieldFailedPutCount = "failed_put_count"
+	// LogFieldFailedEvents is the number of events (lines) the invocation
+	// could not deliver to Firehose after every retry: Lambda retries them
+	// from LogFieldFailedSequenceNumber, and once the event source
+	// mapping's retries are spent they are in the on-failure queue, to be
+	// redriven (go run ./scripts/eventlake redrive). It counts events, not
+	// Firehose records, which hold up to 500 events each.
+	LogFieldFailedEvents = "failed_events"
+	// LogFieldRejected is the number of INSERT records whose image breaks
+	// the schema (Malformed + Oversize): they never reach the lake; with
+	// Config.KeepAside they are kept aside under KeepAsidePrefix, to be
+	// reprocessed once fixed.
+	LogFieldRejected = "rejected"
 	// LogFieldSkipped is the number of stream records skipped (MODIFY,
 	// REMOVE, malformed images).
 	LogFieldSkipped = "skipped"
@@ -22,7 +36,7 @@ const (
 )
 
 // More fields of the summary line. Skipped is NotInsert + Malformed +
-// Oversize.
+// Oversize; Rejected is Malformed + Oversize.
 const (
 	// LogFieldNotInsert counts MODIFY and REMOVE records (TTL deletions
 	// included), skipped by design.
@@ -37,8 +51,13 @@ const (
 	LogFieldLines = "lines"
 	LogFieldBytes = "bytes"
 	// LogFieldFirehoseRecords counts Firehose records delivered (each holds
-	// many lines).
+	// many lines), LogFieldFailedRecords the records still undelivered
+	// after every retry.
 	LogFieldFirehoseRecords = "firehose_records"
+	LogFieldFailedRecords   = "failed_records"
+	// LogFieldKeptAside counts the rejected records written to
+	// Config.KeepAside (0 without one).
+	LogFieldKeptAside = "kept_aside"
 	// LogFieldPutCalls counts PutRecordBatch attempts; LogFieldRetries the
 	// attempts that repeated an earlier one.
 	LogFieldPutCalls = "put_calls"

@@ -32,6 +32,22 @@ import (
 // runtime could not decode is counted and logged as malformed, like any
 // other image that is not an event, instead of failing the batch forever.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	resp, _, err := h.invoke(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
+}
+
+// InvokeStats is Invoke for callers other than Lambda (the recovery tools of
+// lake/recovery): it relays the stream event in payload exactly as Invoke
+// does and returns the response with what the invocation did.
+func (h *Handler) InvokeStats(ctx context.Context, payload []byte) (events.DynamoDBEventResponse, Stats, error) {
+	resp, sum, err := h.invoke(ctx, payload)
+	return resp, sum.stats(), err
+}
+
+func (h *Handler) invoke(ctx context.Context, payload []byte) (events.DynamoDBEventResponse, summary, error) {
 	began := time.Now()
 	st := h.pool.Get().(*state)
 	defer h.release(st)
@@ -39,7 +55,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var err error
 	st.raw, err = parseEvent(payload, st.raw[:0])
 	if err != nil {
-		return nil, fmt.Errorf("relay: the payload is not a DynamoDB stream event: %w", err)
+		return events.DynamoDBEventResponse{}, summary{}, fmt.Errorf("relay: the payload is not a DynamoDB stream event: %w", err)
 	}
 	sum := summary{batch: len(st.raw)}
 	for i := range st.raw {
@@ -50,9 +66,15 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		start := len(st.out.Buf)
 		st.out.Buf, err = appendRawLine(st.out.Buf, rec.image, &st.sc)
-		h.keep(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
+		h.check(ctx, st, &sum, i, start, err, func() (string, string) { return jsonText(rec.seq), jsonText(rec.eventID) })
 	}
-	return json.Marshal(h.deliver(ctx, st, &sum, began, func(i int) string { return jsonText(st.raw[i].seq) }))
+	batch := batchOf{
+		seq:   func(i int) string { return jsonText(st.raw[i].seq) },
+		id:    func(i int) string { return jsonText(st.raw[i].eventID) },
+		image: func(i int) ([]byte, string) { return st.raw[i].image, "" },
+	}
+	resp := h.deliver(ctx, st, &sum, began, batch)
+	return resp, sum, nil
 }
 
 // rawRecord is what Invoke reads of one stream record: the contents of its
@@ -512,8 +534,8 @@ func appendFastLine(dst []byte, img []byte, sc *scratch) ([]byte, bool) {
 					return dst, false
 				}
 				v, err := s.str()
-				if err != nil || len(v.raw) == 0 || !isPlain(v.raw) {
-					return dst, false
+				if err != nil || len(v.raw) == 0 || !isPlain(v.raw) || columns[ci].isTime && !validTime(v.raw) {
+					return dst, false // the slow path names a bad time
 				}
 				cols[ci] = v.raw
 			}

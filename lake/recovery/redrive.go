@@ -1,0 +1,148 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/eventlake/eventlake/local/streamsource"
+	"github.com/eventlake/eventlake/tracker"
+)
+
+// RedriveOptions tunes Redrive. The zero value means defaults.
+type RedriveOptions struct {
+	// Slack widens the time range read from the table when the stream no
+	// longer holds a batch: events whose event_at is up to Slack before
+	// the batch's first record arrived are sent too (late events). Default
+	// 24 hours; events later still are found by Backfill.
+	Slack time.Duration
+	// FutureSkew is how far after the batch's last record an event_at may
+	// be (tracker.DefaultMaxFutureSkew by default).
+	FutureSkew time.Duration
+	// Segments is the parallel Scan's segment count for the table fallback;
+	// default 4.
+	Segments int
+}
+
+// RedriveSummary is what Redrive did.
+type RedriveSummary struct {
+	// Messages counts messages read; Redriven those whose records were all
+	// delivered (and the message deleted); Failed those left in the queue
+	// (delivery failed); Unreadable those that name no stream batch (left
+	// in the queue).
+	Messages, Redriven, Failed, Unreadable int
+	// FromStream and FromTable count the messages read back from each.
+	FromStream, FromTable int
+	Counts
+}
+
+// Redrive reads every message of the on-failure queue q and sends the
+// batch it names through the relay again: from the stream when it still
+// holds the records (the exact records Lambda gave up on), else, from the
+// events table, every event whose event_at falls in the batch's time range
+// widened by Slack and FutureSkew (a superset: duplicates are removed by
+// events_dedup). A message is deleted only after everything it names was
+// delivered (or kept aside); one that fails stays in the queue for the next
+// run. It returns an error when a message failed, after trying them all.
+func (t *Tools) Redrive(ctx context.Context, q Queue, opts RedriveOptions) (RedriveSummary, error) {
+	if t.cfg.Streams == nil {
+		return RedriveSummary{}, errors.New("recovery: redrive needs Config.Streams")
+	}
+	if opts.Slack == 0 {
+		opts.Slack = 24 * time.Hour
+	}
+	if opts.FutureSkew == 0 {
+		opts.FutureSkew = tracker.DefaultMaxFutureSkew
+	}
+	var sum RedriveSummary
+	var errs []error
+	seen := map[string]bool{}
+	for {
+		msgs, err := q.Receive(ctx, 10)
+		if err != nil {
+			return sum, err
+		}
+		fresh := 0
+		for _, m := range msgs {
+			if seen[m.ID] {
+				continue
+			}
+			seen[m.ID] = true
+			fresh++
+			sum.Messages++
+			if err := t.redriveOne(ctx, q, m, opts, &sum); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	t.progress("redrive: %d messages: %d redriven and deleted (%d from the stream, %d from the table), %d failed, %d unreadable; %d records, %d events sent, %d rejected (%d kept aside)",
+		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside)
+	if len(errs) > 0 {
+		return sum, fmt.Errorf("recovery: redrive: %d of %d messages left in the queue: %w", len(errs), sum.Messages, errors.Join(errs...))
+	}
+	return sum, nil
+}
+
+func (t *Tools) redriveOne(ctx context.Context, q Queue, m Message, opts RedriveOptions, sum *RedriveSummary) error {
+	rec, err := ParseOnFailure(m.Body)
+	if err != nil {
+		sum.Unreadable++
+		t.progress("redrive: message %s: %v; left in the queue", m.ID, err)
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	b := rec.DDBStreamBatchInfo
+	var c Counts
+	payloads, err := streamsource.ReadRange(ctx, t.cfg.Streams, b.StreamARN, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, 1000)
+	source := "stream"
+	switch {
+	case err == nil:
+		for _, p := range payloads {
+			resp, st, err := t.relay.InvokeStats(ctx, p)
+			if err != nil {
+				sum.Failed++
+				return fmt.Errorf("message %s: %w", m.ID, err)
+			}
+			c.add(st)
+			if len(resp.BatchItemFailures) > 0 {
+				sum.Failed++
+				t.progress("redrive: message %s (shard %s, %s..%s): %d events not delivered; left in the queue", m.ID, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, st.FailedEvents)
+				return fmt.Errorf("message %s: %d events not delivered", m.ID, st.FailedEvents)
+			}
+		}
+	case errors.Is(err, streamsource.ErrTrimmed):
+		source = "table"
+		from := b.ApproximateArrivalOfFirstRecord.Add(-opts.Slack)
+		to := b.ApproximateArrivalOfLastRecord.Add(opts.FutureSkew)
+		t.progress("redrive: message %s: the stream no longer holds shard %s %s..%s; reading events of %s..%s from the table",
+			m.ID, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+		if err := t.scan(ctx, from, to, opts.Segments, &c, nil); err != nil {
+			sum.Failed++
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+	default:
+		sum.Failed++
+		t.progress("redrive: message %s: %v; left in the queue", m.ID, err)
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	if err := q.Delete(ctx, m); err != nil {
+		sum.Failed++
+		return err
+	}
+	sum.Redriven++
+	if source == "stream" {
+		sum.FromStream++
+	} else {
+		sum.FromTable++
+	}
+	sum.Counts.Records += c.Records
+	sum.Counts.Events += c.Events
+	sum.Counts.Rejected += c.Rejected
+	sum.Counts.KeptAside += c.KeptAside
+	t.progress("redrive: message %s (shard %s, %s..%s, %d records) from the %s: %d events sent, %d rejected (%d kept aside); deleted",
+		m.ID, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, b.BatchSize, source, c.Events, c.Rejected, c.KeptAside)
+	return nil
+}

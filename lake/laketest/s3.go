@@ -6,8 +6,12 @@
 package laketest
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,4 +85,30 @@ type staticCreds struct{}
 
 func (staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
 	return aws.Credentials{AccessKeyID: "AKIDFAKE", SecretAccessKey: "secret", Source: "laketest"}, nil
+}
+
+// PutFolder uploads every file under root to the bucket, keyed by its path
+// relative to root, and returns the keys.
+func (s *S3) PutFolder(ctx context.Context, root string) ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if _, err := s.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, Body: bytes.NewReader(body)}); err != nil {
+			return err
+		}
+		keys = append(keys, key)
+		return nil
+	})
+	return keys, err
 }

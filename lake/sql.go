@@ -214,15 +214,30 @@ func (d Dialect) findSQL(hashes []string, since string) (string, error) {
 	return render("find", sqlParams{Source: d.Source, Since: since, Suppressed: sup})
 }
 
-// linkedSQL renders the search for the anonymous IDs linked to the users of
-// userHashes (UserHash values).
-func (d Dialect) linkedSQL(userHashes []string) (string, error) {
-	if len(userHashes) == 0 {
-		return "", errors.New("lake: linked without users")
+// linkedSQL renders the search of the identities view for the links of the
+// users of userHashes (UserHash values) and of the visitors of anonHashes
+// (AnonymousHash values).
+func (d Dialect) linkedSQL(userHashes, anonHashes []string) (string, error) {
+	if len(userHashes) == 0 && len(anonHashes) == 0 {
+		return "", errors.New("lake: linked without actors")
 	}
-	list, err := hashList(userHashes)
-	if err != nil {
-		return "", err
+	if len(userHashes)+len(anonHashes) > MaxSQLHashes {
+		return "", fmt.Errorf("lake: %d actors in one statement (at most %d)", len(userHashes)+len(anonHashes), MaxSQLHashes)
 	}
-	return render("linked", sqlParams{UserHashes: d.HashHex("'"+userPrefix+"' || user_id") + " IN (" + list + ")"})
+	var match []string
+	if len(userHashes) > 0 {
+		list, err := hashList(userHashes)
+		if err != nil {
+			return "", err
+		}
+		match = append(match, d.HashHex("'"+userPrefix+"' || user_id")+" IN ("+list+")")
+	}
+	if len(anonHashes) > 0 {
+		list, err := hashList(anonHashes)
+		if err != nil {
+			return "", err
+		}
+		match = append(match, d.HashHex("'"+anonymousPrefix+"' || anonymous_id")+" IN ("+list+")")
+	}
+	return render("linked", sqlParams{UserHashes: strings.Join(match, " OR ")})
 }

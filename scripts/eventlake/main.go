@@ -38,6 +38,9 @@ type command struct {
 // run function; help, -h and the exit statuses come with it.
 var commands = []command{
 	{"query", "[flags] <query> [arguments...]", "run a query of athena/queries on Athena, or on DuckDB over a local lake folder", runQuery},
+	{"compact", "[flags] [YYYY-MM-DD ...]", "rewrite day partitions into a few large files, one row per event (Athena, or DuckDB with -local)", runCompact},
+	{"forget", "[flags] [user_id ...]", "erase users and their linked anonymous IDs from DynamoDB, the summary and the lake; suppress them", runForget},
+	{"expire", "-max-age-days N [flags]", "drop the lake partitions older than N days", runExpire},
 }
 
 func main() { cli.Main("eventlake", run) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/lake"
+	"github.com/eventlake/eventlake/lake/duckengine"
 	"github.com/eventlake/eventlake/lake/laketest"
 )
 
@@ -23,7 +24,7 @@ var testEnd = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 type localLake struct {
 	root   string
 	store  *lake.FolderStore
-	engine *lake.DuckDBEngine
+	engine *duckengine.Engine
 	lake   *lake.Lake
 }
 
@@ -34,7 +35,7 @@ func newLocalLake(t testing.TB, cfg lake.Config) *localLake {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := lake.NewDuckDBEngine(context.Background(), st, lake.DuckDBConfig{Threads: 2})
+	eng, err := duckengine.New(context.Background(), st, duckengine.Config{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 const MaxBuckets = 100
 
 // Engine runs the lake's SQL (lake/sql) where the lake is: Athena for an S3
-// lake (AthenaEngine), DuckDB for a local folder (DuckDBEngine). The SQL is
+// lake (lake/athenaengine), DuckDB for a local folder (lake/duckengine). The SQL is
 // the same; the Dialect names the little that differs.
 type Engine interface {
 	// Dialect is the engine's.

@@ -40,10 +40,11 @@ var AthenaDialect = Dialect{
 }
 
 // DuckDBDialect is DuckDB's: sha256 takes varchar and answers in lower-case
-// hex. The source is the view DuckDBEngine defines over the files in scope.
+// hex. The source is the view lake/duckengine defines over the files in
+// scope.
 var DuckDBDialect = Dialect{
 	Name:    "duckdb",
-	Source:  duckSource,
+	Source:  "lake_events",
 	HashHex: func(e string) string { return "sha256(" + e + ")" },
 }
 
@@ -83,6 +84,10 @@ func hashList(hashes []string) (string, error) {
 	return strings.Join(quoted, ", "), nil
 }
 
+// QuoteSQL quotes s as an SQL string literal, for an Engine that must
+// name objects in SQL it writes itself.
+func QuoteSQL(s string) (string, error) { return sqlString(s) }
+
 // sqlString quotes s as an SQL string literal, the same in Trino and DuckDB.
 // It refuses what a literal should never carry here (control characters,
 // invalid UTF-8): the values are object URIs and days, never user input.
@@ -115,10 +120,10 @@ func columns() string { return strings.Join(tracker.FieldNames(), ", ") }
 
 var dayRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// rewriteOrder is the order of the rows in a rewritten file: by user, then
+// RewriteOrder is the order of the rows in a rewritten file: by user, then
 // visitor, then time, as Athena's and DuckDB's min/max statistics prune
 // best for per-user questions.
-const rewriteOrder = "user_id NULLS LAST, anonymous_id NULLS LAST, event_at, event_id"
+const RewriteOrder = "user_id NULLS LAST, anonymous_id NULLS LAST, event_at, event_id"
 
 // sqlParams fill the templates of lake/sql.
 type sqlParams struct {
@@ -175,7 +180,7 @@ func (d Dialect) rewriteSQL(day string, inputs []string, buckets int, hashes []s
 	if err != nil {
 		return "", err
 	}
-	return render("rewrite", sqlParams{Order: rewriteOrder, Source: d.Source, Columns: columns(), Day: day, Buckets: buckets, Inputs: in, Suppressed: sup})
+	return render("rewrite", sqlParams{Order: RewriteOrder, Source: d.Source, Columns: columns(), Day: day, Buckets: buckets, Inputs: in, Suppressed: sup})
 }
 
 // verifySQL renders the check of a rewrite (see sql/verify.sql).

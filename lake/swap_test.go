@@ -15,6 +15,8 @@ import (
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/remote"
 	"github.com/eventlake/eventlake/lake"
+	"github.com/eventlake/eventlake/lake/athenaengine"
+	"github.com/eventlake/eventlake/lake/duckengine"
 	"github.com/eventlake/eventlake/lake/laketest"
 )
 
@@ -40,7 +42,7 @@ func newAWSLake(t testing.TB, cfg lake.Config) *awsLake {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l, err := lake.New(s3.Store, lake.NewAthenaEngine(runner, s3.Store), cfg)
+	l, err := lake.New(s3.Store, athenaengine.New(runner, s3.Store), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +237,7 @@ func TestQueriesDuringCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A reader of its own, as an analyst's session would be.
-	reader, err := lake.NewDuckDBEngine(ctx, ll.store, lake.DuckDBConfig{Threads: 1})
+	reader, err := duckengine.New(ctx, ll.store, duckengine.Config{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ import (
 	"github.com/eventlake/eventlake/athena/local"
 	"github.com/eventlake/eventlake/athena/remote"
 	"github.com/eventlake/eventlake/lake"
+	"github.com/eventlake/eventlake/lake/athenaengine"
+	"github.com/eventlake/eventlake/lake/duckengine"
 	"github.com/eventlake/eventlake/local/dynamolocal"
 )
 
@@ -163,7 +165,7 @@ func (f *lakeFlags) open(ctx context.Context, stderr io.Writer) (*opened, error)
 		if err != nil {
 			return nil, err
 		}
-		eng, err := lake.NewDuckDBEngine(ctx, st, lake.DuckDBConfig{Threads: f.threads})
+		eng, err := duckengine.New(ctx, st, duckengine.Config{Threads: f.threads})
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +215,7 @@ func (f *lakeFlags) open(ctx context.Context, stderr io.Writer) (*opened, error)
 		WorkGroup: f.workgroup, Database: f.database, Catalog: f.catalog, OutputLocation: f.output,
 		Logger: slog.New(slog.DiscardHandler),
 	})
-	if o.lake, err = lake.New(st, lake.NewAthenaEngine(runner, st), cfg); err != nil {
+	if o.lake, err = lake.New(st, athenaengine.New(runner, st), cfg); err != nil {
 		return nil, err
 	}
 	o.where = "s3://" + f.bucket

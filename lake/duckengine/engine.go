@@ -1,67 +1,73 @@
-package lake
+// Package duckengine runs the lake's SQL on an in-process DuckDB over a
+// local lake folder: the lake.Engine of `eventlake compact|forget|expire
+// -local`, and of the tests. It is apart from package lake because DuckDB
+// needs cgo, and the Lambdas that use package lake are built without it.
+package duckengine
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/tracker"
 )
 
-// duckSource is the view DuckDBEngine defines over the objects in scope.
-const duckSource = "lake_events"
-
-// DuckDBEngine runs the lake's SQL on an in-process DuckDB (athena/local:
+// Engine runs the lake's SQL on an in-process DuckDB (athena/local:
 // the Trino macros, the events, events_dedup and identities views) over a
 // FolderStore. Before each statement it defines lake_events, the events of
 // the objects in scope with their file name as "$path", so the SQL written
 // for Athena's "$path" runs unchanged; Unload is COPY ... TO with
 // PARTITION_BY (bucket). It is safe for concurrent use; statements run one
 // at a time.
-type DuckDBEngine struct {
-	store *FolderStore
+type Engine struct {
+	store *lake.FolderStore
 	db    *local.DB
 	mu    sync.Mutex
 }
 
-// DuckDBConfig configures NewDuckDBEngine. The zero value means defaults.
-type DuckDBConfig struct {
+// Config configures New. The zero value means defaults.
+type Config struct {
 	// Threads caps DuckDB's threads; 0 means one per CPU.
 	Threads int
 }
 
-// NewDuckDBEngine opens DuckDB over store's folder. Close releases it.
-func NewDuckDBEngine(ctx context.Context, store *FolderStore, cfg DuckDBConfig) (*DuckDBEngine, error) {
+// New opens DuckDB over store's folder. Close releases it.
+func New(ctx context.Context, store *lake.FolderStore, cfg Config) (*Engine, error) {
 	db, err := local.Open(ctx, local.Config{Root: store.Root(), Threads: cfg.Threads})
 	if err != nil {
 		return nil, err
 	}
-	return &DuckDBEngine{store: store, db: db}, nil
+	return &Engine{store: store, db: db}, nil
 }
 
-// Dialect implements Engine.
-func (e *DuckDBEngine) Dialect() Dialect { return DuckDBDialect }
+// Dialect implements lake.Engine.
+func (e *Engine) Dialect() lake.Dialect { return lake.DuckDBDialect }
 
-// Close implements Engine.
-func (e *DuckDBEngine) Close() error { return e.db.Close() }
+// Close implements lake.Engine.
+func (e *Engine) Close() error { return e.db.Close() }
 
 // DB returns the underlying database (the events views of athena/local).
-func (e *DuckDBEngine) DB() *local.DB { return e.db }
+func (e *Engine) DB() *local.DB { return e.db }
 
 // defineSource (re)defines lake_events over the objects in scope (every
 // object under events/ when scope is nil).
-func (e *DuckDBEngine) defineSource(ctx context.Context, scope []string) error {
+func (e *Engine) defineSource(ctx context.Context, scope []string) error {
 	if scope == nil {
-		objs, err := e.store.List(ctx, eventsPrefix)
+		objs, err := e.store.List(ctx, "events/")
 		if err != nil {
 			return err
 		}
-		scope = keysOf(objs)
+		scope = make([]string, len(objs))
+		for i, o := range objs {
+			scope[i] = o.Key
+		}
 	}
 	var parquet, json []string
 	for _, k := range scope {
@@ -75,11 +81,11 @@ func (e *DuckDBEngine) defineSource(ctx context.Context, scope []string) error {
 			json = append(json, e.store.URI(k))
 		}
 	}
-	cols := columns()
+	cols := strings.Join(tracker.FieldNames(), ", ")
 	dt := tracker.PartitionColumn
 	var parts []string
 	if len(parquet) > 0 {
-		list, err := sqlStrings(parquet)
+		list, err := quoteAll(parquet)
 		if err != nil {
 			return err
 		}
@@ -88,7 +94,7 @@ func (e *DuckDBEngine) defineSource(ctx context.Context, scope []string) error {
 			cols, dt, list, dt))
 	}
 	if len(json) > 0 {
-		list, err := sqlStrings(json)
+		list, err := quoteAll(json)
 		if err != nil {
 			return err
 		}
@@ -107,7 +113,7 @@ func (e *DuckDBEngine) defineSource(ctx context.Context, scope []string) error {
 		}
 		parts = append(parts, spec)
 	}
-	return e.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+duckSource+" AS\n"+strings.Join(parts, "\nUNION ALL\n"))
+	return e.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+lake.DuckDBDialect.Source+" AS\n"+strings.Join(parts, "\nUNION ALL\n"))
 }
 
 // emptySelect is a relation with lake_events' columns and no rows.
@@ -129,8 +135,8 @@ var duckTypes = map[string]string{
 	"map<string,string>": "MAP(VARCHAR, VARCHAR)",
 }
 
-// Query implements Engine.
-func (e *DuckDBEngine) Query(ctx context.Context, sql string, scope []string) (*athena.Result, error) {
+// Query implements lake.Engine.
+func (e *Engine) Query(ctx context.Context, sql string, scope []string) (*athena.Result, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.defineSource(ctx, scope); err != nil {
@@ -139,13 +145,13 @@ func (e *DuckDBEngine) Query(ctx context.Context, sql string, scope []string) (*
 	return e.db.Query(ctx, sql)
 }
 
-// Unload implements Engine: it materializes the SELECT in a table, then
+// Unload implements lake.Engine: it materializes the SELECT in a table, then
 // writes each bucket with COPY ... TO <dest>bucket=<n>/data_0.parquet
 // (FORMAT PARQUET, COMPRESSION GZIP), or FORMAT JSON to data_0.json.gz, in
 // the rewrite's order. (DuckDB's PARTITION_BY writes Parquet but not JSON,
 // and does not promise the order within a partition.)
-func (e *DuckDBEngine) Unload(ctx context.Context, sql string, scope []string, dest string, format athena.Format) error {
-	if err := checkPrefix(dest); err != nil || !strings.HasSuffix(dest, "/") {
+func (e *Engine) Unload(ctx context.Context, sql string, scope []string, dest string, format athena.Format) error {
+	if err := lake.CheckKey(strings.TrimSuffix(dest, "/") + "/x"); err != nil || !strings.HasSuffix(dest, "/") {
 		return fmt.Errorf("lake: unload destination %q: want a prefix ending in /", dest)
 	}
 	existing, err := e.store.List(ctx, dest)
@@ -174,22 +180,34 @@ func (e *DuckDBEngine) Unload(ctx context.Context, sql string, scope []string, d
 		return err
 	}
 	for i := range res.Rows {
-		b, err := intCell(res, i, 0)
+		b, err := strconv.Atoi(res.Rows[i][0].String)
 		if err != nil {
-			return err
+			return fmt.Errorf("lake: bucket %q: %w", res.Rows[i][0].String, err)
 		}
-		dir := e.store.path(fmt.Sprintf("%sbucket=%d", dest, b))
+		dir := filepath.FromSlash(e.store.URI(fmt.Sprintf("%sbucket=%d", dest, b)))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		target, err := sqlString(filepath.ToSlash(filepath.Join(dir, "data_0"+ext)))
+		target, err := lake.QuoteSQL(filepath.ToSlash(filepath.Join(dir, "data_0"+ext)))
 		if err != nil {
 			return err
 		}
 		if err := e.db.Exec(ctx, fmt.Sprintf("COPY (SELECT %s FROM %s WHERE bucket = %d ORDER BY %s) TO %s (%s)",
-			columns(), table, b, rewriteOrder, target, opts)); err != nil {
+			strings.Join(tracker.FieldNames(), ", "), table, b, lake.RewriteOrder, target, opts)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func quoteAll(ss []string) (string, error) {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		q, err := lake.QuoteSQL(s)
+		if err != nil {
+			return "", err
+		}
+		out[i] = q
+	}
+	return strings.Join(out, ", "), nil
 }

@@ -1,4 +1,8 @@
-package lake
+// Package athenaengine runs the lake's SQL on Athena: the lake.Engine of
+// the scheduled compaction Lambda and of `eventlake compact|forget|expire
+// -bucket`. It is apart from package lake so that what imports lake for its
+// store and suppression list (the relay) does not link the Athena client.
+package athenaengine
 
 import (
 	"context"
@@ -7,9 +11,10 @@ import (
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/remote"
+	"github.com/eventlake/eventlake/lake"
 )
 
-// AthenaEngine runs the lake's SQL on Athena, in the pipeline's workgroup
+// Engine runs the lake's SQL on Athena, in the pipeline's workgroup
 // and database, over the events table (whose hidden column "$path" names
 // each row's object). Unload is Athena's UNLOAD into the lake bucket's
 // staging prefix. It is safe for concurrent use.
@@ -18,29 +23,29 @@ import (
 // columns it reads), at least 10 MB; a rewrite of a day scans the day about
 // four times (UNLOAD and three counts of the check), an erasure's search
 // scans user_id and anonymous_id of every partition once.
-type AthenaEngine struct {
+type Engine struct {
 	runner *remote.Runner
-	store  *S3Store
+	store  *lake.S3Store
 }
 
-// NewAthenaEngine returns an engine that runs statements with runner and
-// unloads into store's bucket.
-func NewAthenaEngine(runner *remote.Runner, store *S3Store) *AthenaEngine {
-	return &AthenaEngine{runner: runner, store: store}
+// New returns an engine that runs statements with runner and unloads into
+// store's bucket.
+func New(runner *remote.Runner, store *lake.S3Store) *Engine {
+	return &Engine{runner: runner, store: store}
 }
 
-// Dialect implements Engine.
-func (e *AthenaEngine) Dialect() Dialect { return AthenaDialect }
+// Dialect implements lake.Engine.
+func (e *Engine) Dialect() lake.Dialect { return lake.AthenaDialect }
 
-// Close implements Engine.
-func (e *AthenaEngine) Close() error { return nil }
+// Close implements lake.Engine.
+func (e *Engine) Close() error { return nil }
 
-// Query implements Engine.
-func (e *AthenaEngine) Query(ctx context.Context, sql string, _ []string) (*athena.Result, error) {
+// Query implements lake.Engine.
+func (e *Engine) Query(ctx context.Context, sql string, _ []string) (*athena.Result, error) {
 	return e.runner.Execute(ctx, sql, nil)
 }
 
-// Unload implements Engine:
+// Unload implements lake.Engine:
 //
 //	UNLOAD (<sql>) TO 's3://bucket/<dest>' WITH (format = 'PARQUET', compression = 'GZIP', partitioned_by = ARRAY['bucket'])
 //
@@ -48,11 +53,11 @@ func (e *AthenaEngine) Query(ctx context.Context, sql string, _ []string) (*athe
 // bucket=<n>/ (each file sorted; several files per bucket when its writers
 // run in parallel) and leaves whatever it wrote when it fails, which is why
 // every run unloads into a prefix of its own.
-func (e *AthenaEngine) Unload(ctx context.Context, sql string, _ []string, dest string, format athena.Format) error {
-	if err := checkPrefix(dest); err != nil || !strings.HasSuffix(dest, "/") {
+func (e *Engine) Unload(ctx context.Context, sql string, _ []string, dest string, format athena.Format) error {
+	if err := lake.CheckKey(strings.TrimSuffix(dest, "/") + "/x"); err != nil || !strings.HasSuffix(dest, "/") {
 		return fmt.Errorf("lake: unload destination %q: want a prefix ending in /", dest)
 	}
-	target, err := sqlString(e.store.URI(dest))
+	target, err := lake.QuoteSQL(e.store.URI(dest))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 // Command streamtofirehose is the Lambda function that relays the events
 // inserted into the events table, read from its DynamoDB stream, to the
 // Firehose delivery stream named by DELIVERY_STREAM_NAME. The logic lives
-// in package relay.
+// in package relay. With SUPPRESSION_BUCKET set (the lake bucket), the events
+// of actors an erasure forgot are dropped before Firehose
+// (lake.SuppressingFirehose).
 package main
 
 import (
@@ -12,7 +14,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
 
@@ -29,7 +33,22 @@ func main() {
 		logger.Error("load AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	h, err := relay.New(firehose.NewFromConfig(awsCfg, relay.ClientOptions), cfg)
+	var client relay.FirehoseAPI = firehose.NewFromConfig(awsCfg, relay.ClientOptions)
+	if bucket := os.Getenv(lake.EnvSuppressionBucket); bucket != "" {
+		store, err := lake.NewS3Store(s3.NewFromConfig(awsCfg), bucket)
+		if err != nil {
+			logger.Error("bad configuration", "error", err)
+			os.Exit(1)
+		}
+		// A list that cannot be read yet holds deliveries back (they are
+		// retried) until it can: nothing of a forgotten actor slips through.
+		cache, err := lake.NewSuppressionCache(context.Background(), store, lake.SuppressionCacheConfig{Logger: logger})
+		if err != nil {
+			logger.Warn("suppression list not loaded yet", "error", err)
+		}
+		client = lake.NewSuppressingFirehose(client, cache, logger)
+	}
+	h, err := relay.New(client, cfg)
 	if err != nil {
 		logger.Error("bad configuration", "error", err)
 		os.Exit(1)

@@ -115,6 +115,7 @@ func TestOutputs(t *testing.T) {
 		"DashboardName":           ref(p.Monitoring.Dashboard),
 		"TablesKeyArn":            arn(p.Tables.Key),
 		"LakeKeyArn":              arn(p.Lake.Key),
+		"CompactionFunctionName":  ref(s.Maintenance.Compaction.Function),
 	} {
 		check(t, "output "+name, func() { tmpl.HasOutput(jsii.String(name), obj{"Value": value}) })
 	}

@@ -42,13 +42,19 @@ func at(day time.Time, hm string) string {
 //   - v-shared, whom u0004 identified first; u0002 later used it (it stays
 //     u0004's, and its anonymous events stay);
 //   - hot-cookie, seen only in the hot store on an event of u0002, with no
-//     visitor summary and no link in the lake: u0002's.
+//     visitor summary and no link in the lake: u0002's;
+//   - r0001, who stops coming back after the second day.
 //
 // The users to forget are u0002 and s0001.
-func newWorld(days int) *world {
+func newWorld(days int) *world { return newWorldAt(testEnd, days, 6) }
+
+// newWorldAt is newWorld with a history of days ending with end, and users
+// regular users and as many visitors.
+func newWorldAt(end time.Time, days, users int) *world {
+	end = end.UTC().Truncate(24 * time.Hour)
 	w := &world{forget: []string{"u0002", "s0001"}}
-	w.events = laketest.Generate(laketest.Config{End: testEnd, Days: days, Users: 6, Visitors: 6, Seed: 3})
-	first := testEnd.AddDate(0, 0, -(days - 1))
+	w.events = laketest.Generate(laketest.Config{End: end, Days: days, Users: users, Visitors: users, Seed: 3})
+	first := end.AddDate(0, 0, -(days - 1))
 	second := first.AddDate(0, 0, 1)
 	ev := func(user, anon, typ, when, id string) laketest.Event {
 		return laketest.Event{UserID: user, AnonymousID: anon, EventAt: when, EventID: id, EventType: typ,
@@ -65,18 +71,21 @@ func newWorld(days int) *world {
 		ev("u0004", "v-shared", tracker.TypeIdentify, at(first, "08:00"), "w-07"),
 		ev("u0002", "v-shared", "login", at(second, "13:00"), "w-08"),
 		ev("", "v-shared", "page_view", at(second, "14:00"), "w-09"),
+		// r0001 stops coming back after the second day (rotting accounts).
+		ev("r0001", "", "login", at(first, "15:00"), "w-12"),
+		ev("r0001", "", "page_view", at(second, "15:00"), "w-13"),
 	)
 	slices.SortFunc(w.events, func(a, b laketest.Event) int { return strings.Compare(a.EventAt+a.EventID, b.EventAt+b.EventID) })
-	last := testEnd.Format(tracker.DateLayout)
-	prev := testEnd.AddDate(0, 0, -1).Format(tracker.DateLayout)
+	last := end.Format(tracker.DateLayout)
+	prev := end.AddDate(0, 0, -1).Format(tracker.DateLayout)
 	for _, e := range w.events {
 		if e.Day() == last || e.Day() == prev || e.EventID == "w-08" || e.EventID == "w-02" {
 			w.hot = append(w.hot, e)
 		}
 	}
 	w.hot = append(w.hot,
-		ev("u0002", "hot-cookie", "login", at(testEnd, "22:00"), "w-10"),
-		ev("", "hot-cookie", "page_view", at(testEnd, "21:00"), "w-11"),
+		ev("u0002", "hot-cookie", "login", at(end, "22:00"), "w-10"),
+		ev("", "hot-cookie", "page_view", at(end, "21:00"), "w-11"),
 	)
 	w.summary = map[string]map[string]any{
 		"u#u0002":    {"anonymous_ids": []string{"c-u0002", "v-shared", "hot-cookie"}, "actions": 9},
@@ -137,7 +146,7 @@ func (w *world) seedHot(t testing.TB, env *dynamolocal.Env) {
 	t.Helper()
 	ctx := context.Background()
 	tr, err := tracker.New(env.Client, tracker.Config{EventsTable: env.EventsTable, SummaryTable: env.SummaryTable,
-		Now: func() time.Time { return testEnd.Add(24 * time.Hour) }})
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}

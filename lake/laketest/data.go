@@ -278,6 +278,17 @@ func ObjectKey(day, name string) string {
 // day, in delivery order, objects of at most perObject lines, named
 // eventlake-1-<day>-<n> with the format's extension. It returns the keys.
 func WriteLake(ctx context.Context, root string, deliveries []Event, perObject int, format athena.Format) ([]string, error) {
+	return writeLake(ctx, root, deliveries, func(int) int { return perObject }, format)
+}
+
+// WriteLakeDaily is WriteLake with objectsPerDay objects in each day (fewer
+// in a day with fewer events), as a buffer interval that always fills
+// lands them: 288 a day for Firehose's 5-minute default.
+func WriteLakeDaily(ctx context.Context, root string, deliveries []Event, objectsPerDay int, format athena.Format) ([]string, error) {
+	return writeLake(ctx, root, deliveries, func(n int) int { return (n + objectsPerDay - 1) / max(objectsPerDay, 1) }, format)
+}
+
+func writeLake(ctx context.Context, root string, deliveries []Event, perObjectOf func(dayEvents int) int, format athena.Format) ([]string, error) {
 	byDay := map[string][]Event{}
 	var days []string
 	for _, e := range deliveries {
@@ -299,6 +310,7 @@ func WriteLake(ctx context.Context, root string, deliveries []Event, perObject i
 	var keys []string
 	for _, day := range days {
 		evs := byDay[day]
+		perObject := perObjectOf(len(evs))
 		for n := 0; len(evs) > 0; n++ {
 			k := min(len(evs), max(perObject, 1))
 			key := ObjectKey(day, fmt.Sprintf("eventlake-1-%s-%05d", day, n))

@@ -148,7 +148,7 @@ func (l *Lake) Compact(ctx context.Context, opts CompactOptions) (*CompactResult
 			objs, lerr := l.store.List(ctx, PartitionPrefix(day))
 			dr, err = DayResult{Day: day, Skipped: "dry run", InputObjects: len(objs), InputBytes: sumSize(objs)}, lerr
 		} else {
-			dr, err = l.rewriteDay(ctx, day, rewriteOpts{op: "compact", hashes: hashes})
+			dr, err = l.rewriteAll(ctx, day, rewriteOpts{op: "compact", hashes: hashes})
 		}
 		if err != nil {
 			res.Failed[day] = err

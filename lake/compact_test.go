@@ -276,3 +276,36 @@ func checkSorted(t *testing.T, ll *localLake, key string) {
 		}
 	}
 }
+
+// TestCompactInPasses: a day with more objects than one rewrite reads is
+// compacted in passes of one run, the compacted files first; the counts
+// are the day's.
+func TestCompactInPasses(t *testing.T) {
+	ctx := context.Background()
+	ll := newLocalLake(t, lake.Config{})
+	lake.SetMaxInputs(ll.lake, 4)
+	events := laketest.Generate(laketest.Config{End: testEnd, Days: 1, Users: 12, Visitors: 12, Sessions: 3})
+	deliveries := laketest.Deliveries(events, 0.1, 3)
+	keys, err := laketest.WriteLake(ctx, ll.root, deliveries, 3, athena.FormatParquet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 9 {
+		t.Fatalf("%d objects: want enough for three passes", len(keys))
+	}
+	res, err := ll.lake.Compact(ctx, lake.CompactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Days[0]
+	if d.Passes < 3 || d.InputObjects != len(keys) || d.OutputObjects != 1 || d.Rows.Written != int64(len(events)) ||
+		d.Duplicates() != int64(len(deliveries)-len(events)) || d.Rows.Input != int64(len(deliveries)) {
+		t.Errorf("%d objects, %d deliveries, %d events: %+v", len(keys), len(deliveries), len(events), d)
+	}
+	if got := ll.count(t, "SELECT count(*) FROM events"); got != int64(len(events)) {
+		t.Errorf("events = %d, want %d", got, len(events))
+	}
+	if ms, _ := ll.lake.Manifests(ctx, d.Day); len(ms) != d.Passes {
+		t.Errorf("%d manifests for %d passes", len(ms), d.Passes)
+	}
+}

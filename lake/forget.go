@@ -347,7 +347,7 @@ func (l *Lake) Forget(ctx context.Context, req ForgetRequest, opts ForgetOptions
 	}
 	var errs []error
 	for i, day := range days {
-		dr, err := l.rewriteDay(ctx, day, rewriteOpts{op: "forget", request: req.Request, hashes: hashes, force: true, purge: true})
+		dr, err := l.rewriteAll(ctx, day, rewriteOpts{op: "forget", request: req.Request, hashes: hashes, force: true, purge: true})
 		ad := &audit.Lake[i]
 		ad.ObjectsReplaced, ad.BytesReplaced = dr.InputObjects, dr.InputBytes
 		ad.FilesWritten, ad.BytesWritten = dr.OutputObjects, dr.OutputBytes

@@ -48,6 +48,8 @@ type Config struct {
 	// hook, when set, is called at each step of a rewrite; an error stops
 	// the rewrite there (errCrash: as if the process died). For tests.
 	hook func(step, day string) error
+	// maxInputs overrides MaxRewriteInputs. For tests.
+	maxInputs int
 }
 
 // Progress is what a Lake reports while it works.
@@ -97,6 +99,9 @@ func New(store Store, engine Engine, cfg Config) (*Lake, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.maxInputs <= 0 {
+		cfg.maxInputs = MaxRewriteInputs
 	}
 	return &Lake{store: store, engine: engine, cfg: cfg}, nil
 }

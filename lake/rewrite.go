@@ -33,8 +33,35 @@ type DayResult struct {
 	Rows          RowCounts `json:"rows"`
 	// VersionsPurged counts noncurrent versions and delete markers removed
 	// for good.
-	VersionsPurged int           `json:"versions_purged,omitempty"`
-	Took           time.Duration `json:"took"`
+	VersionsPurged int `json:"versions_purged,omitempty"`
+	// Passes counts the rewrites of the day in this run: more than one when
+	// it held more than MaxRewriteInputs objects.
+	Passes int           `json:"passes,omitempty"`
+	Took   time.Duration `json:"took"`
+	// left is the number of objects a pass did not read (MaxRewriteInputs).
+	left int
+}
+
+// add accumulates the next pass of the same day. A pass reads the files
+// of the pass before it again (they sort first); they are counted once.
+func (r *DayResult) add(n DayResult) {
+	if r.Passes == 0 {
+		*r = n
+		r.Passes = 1
+		return
+	}
+	r.Run = n.Run
+	r.InputObjects += n.InputObjects - r.OutputObjects
+	r.InputBytes += n.InputBytes - r.OutputBytes
+	r.Rows.Input += n.Rows.Input - r.Rows.Written
+	r.Rows.Distinct += n.Rows.Distinct - r.Rows.Written
+	r.Rows.Suppressed += n.Rows.Suppressed
+	r.Rows.Written = n.Rows.Written
+	r.OutputObjects, r.OutputBytes = n.OutputObjects, n.OutputBytes
+	r.VersionsPurged += n.VersionsPurged
+	r.Took += n.Took
+	r.Passes++
+	r.left = n.left
 }
 
 // Duplicates is the number of duplicate deliveries the rewrite removed.
@@ -111,15 +138,31 @@ func (l *Lake) rewriteDay(ctx context.Context, day string, o rewriteOpts) (res D
 	if err != nil {
 		return res, err
 	}
-	res.InputObjects, res.InputBytes = len(inputs), sumSize(inputs)
 	switch {
 	case len(inputs) == 0:
 		res.Skipped = "empty"
 		return res, nil
 	case !o.force && clean(inputs):
 		res.Skipped = "clean"
+		res.InputObjects, res.InputBytes = len(inputs), sumSize(inputs)
 		return res, nil
 	}
+	if len(inputs) > l.cfg.maxInputs {
+		// The compacted files first (they hold most of the day), then the
+		// oldest objects; the rest is the next pass's.
+		slices.SortStableFunc(inputs, func(a, b Object) int {
+			if ca, cb := isCompacted(a.Key), isCompacted(b.Key); ca != cb {
+				if ca {
+					return -1
+				}
+				return 1
+			}
+			return a.LastModified.Compare(b.LastModified)
+		})
+		res.left = len(inputs) - l.cfg.maxInputs
+		inputs = inputs[:l.cfg.maxInputs]
+	}
+	res.InputObjects, res.InputBytes = len(inputs), sumSize(inputs)
 	d := l.engine.Dialect()
 	uris := make([]string, len(inputs))
 	for i, in := range inputs {
@@ -258,6 +301,30 @@ func (l *Lake) rewriteDay(ctx context.Context, day string, o rewriteOpts) (res D
 		slog.Int64("input_rows", rows.Input), slog.Int64("duplicates", res.Duplicates()), slog.Int64("suppressed", rows.Suppressed),
 		slog.Int64("written", rows.Written), slog.Int("versions_purged", res.VersionsPurged), slog.Duration("took", res.Took))
 	return res, nil
+}
+
+// rewriteAll rewrites a day in as many passes as its objects need
+// (MaxRewriteInputs each), and returns their sum.
+func (l *Lake) rewriteAll(ctx context.Context, day string, o rewriteOpts) (DayResult, error) {
+	var total DayResult
+	for {
+		r, err := l.rewriteDay(ctx, day, o)
+		if err != nil {
+			if total.Passes > 0 {
+				total.add(r)
+				return total, err
+			}
+			return r, err
+		}
+		if r.Skipped != "" && total.Passes > 0 {
+			return total, nil
+		}
+		total.add(r)
+		if r.left == 0 || r.Skipped != "" {
+			return total, nil
+		}
+		o.force = true // the next pass reads this pass's files with the rest
+	}
 }
 
 // purgeNoncurrent removes every noncurrent version and delete marker of a

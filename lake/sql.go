@@ -48,11 +48,21 @@ var DuckDBDialect = Dialect{
 	HashHex: func(e string) string { return "sha256(" + e + ")" },
 }
 
-// MaxSQLHashes bounds the suppression hashes one statement carries (about
-// 70 bytes each; Athena takes statements of up to 262,144 bytes). A list
-// longer than that applies its most recent entries to compaction, and
-// erasure applies the request's own; see docs/lake.md.
-const MaxSQLHashes = 3000
+// Limits of one statement. Athena takes statements of up to
+// MaxStatementBytes; a rewrite's statements name its inputs (about 130
+// bytes each for Firehose's S3 keys) once and the suppression hashes (68
+// bytes each) once.
+const (
+	MaxStatementBytes = 262144
+	// MaxSQLHashes bounds the suppression hashes one statement carries. A
+	// longer list applies its most recent entries to compaction (an
+	// erasure applies its own first); see docs/lake.md.
+	MaxSQLHashes = 2000
+	// MaxRewriteInputs bounds the objects one rewrite reads. A day with
+	// more is rewritten in several passes of one run, the compacted files
+	// first.
+	MaxRewriteInputs = 400
+)
 
 var hexHashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -69,8 +79,11 @@ func (d Dialect) suppressedSQL(hashes []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("(coalesce(user_id, '') <> '' AND %s IN (%s)) OR (coalesce(user_id, '') = '' AND coalesce(anonymous_id, '') <> '' AND %s IN (%s))",
-		d.HashHex("'"+userPrefix+"' || user_id"), list, d.HashHex("'"+anonymousPrefix+"' || anonymous_id"), list), nil
+	// The actor's key: the user's, else the visitor's (tracker.ActorKey),
+	// its hash matched against the list once. NULL when the row has
+	// neither ID, which no IN list matches.
+	return fmt.Sprintf("(CASE WHEN coalesce(user_id, '') <> '' THEN %s WHEN coalesce(anonymous_id, '') <> '' THEN %s END) IN (%s)",
+		d.HashHex("'"+userPrefix+"' || user_id"), d.HashHex("'"+anonymousPrefix+"' || anonymous_id"), list), nil
 }
 
 func hashList(hashes []string) (string, error) {
@@ -144,7 +157,12 @@ func render(name string, p sqlParams) (string, error) {
 	if err := sqlTemplates.ExecuteTemplate(&b, name+".sql", p); err != nil {
 		return "", fmt.Errorf("render %s.sql: %w", name, err)
 	}
-	return stripComments(b.String()), nil
+	sql := stripComments(b.String())
+	// Room for UNLOAD's wrapper.
+	if len(sql) > MaxStatementBytes-1024 {
+		return "", fmt.Errorf("lake: the %s statement is %d bytes, more than Athena takes (%d)", name, len(sql), MaxStatementBytes)
+	}
+	return sql, nil
 }
 
 // stripComments drops the "--" header lines: the fake and real Athena route

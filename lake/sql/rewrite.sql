@@ -19,6 +19,6 @@ FROM (
     FROM {{.Source}}
     WHERE dt = '{{.Day}}' AND "$path" IN ({{.Inputs}})
   )
-  WHERE copy = 1{{if .Suppressed}} AND NOT ({{.Suppressed}}){{end}}
+  WHERE copy = 1{{if .Suppressed}} AND NOT coalesce({{.Suppressed}}, false){{end}}
 )
 ORDER BY {{.Order}}

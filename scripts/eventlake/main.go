@@ -5,6 +5,9 @@
 //	go run ./scripts/eventlake help query         # one subcommand's flags (or: eventlake query -h)
 //	go run ./scripts/eventlake query -list
 //	go run ./scripts/eventlake query -local ./lake active_users 2026-11-22
+//	go run ./scripts/eventlake compact -bucket my-lake           # docs/lake.md
+//	go run ./scripts/eventlake forget -local ./lake -dynamodb-endpoint http://127.0.0.1:8000 -request T-1 42
+//	go run ./scripts/eventlake expire -bucket my-lake -max-age-days 400
 //
 // Exit status: 0 done (or help shown), 1 the job failed, 2 a bad command line
 // (nothing was done), 130 interrupted.

@@ -16,12 +16,18 @@ import (
 // tables, buckets and keys instead of creating new ones beside them.
 const PipelineID = "Default"
 
+// MaintenanceID is the construct ID of the lake's maintenance in the stack.
+const MaintenanceID = "Maintenance"
+
 // EventlakeStack is eventlake's own stack: the pipeline and the outputs
 // applications and operators need.
 type EventlakeStack struct {
 	awscdk.Stack
 	// Pipeline is the whole pipeline; its fields expose each concern.
 	Pipeline *eventlake.Pipeline
+	// Maintenance compacts the lake daily and makes the relay honour the
+	// erasures' suppression list (docs/lake.md).
+	Maintenance *eventlake.Maintenance
 }
 
 // NewEventlakeStack defines the pipeline in a new stack under scope. It
@@ -45,7 +51,11 @@ func NewEventlakeStack(scope constructs.Construct, id string, props *EventlakeSt
 	if err != nil {
 		return nil, err
 	}
-	s := &EventlakeStack{Stack: st, Pipeline: pl}
+	m, err := eventlake.NewMaintenance(st, MaintenanceID, &eventlake.MaintenanceProps{Pipeline: pl})
+	if err != nil {
+		return nil, err
+	}
+	s := &EventlakeStack{Stack: st, Pipeline: pl, Maintenance: m}
 	s.outputs()
 	return s, nil
 }
@@ -82,4 +92,5 @@ func (s *EventlakeStack) outputs() {
 	out("AthenaResultsBucketName", "Athena query results", p.Catalog.Results.BucketName())
 	out("AlarmTopicArn", "alarm notifications", p.Monitoring.Topic.TopicArn())
 	out("DashboardName", "the CloudWatch dashboard", p.Monitoring.Dashboard.DashboardName())
+	out("CompactionFunctionName", "the daily lake compaction (eventlake compact runs the same)", s.Maintenance.Compaction.Function.FunctionName())
 }

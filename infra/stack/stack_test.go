@@ -117,6 +117,7 @@ func TestOutputs(t *testing.T) {
 		"LakeKeyArn":               arn(p.Lake.Key),
 		"SummaryFunctionName":      ref(p.Summary.Function),
 		"SummaryOnFailureQueueUrl": ref(p.Summary.OnFailure),
+		"CompactionFunctionName":   ref(s.Maintenance.Compaction.Function),
 	} {
 		check(t, "output "+name, func() { tmpl.HasOutput(jsii.String(name), obj{"Value": value}) })
 	}

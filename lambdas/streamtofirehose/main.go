@@ -2,7 +2,9 @@
 // inserted into the events table, read from its DynamoDB stream, to the
 // Firehose delivery stream named by DELIVERY_STREAM_NAME, and keeps aside
 // in the bucket named by KEEP_ASIDE_BUCKET (under errors/relay/) the records
-// whose image breaks the schema. The logic lives in package relay.
+// whose image breaks the schema. With SUPPRESSION_BUCKET set (the lake
+// bucket), the events of actors an erasure forgot are dropped before
+// Firehose (lake.SuppressingFirehose). The logic lives in package relay.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lake/objstore"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
@@ -35,7 +38,22 @@ func main() {
 	if bucket := os.Getenv(relay.EnvKeepAsideBucket); bucket != "" {
 		cfg.KeepAside = objstore.S3{Client: s3.NewFromConfig(awsCfg), Bucket: bucket}
 	}
-	h, err := relay.New(firehose.NewFromConfig(awsCfg, relay.ClientOptions), cfg)
+	var client relay.FirehoseAPI = firehose.NewFromConfig(awsCfg, relay.ClientOptions)
+	if bucket := os.Getenv(lake.EnvSuppressionBucket); bucket != "" {
+		store, err := lake.NewS3Store(s3.NewFromConfig(awsCfg), bucket)
+		if err != nil {
+			logger.Error("bad configuration", "error", err)
+			os.Exit(1)
+		}
+		// A list that cannot be read yet holds deliveries back (they are
+		// retried) until it can: nothing of a forgotten actor slips through.
+		cache, err := lake.NewSuppressionCache(context.Background(), store, lake.SuppressionCacheConfig{Logger: logger})
+		if err != nil {
+			logger.Warn("suppression list not loaded yet", "error", err)
+		}
+		client = lake.NewSuppressingFirehose(client, cache, logger)
+	}
+	h, err := relay.New(client, cfg)
 	if err != nil {
 		logger.Error("bad configuration", "error", err)
 		os.Exit(1)

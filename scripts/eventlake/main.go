@@ -8,6 +8,9 @@
 //	go run ./scripts/eventlake redrive -local ./lake      # or -stream S -table T -queue-url U on AWS
 //	go run ./scripts/eventlake reprocess -local ./lake -relay -from-table
 //	go run ./scripts/eventlake backfill -stream S -table T -from 2026-11-01 -to 2026-11-07
+//	go run ./scripts/eventlake compact -bucket my-lake           # docs/lake.md
+//	go run ./scripts/eventlake forget -local ./lake -dynamodb-endpoint http://127.0.0.1:8000 -request T-1 42
+//	go run ./scripts/eventlake expire -bucket my-lake -max-age-days 400
 //
 // Exit status: 0 done (or help shown), 1 the job failed, 2 a bad command line
 // (nothing was done), 130 interrupted.
@@ -44,6 +47,9 @@ var commands = []command{
 	{"redrive", "[-local DIR | -stream S -table T -queue-url U] [flags]", "send the stream batches of the on-failure queue to Firehose again, then delete their messages", runRedrive},
 	{"reprocess", "[-local DIR | -stream S -bucket B] [-firehose] [-relay] [-from-table] [-dry-run]", "resubmit Firehose's errors/ and the relay's kept-aside records once the cause is fixed", runReprocess},
 	{"backfill", "[-local DIR | -stream S -table T] [-from TIME] [-to TIME]", "copy the events table's events (a time range, or all) into the lake", runBackfill},
+	{"compact", "[flags] [YYYY-MM-DD ...]", "rewrite day partitions into a few large files, one row per event (Athena, or DuckDB with -local)", runCompact},
+	{"forget", "[flags] [user_id ...]", "erase users and their linked anonymous IDs from DynamoDB, the summary and the lake; suppress them", runForget},
+	{"expire", "-max-age-days N [flags]", "drop the lake partitions older than N days", runExpire},
 }
 
 func main() { cli.Main("eventlake", run) }

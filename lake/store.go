@@ -1,0 +1,150 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Object is one current object of a Store.
+type Object struct {
+	// Key is the object's key, "events/dt=2026-11-01/file.parquet".
+	Key string `json:"key"`
+	// Size is its length in bytes.
+	Size int64 `json:"size"`
+	// ETag identifies its content (without quotes). Two objects with equal
+	// ETags in one store hold the same bytes.
+	ETag string `json:"etag,omitempty"`
+	// VersionID is the S3 version, empty in an unversioned store.
+	VersionID string `json:"version_id,omitempty"`
+	// LastModified is when it was written.
+	LastModified time.Time `json:"last_modified"`
+}
+
+// Version is one version of an object, or a delete marker, in a versioned
+// store.
+type Version struct {
+	Object
+	// IsLatest is true for the current version (or the current delete
+	// marker) of its key.
+	IsLatest bool
+	// DeleteMarker is true for a delete marker (Size 0, no content).
+	DeleteMarker bool
+}
+
+// Condition makes Store.Put conditional. The zero value writes
+// unconditionally.
+type Condition struct {
+	// IfNoneMatch writes only when no object has the key (S3's
+	// If-None-Match: *).
+	IfNoneMatch bool
+	// IfMatch, when set, writes only when the current object has this
+	// ETag.
+	IfMatch string
+}
+
+// Errors a Store reports; match them with errors.Is.
+var (
+	// ErrNotFound: no current object has the key.
+	ErrNotFound = errors.New("lake: no such object")
+	// ErrPrecondition: a conditional Put found the key taken (IfNoneMatch)
+	// or another ETag (IfMatch). Read again and retry.
+	ErrPrecondition = errors.New("lake: precondition failed")
+)
+
+// MaxGetBytes bounds Store.Get: it reads the lake's own small documents
+// (manifests, locks, audit records, the suppression list), never events.
+const MaxGetBytes = 64 << 20
+
+// Store is the object storage the lake lives in: an S3 bucket (S3Store) or
+// a folder laid out like one (FolderStore). Keys are slash-separated,
+// relative (no leading slash, no "." or ".." segments). Implementations are
+// safe for concurrent use; every method honours ctx. The conformance suite
+// in store_test.go runs against both.
+type Store interface {
+	// List returns the current objects whose keys start with prefix,
+	// sorted by key. Nothing under the prefix is an empty list.
+	List(ctx context.Context, prefix string) ([]Object, error)
+	// Get returns the content of a current object of at most MaxGetBytes,
+	// or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, Object, error)
+	// Put writes body under key, honouring cond (ErrPrecondition when it
+	// does not hold), and returns the new object.
+	Put(ctx context.Context, key string, body []byte, cond Condition) (Object, error)
+	// Copy copies the current object src to dst (inside the store, without
+	// reading it through the caller) and returns the new object.
+	Copy(ctx context.Context, src, dst string) (Object, error)
+	// Delete removes the current objects of keys. In a versioned store
+	// each becomes a noncurrent version behind a delete marker, so it can
+	// be recovered until the bucket's lifecycle expires it. A key without
+	// an object is not an error.
+	Delete(ctx context.Context, keys []string) error
+	// Versions lists every version and delete marker under prefix, sorted
+	// by key, newest first within a key. An unversioned store lists its
+	// current objects, each IsLatest.
+	Versions(ctx context.Context, prefix string) ([]Version, error)
+	// DeleteVersions removes versions for good (no delete marker, no
+	// recovery). In an unversioned store it deletes the objects.
+	DeleteVersions(ctx context.Context, versions []Version) error
+	// Versioned reports whether Delete keeps what it deletes as
+	// noncurrent versions.
+	Versioned() bool
+	// URI is how a query engine names the object: "s3://bucket/key" for
+	// S3 (Athena's "$path"), the absolute file path for a folder (DuckDB's
+	// filename).
+	URI(key string) string
+}
+
+// CheckKey reports whether key is a valid store key: not empty, relative,
+// slash-separated, without empty, "." or ".." segments or control
+// characters, at most 1,024 bytes (S3's limit).
+func CheckKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("lake: empty key")
+	case len(key) > 1024:
+		return fmt.Errorf("lake: key of %d bytes (at most 1024)", len(key))
+	case strings.HasPrefix(key, "/"), strings.HasSuffix(key, "/"):
+		return fmt.Errorf("lake: key %q starts or ends with /", key)
+	case path.Clean(key) != key:
+		return fmt.Errorf("lake: key %q is not clean (empty, . or .. segments)", key)
+	case key == ".." || strings.HasPrefix(key, "../"):
+		return fmt.Errorf("lake: key %q leaves the store", key)
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("lake: key %q contains a control character", key)
+		}
+	}
+	return nil
+}
+
+// checkPrefix accepts "" or a prefix that would be a valid key once an
+// object name follows it ("events/", "events/dt=2026-").
+func checkPrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	return CheckKey(strings.TrimSuffix(prefix, "/") + "/x")
+}
+
+// sumSize adds up the sizes of objects.
+func sumSize(objs []Object) int64 {
+	var n int64
+	for _, o := range objs {
+		n += o.Size
+	}
+	return n
+}
+
+// keysOf returns the keys of objs.
+func keysOf(objs []Object) []string {
+	out := make([]string, len(objs))
+	for i, o := range objs {
+		out[i] = o.Key
+	}
+	return out
+}

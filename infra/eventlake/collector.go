@@ -516,7 +516,8 @@ func (col *Collector) monitor(props *CollectorProps) {
 		stage.MetricLatency(&cw.MetricOptions{Statistic: p99, Period: period()}), float64(CollectorLatencyAlarm.Milliseconds()),
 		cw.ComparisonOperator_GREATER_THAN_THRESHOLD, CollectorLatencyAlarmPeriods))
 	add(m.AddAlarm("CollectorThrottled", fmt.Sprintf("API Gateway answered 429 to requests over the stage's throttle (%g requests a second, "+
-		"bursts of %d). Segment's libraries retry later; if it is real traffic, raise Collector.ThrottleRate and ThrottleBurst.",
+		"bursts of %d). Segment's libraries retry later; if it is real traffic, raise the throttle (CollectorOptions.ThrottleRate "+
+		"and ThrottleBurst; eventlake:collectorThrottleRate and collectorThrottleBurst).",
 		o.ThrottleRate, o.ThrottleBurst), col.Throttled.Metric(sum), 1, gte))
 	add(m.AddAlarm("CollectorFunctionThrottles", "Lambda throttled the collector function (the account's concurrency is used up): "+
 		"API Gateway answered those requests with an error and clients retry. Ask for more concurrency or lower the stage's throttle.",

@@ -60,6 +60,10 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 	cdkContext["eventlake:tableClass"] = "STANDARD_INFREQUENT_ACCESS"
 	cdkContext["eventlake:bufferingInterval"] = "2m"
 	cdkContext["eventlake:summaryWindow"] = "120"
+	cdkContext["eventlake:collectorRoutes"] = "page_view=lake,impression=lake"
+	cdkContext["eventlake:collectorAllowedOrigins"] = "https://shop.example"
+	cdkContext["eventlake:collectorDomainName"] = "events.shop.example"
+	cdkContext["eventlake:collectorCertificateArn"] = "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 	env := map[string]string{"CDK_DEFAULT_REGION": "eu-central-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
 
 	outdir := t.TempDir()
@@ -137,6 +141,24 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 			found[r.Type] = true
 		case "AWS::SNS::Subscription":
 			found[r.Type] = r.Properties["Endpoint"] == "ops@example.com"
+		case "AWS::ApiGatewayV2::Api":
+			cors := string(mustJSON(r.Properties["CorsConfiguration"]))
+			if !strings.Contains(cors, `"AllowOrigins":["https://shop.example"]`) || r.Properties["DisableExecuteApiEndpoint"] != true {
+				t.Errorf("%s: CORS and custom domain not from the context: %v", id, r.Properties)
+			}
+			found[r.Type] = true
+		case "AWS::ApiGatewayV2::DomainName":
+			found[r.Type] = r.Properties["DomainName"] == "events.shop.example"
+		case "AWS::Lambda::Function":
+			// The collector's routes.
+			env, _ := r.Properties["Environment"].(map[string]interface{})
+			vars, _ := env["Variables"].(map[string]interface{})
+			if routes, ok := vars["ROUTES"]; ok {
+				if routes != "impression=lake,page_view=lake" {
+					t.Errorf("%s: routes %v, not the context's", id, routes)
+				}
+				found[r.Type] = true
+			}
 		case "AWS::Lambda::EventSourceMapping":
 			// The summary consumer's mapping has the tumbling window.
 			if w, ok := r.Properties["TumblingWindowInSeconds"]; ok {
@@ -147,7 +169,7 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 			}
 		}
 	}
-	if len(found) != 5 {
+	if len(found) != 8 {
 		t.Errorf("template lacks resources: %v", found)
 	}
 

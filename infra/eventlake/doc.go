@@ -2,6 +2,8 @@
 // NewPipeline, for a team's own CDK app or for eventlake's stack
 // (infra/stack):
 //
+//	HTTP clients ─► API Gateway ─► collector Lambda ─┬─ hot route: PutItem ─► DynamoDB events table (below)
+//	                                                 └─ lake route: PutRecordBatch ─► Firehose (below)
 //	DynamoDB events table ─stream (NEW_IMAGE)─► relay Lambda ─► Firehose ─► S3 lake ─► Glue + Athena
 //	                       └─stream (tumbling window)─► summarize Lambda ─► summary table
 //
@@ -34,6 +36,13 @@
 //     an encrypted on-failure queue, metric filters on its log line (field
 //     names from the summary package), alarms (Monitoring.AddAlarm) and a
 //     dashboard row; PipelineProps.DisableSummary leaves it out.
+//   - Collector (opt-in, PipelineProps.Collector): the HTTP collector
+//     (lambdas/collector) behind an API Gateway HTTP API, with its write
+//     keys in a Secrets Manager secret, a throttled, access-logged
+//     $default stage, CORS for the allowed origins, an optional custom
+//     domain, metric filters on its log lines (names from the collector
+//     and function packages) and on the access log, alarms and a
+//     dashboard row.
 //
 // Usage, in a stack with a concrete region:
 //

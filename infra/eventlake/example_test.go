@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // An application's own CDK app adds the pipeline to its stack, on the
@@ -38,4 +40,29 @@ func ExampleNewPipeline() {
 	pl.GrantTracker(service)
 	fmt.Println(pl.Props.NamePrefix, len(pl.Tables.Created), "table created")
 	// Output: shop_events 1 table created
+}
+
+// The HTTP collector is opt-in in the construct: an application that wants
+// events over HTTP sets PipelineProps.Collector. Here page views go straight
+// to the lake, and browsers on the shop's origin may send.
+func ExampleNewPipeline_collector() {
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Shop"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Region: jsii.String("eu-west-1")},
+	})
+	pl, err := NewPipeline(stack, "Analytics", &PipelineProps{
+		NamePrefix: "shop_events",
+		LambdasDir: lambdasDir, // "build/lambdas" after `make lambdas`
+		Collector: &CollectorOptions{
+			Routes:         map[string]tracker.Route{"page_view": tracker.RouteLake},
+			AllowedOrigins: []string{"https://shop.example"},
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	o := pl.Collector.Options
+	fmt.Println(o.Routes["page_view"], o.ThrottleRate, o.ThrottleBurst, o.IPPolicy)
+	// Output: lake 500 1000 keep
 }

@@ -55,10 +55,12 @@ const streamBatch = `{"Records": [
 // metricFilter is the part of CloudWatch's JSON metric filter syntax the
 // stack uses: one condition, { $.field OP number }, or several joined with
 // &&, { ($.a = "text") && ($.b > 0) }, each comparing a field with a number
-// or (= and != only) a quoted string; the value is $.field.
+// or (= and != only) a quoted string; the value is $.field, or a number
+// published for every match (constant, when value is empty).
 type metricFilter struct {
-	conds []filterCond
-	value string
+	conds    []filterCond
+	value    string
+	constant float64
 }
 
 // filterCond is one condition: the field compared with num, or with str
@@ -104,11 +106,15 @@ func parseMetricFilter(pattern, value string) (metricFilter, error) {
 			return metricFilter{}, fmt.Errorf("filter pattern %q: condition %q is neither $.field OP number nor $.field = \"text\"", pattern, part)
 		}
 	}
-	v, ok := strings.CutPrefix(value, "$.")
-	if !ok {
-		return metricFilter{}, fmt.Errorf("metric value %q is not $.field", value)
+	if v, ok := strings.CutPrefix(value, "$."); ok {
+		f.value = v
+		return f, nil
 	}
-	f.value = v
+	n, err := strconv.ParseFloat(value, 64)
+	if err != nil {
+		return metricFilter{}, fmt.Errorf("metric value %q is neither $.field nor a number", value)
+	}
+	f.constant = n
 	return f, nil
 }
 
@@ -120,6 +126,9 @@ func (f metricFilter) apply(event map[string]interface{}) (float64, bool) {
 		if !c.matches(event[c.field]) {
 			return 0, false
 		}
+	}
+	if f.value == "" {
+		return f.constant, true
 	}
 	v, ok := event[f.value].(float64)
 	return v, ok

@@ -23,6 +23,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/eventlake/eventlake/infra/internal/testenv"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // tempRoot holds what the tests write: lambdasDir, the real Lambdas built
@@ -175,12 +176,13 @@ func withLambdas(p PipelineProps) *PipelineProps {
 	return &p
 }
 
-// defaultStack is the pipeline with default props and an alarm email, in a
-// stack that tags everything (the dashboard must still carry no tags).
+// defaultStack is the pipeline with default props, an alarm email and the
+// collector with its default options (as eventlake's stack deploys it), in
+// a stack that tags everything (the dashboard must still carry no tags).
 func defaultStack(t *testing.T) *synthesized {
 	return synth(t, "parquet-defaults", func(st awscdk.Stack) (*Pipeline, error) {
 		awscdk.Tags_Of(st).Add(jsii.String("team"), jsii.String("analytics"), nil)
-		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{AlarmEmail: "ops@example.com"}))
+		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{AlarmEmail: "ops@example.com", Collector: &CollectorOptions{}}))
 	})
 }
 
@@ -198,6 +200,20 @@ var jsonProps = PipelineProps{
 	BytesScannedCutoff:              1 << 30,
 	NoncurrentVersionExpirationDays: 7,
 	SummaryWindow:                   5 * time.Minute,
+	Collector:                       &tunedCollector,
+}
+
+// tunedCollector is the collector of jsonStack: every option set, a
+// custom domain among them.
+var tunedCollector = CollectorOptions{
+	Routes:         map[string]tracker.Route{"page_view": tracker.RouteLake, "click": tracker.RouteLake, "login": tracker.RouteHot},
+	ThrottleRate:   50.5,
+	ThrottleBurst:  120,
+	AllowedOrigins: []string{"https://shop.example", "http://localhost:3000"},
+	DomainName:     "events.shop.example",
+	CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+	IPPolicy:       "anonymize",
+	RetentionDays:  180,
 }
 
 // jsonStack is the GZIP JSON variant with tuned props (standard-IA tables
@@ -225,11 +241,11 @@ func noSummaryStack(t *testing.T) *synthesized {
 	})
 }
 
-// bareStack is the default pipeline in an app without any of cdk.json's
-// feature flags.
+// bareStack is the default pipeline with the collector in an app without
+// any of cdk.json's feature flags.
 func bareStack(t *testing.T) *synthesized {
 	return synth(t, "bare-defaults", func(st awscdk.Stack) (*Pipeline, error) {
-		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{}))
+		return NewPipeline(st, "Pipeline", withLambdas(PipelineProps{Collector: &CollectorOptions{}}))
 	})
 }
 
@@ -244,8 +260,8 @@ const (
 
 // existingStack is the pipeline on an application's existing tables, a v1
 // Table (events, with its stream and key) and a TableV2 (summary), both
-// imported, alarming to an existing topic; an application role gets the
-// tracker's access.
+// imported, alarming to an existing topic, with a collector that sends
+// impressions to the lake; an application role gets the tracker's access.
 func existingStack(t *testing.T) *synthesized {
 	return synth(t, "existing-tables", func(st awscdk.Stack) (*Pipeline, error) {
 		events := awsdynamodb.Table_FromTableAttributes(st, jsii.String("AppEvents"), &awsdynamodb.TableAttributes{
@@ -260,6 +276,7 @@ func existingStack(t *testing.T) *synthesized {
 			EventsTable:  events,
 			SummaryTable: summary,
 			AlarmTopic:   awssns.Topic_FromTopicArn(st, jsii.String("OpsTopic"), jsii.String(existingTopicArn)),
+			Collector:    &CollectorOptions{Routes: map[string]tracker.Route{"impression": tracker.RouteLake}},
 		}))
 		if err == nil {
 			addAppRole(st, pl)

@@ -24,7 +24,8 @@ var requiredFeatureFlags = map[string]interface{}{
 }
 
 // Pipeline is the whole eventlake pipeline as one construct: tables, lake,
-// catalog, delivery stream, relay, monitoring and the summary consumer. Its fields expose each
+// catalog, delivery stream, relay, monitoring, the summary consumer and the
+// HTTP collector. Its fields expose each
 // concern's construct so an application can extend it (grant its roles
 // access with GrantTracker and GrantQuery, subscribe to
 // Monitoring.Topic, add alarms with Monitoring.AddAlarm, ...).
@@ -40,9 +41,11 @@ type Pipeline struct {
 	Monitoring *Monitoring
 	// Summary is the summary consumer; nil with PipelineProps.DisableSummary.
 	Summary *Summary
-	// OpsKey encrypts the on-failure queue, the alarm topic (when the
-	// pipeline creates it) and the log groups; it is deleted (after 7 days)
-	// with the stack, as they are.
+	// Collector is the HTTP collector; nil without PipelineProps.Collector.
+	Collector *Collector
+	// OpsKey encrypts the on-failure queues, the alarm topic (when the
+	// pipeline creates it), the log groups and the collector's write keys;
+	// it is deleted (after 7 days) with the stack, as they are.
 	OpsKey awskms.Key
 }
 
@@ -77,6 +80,9 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 		}
 	}
 	if err := checkRegion(scope, p.EventsTable == nil || p.SummaryTable == nil); err != nil {
+		return nil, err
+	}
+	if err := checkCollectorCertificate(scope, p.Collector); err != nil {
 		return nil, err
 	}
 
@@ -179,6 +185,20 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 			Monitoring:   pl.Monitoring,
 		})
 	}
+	if p.Collector != nil {
+		pl.Collector = NewCollector(c, "Collector", &CollectorProps{
+			CollectorOptions: *p.Collector,
+			EventsTable:      pl.Tables.Events,
+			DeliveryStream:   pl.Delivery.Stream,
+			LambdasDir:       p.LambdasDir,
+			Name:             p.NamePrefix,
+			SecretKey:        pl.OpsKey,
+			LogKey:           pl.OpsKey,
+			LogRetention:     retention,
+			Namespace:        p.NamePrefix,
+			Monitoring:       pl.Monitoring,
+		})
+	}
 	pl.addNagSuppressions()
 	return pl, nil
 }
@@ -188,7 +208,7 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 // use it for log groups of this account and region only.
 func newOpsKey(scope constructs.Construct) awskms.Key {
 	key := awskms.NewKey(scope, jsii.String("OpsKey"), &awskms.KeyProps{
-		Description:       jsii.String("eventlake on-failure queue, alarm topic and log groups"),
+		Description:       jsii.String("eventlake on-failure queues, alarm topic, log groups and collector write keys"),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
 		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),

@@ -71,6 +71,8 @@ func TestNagSuppressionsAreNarrow(t *testing.T) {
 		s.id(pl.Relay.OnFailure):                   {"AwsSolutions-SQS3"},
 		logicalID(defaultPolicy(pl.Summary.Role)):  {"AwsSolutions-IAM5 Action::kms:GenerateDataKey* Action::kms:ReEncrypt*"},
 		s.id(pl.Summary.OnFailure):                 {"AwsSolutions-SQS3"},
+		s.id(pl.Collector.Secret):                  {"AwsSolutions-SMG4"},
+		logicalID(collectorRoute(pl.Collector)):    {"AwsSolutions-APIG4"},
 	}
 	got := map[string][]string{}
 	for id, v := range s.JSON["Resources"].(obj) {
@@ -127,6 +129,29 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::IAM::ManagedPolicy":              0,
 		"AWS::KMS::Alias":                      0,
 	}
+	// The collector of the variants that have one: its function, role,
+	// two log groups (the function's, the API's access log), three metric
+	// filters, seven alarms, the secret and the HTTP API.
+	withCollector := func(m map[string]int) map[string]int {
+		for typ, n := range map[string]int{
+			"AWS::Lambda::Function": 1, "AWS::IAM::Role": 1, "AWS::Logs::LogGroup": 2, "AWS::Logs::MetricFilter": 3,
+			"AWS::CloudWatch::Alarm": 7, "AWS::SecretsManager::Secret": 1, "AWS::ApiGatewayV2::Api": 1,
+			"AWS::ApiGatewayV2::Stage": 1, "AWS::ApiGatewayV2::Route": 1, "AWS::ApiGatewayV2::Integration": 1,
+			"AWS::Lambda::Permission": 1,
+		} {
+			base, ok := m[typ]
+			if !ok {
+				base = common[typ]
+			}
+			m[typ] = base + n
+		}
+		return m
+	}
+	for _, typ := range []string{"AWS::SecretsManager::Secret", "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage",
+		"AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration", "AWS::Lambda::Permission",
+		"AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping"} {
+		common[typ] = 0
+	}
 	for _, tc := range []struct {
 		name string
 		get  func(*testing.T) *synthesized
@@ -135,15 +160,18 @@ func TestResourceCounts(t *testing.T) {
 		// 10 alarms of the pipeline (9 with JSON) and 7 of the summary
 		// consumer; Parquet adds the format conversion alarm; the email a
 		// subscription.
-		{"parquet", defaultStack, map[string]int{"AWS::CloudWatch::Alarm": 18, "AWS::SNS::Subscription": 1}},
-		{"json", jsonStack, map[string]int{"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4}},
+		{"parquet", defaultStack, withCollector(map[string]int{"AWS::CloudWatch::Alarm": 18, "AWS::SNS::Subscription": 1})},
+		// The tuned collector adds a custom domain and its mapping.
+		{"json", jsonStack, withCollector(map[string]int{"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4,
+			"AWS::ApiGatewayV2::DomainName": 1, "AWS::ApiGatewayV2::ApiMapping": 1})},
 		// No tables and no tables key are created; no topic either.
-		{"existing tables", existingStack, map[string]int{
+		{"existing tables", existingStack, withCollector(map[string]int{
 			"AWS::CloudWatch::Alarm": 18, "AWS::SNS::Subscription": 0, "AWS::IAM::Role": 4,
 			"AWS::DynamoDB::GlobalTable": 0, "AWS::KMS::Key": 2, "AWS::SNS::Topic": 0,
-		}},
-		// Without the summary consumer: one Lambda, mapping, queue, role and
-		// log group less, no summary metric filters or alarms.
+		})},
+		// Without the summary consumer (and without the collector, which is
+		// opt-in): one Lambda, mapping, queue, role and log group less, no
+		// summary metric filters or alarms.
 		{"summary disabled", noSummaryStack, map[string]int{
 			"AWS::CloudWatch::Alarm": 11, "AWS::SNS::Subscription": 0, "AWS::Lambda::Function": 1,
 			"AWS::Lambda::EventSourceMapping": 1, "AWS::SQS::Queue": 1, "AWS::Logs::LogGroup": 2,
@@ -227,6 +255,7 @@ func TestNoHardCodedPhysicalNames(t *testing.T) {
 		"AWS::CloudWatch::Dashboard":           "DashboardName",
 		"AWS::IAM::Role":                       "RoleName",
 		"AWS::IAM::Policy":                     "",
+		"AWS::SecretsManager::Secret":          "Name",
 	}
 	for typ, prop := range nameProps {
 		for _, r := range s.resources(typ) {
@@ -911,6 +940,9 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				owners[show(ref(s.id(st.Summary.Function)))] = "summary"
 				owners[show(getAtt(s.id(st.Summary.OnFailure), "QueueName"))] = "summary"
 			}
+			if st.Collector != nil {
+				owners[show(ref(s.id(st.Collector.Function)))] = "collector"
+			}
 			want := map[string]float64{ // metric -> threshold
 				"AWS/Lambda Errors relay":                             1,
 				"AWS/Lambda IteratorAge relay":                        float64(st.Props.IteratorAgeAlarm.Milliseconds()),
@@ -932,6 +964,19 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 			}
 			if st.Props.Format == FormatParquet {
 				want["AWS/Firehose FailedConversion.Records"] = 1
+			}
+			if st.Collector != nil {
+				for k, v := range map[string]float64{
+					"AWS/ApiGateway 5xx":                                         1,
+					"AWS/ApiGateway Latency":                                     float64(CollectorLatencyAlarm.Milliseconds()),
+					"AWS/Lambda Throttles collector":                             1,
+					"AWS/Lambda Errors collector":                                1,
+					st.Props.NamePrefix + " " + MetricCollectorNotStored:         1,
+					st.Props.NamePrefix + " " + MetricCollectorThrottled:         1,
+					st.Props.NamePrefix + " " + MetricCollectorKeyReloadFailures: 1,
+				} {
+					want[k] = v
+				}
 			}
 			if st.Summary == nil {
 				for k := range want {
@@ -1045,8 +1090,9 @@ func TestDashboardHasTheSeedWidgetsAndTheAlarms(t *testing.T) {
 	}
 	// Every alarm is on the dashboard: the pipeline's in "Alarms", the
 	// summary consumer's in its own row.
-	summaryAlarms := len(s.Pipeline.Summary.Alarms)
-	if want := (map[string]int{"Alarms": len(s.resources("AWS::CloudWatch::Alarm")) - summaryAlarms, "Summary alarms": summaryAlarms}); !reflect.DeepEqual(alarms, want) {
+	summaryAlarms, collectorAlarms := len(s.Pipeline.Summary.Alarms), len(s.Pipeline.Collector.Alarms)
+	if want := (map[string]int{"Alarms": len(s.resources("AWS::CloudWatch::Alarm")) - summaryAlarms - collectorAlarms,
+		"Summary alarms": summaryAlarms, "Collector alarms": collectorAlarms}); !reflect.DeepEqual(alarms, want) {
 		t.Errorf("alarm widgets show %v, want %v", alarms, want)
 	}
 	// The summary consumer's row: its writes and what went wrong.
@@ -1054,6 +1100,11 @@ func TestDashboardHasTheSeedWidgetsAndTheAlarms(t *testing.T) {
 		"Summary writes (UpdateItem calls)":                   {MetricSummaryWrites},
 		"Summary: unwritten, malformed, early writes, errors": {MetricSummaryUnwritten, MetricSummaryMalformed, MetricSummaryEarlyWrites, "Errors"},
 		"Summary iterator age (ms)":                           {"IteratorAge"},
+		// The collector's row: its requests, latency and what went wrong.
+		"Collector requests, 4xx, 5xx": {"Count", "4xx", "5xx"},
+		"Collector latency (ms)":       {"Latency", "Latency", "IntegrationLatency"},
+		"Collector: not stored, throttled, key reloads, errors": {MetricCollectorNotStored, MetricCollectorThrottled, "Throttles",
+			MetricCollectorKeyReloadFailures, "Errors"},
 	} {
 		if !reflect.DeepEqual(metrics[title], want) {
 			t.Errorf("widget %q shows %v, want %v", title, metrics[title], want)
@@ -1091,7 +1142,9 @@ func TestTunedPropsReachTheTemplate(t *testing.T) {
 		})
 	})
 	check(t, "log retention", func() {
-		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90}, jsii.Number(3))
+		// The relay's, the summary consumer's, Firehose's, the collector's
+		// and its access log.
+		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": 90}, jsii.Number(5))
 	})
 	check(t, "noncurrent versions", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), obj{
@@ -1108,7 +1161,7 @@ func TestTunedPropsReachTheTemplate(t *testing.T) {
 		})
 		s.Template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::MetricFilter"), obj{
 			"MetricTransformations": arr{assertions.Match_ObjectLike(&obj{"MetricNamespace": p.NamePrefix})},
-		}, jsii.Number(8))
+		}, jsii.Number(11))
 	})
 	check(t, "summary window", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj{

@@ -207,6 +207,12 @@ type PipelineProps struct {
 	// both the event source mapping's TumblingWindowInSeconds and the
 	// function's SUMMARY_WINDOW_SECONDS.
 	SummaryWindow time.Duration
+
+	// Collector, when set, adds the HTTP collector: an API Gateway HTTP API,
+	// the collector Lambda and a secret holding its write keys (see
+	// Collector). It is opt-in because it is a public endpoint: nil leaves
+	// it out (eventlake's own stack sets it unless told not to).
+	Collector *CollectorOptions
 }
 
 // ErrInvalidProps is matched (errors.Is) by every *PropsError.
@@ -284,6 +290,10 @@ func (p PipelineProps) WithDefaults() PipelineProps {
 		p.PartitionProjectionStart = DefaultPartitionProjectionStart
 	}
 	defDur(&p.SummaryWindow, DefaultSummaryWindow)
+	if p.Collector != nil {
+		c := p.Collector.withDefaults()
+		p.Collector = &c
+	}
 	return p
 }
 
@@ -318,7 +328,8 @@ var retentionDays = map[int]awslogs.RetentionDays{
 // Validate applies the defaults and reports, in one *PropsError, every field
 // whose value AWS would reject or that would break the pipeline, including a
 // LambdasDir without the bootstrap binary of a Lambda the pipeline ships
-// (the relay's, and the summarize Lambda's unless DisableSummary). It
+// (the relay's, the summarize Lambda's unless DisableSummary, the
+// collector's with Collector). It
 // returns nil when p is usable. It does not look into existing tables; NewPipeline checks that the
 // events table has a stream.
 func (p PipelineProps) Validate() error {
@@ -420,6 +431,9 @@ func (p PipelineProps) Validate() error {
 	} else if p.SummaryWindow < time.Second || p.SummaryWindow > summary.MaxWindow || p.SummaryWindow%time.Second != 0 {
 		bad("SummaryWindow", "%s is not a whole number of seconds from 1s to %s (Lambda's tumbling window)", p.SummaryWindow, summary.MaxWindow)
 	}
+	if p.Collector != nil {
+		p.Collector.problems(bad)
+	}
 	if len(probs) > 0 {
 		return &PropsError{Problems: probs}
 	}
@@ -429,8 +443,12 @@ func (p PipelineProps) Validate() error {
 // functionNames are the Lambdas the pipeline ships with p: their
 // directories under LambdasDir.
 func (p PipelineProps) functionNames() []string {
-	if p.DisableSummary {
-		return []string{RelayFunctionName}
+	names := []string{RelayFunctionName}
+	if !p.DisableSummary {
+		names = append(names, SummaryFunctionName)
 	}
-	return []string{RelayFunctionName, SummaryFunctionName}
+	if p.Collector != nil {
+		names = append(names, CollectorFunctionName)
+	}
+	return names
 }

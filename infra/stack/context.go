@@ -12,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/eventlake/eventlake/infra/eventlake"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // ContextPrefix starts every CDK context key the app reads, as in
@@ -124,6 +125,55 @@ var contextFields = []contextField{
 	stringField("partitionProjectionStart", func(p *EventlakeStackProps) *string { return &p.PartitionProjectionStart }),
 	boolField("disableSummary", func(p *EventlakeStackProps) *bool { return &p.DisableSummary }),
 	durationField("summaryWindow", func(p *EventlakeStackProps) *time.Duration { return &p.SummaryWindow }),
+	boolField("disableCollector", func(p *EventlakeStackProps) *bool { return &p.DisableCollector }),
+	{"collectorRoutes", func(p *EventlakeStackProps, v string) error {
+		// page_view=lake,click=lake; Validate checks the types and routes.
+		routes := map[string]tracker.Route{}
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				continue
+			}
+			typ, route, ok := strings.Cut(item, "=")
+			if !ok {
+				return fmt.Errorf("%q is not type=route (page_view=lake,click=lake)", item)
+			}
+			routes[strings.TrimSpace(typ)] = tracker.Route(strings.TrimSpace(route))
+		}
+		collectorOf(p).Routes = routes
+		return nil
+	}},
+	{"collectorThrottleRate", func(p *EventlakeStackProps, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number of requests per second", v)
+		}
+		collectorOf(p).ThrottleRate = f
+		return nil
+	}},
+	intField("collectorThrottleBurst", func(p *EventlakeStackProps) *int { return &collectorOf(p).ThrottleBurst }),
+	{"collectorAllowedOrigins", func(p *EventlakeStackProps, v string) error {
+		var origins []string
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				origins = append(origins, o)
+			}
+		}
+		collectorOf(p).AllowedOrigins = origins
+		return nil
+	}},
+	stringField("collectorDomainName", func(p *EventlakeStackProps) *string { return &collectorOf(p).DomainName }),
+	stringField("collectorCertificateArn", func(p *EventlakeStackProps) *string { return &collectorOf(p).CertificateArn }),
+	stringField("collectorIPPolicy", func(p *EventlakeStackProps) *string { return &collectorOf(p).IPPolicy }),
+	intField("collectorRetentionDays", func(p *EventlakeStackProps) *int { return &collectorOf(p).RetentionDays }),
+}
+
+// collectorOf returns p's collector options, setting them when they are
+// not set yet: a collector* key configures the collector.
+func collectorOf(p *EventlakeStackProps) *eventlake.CollectorOptions {
+	if p.Collector == nil {
+		p.Collector = &eventlake.CollectorOptions{}
+	}
+	return p.Collector
 }
 
 // ContextKeys returns every context key PropsFromContext reads, with
@@ -144,9 +194,12 @@ func ContextKeys() []string {
 // eventlake:region, else CDK_DEFAULT_REGION, else DefaultRegion; the account
 // is eventlake:account, else CDK_DEFAULT_ACCOUNT, else left to deploy time.
 // A value that does not parse is reported in an *eventlake.PropsError naming
-// its key; PropsFromContext does not run Validate. The pipeline's typed
-// props (existing tables, billing, alarm topic) have no context keys: set
-// them in Go.
+// its key; PropsFromContext does not run Validate. The collector's options
+// are eventlake:collector<Option> (eventlake:collectorRoutes is
+// "page_view=lake,click=lake", eventlake:collectorAllowedOrigins is
+// comma-separated); eventlake:disableCollector leaves it out. The
+// pipeline's typed props (existing tables, billing, alarm topic) have no
+// context keys: set them in Go.
 func PropsFromContext(get func(key *string) interface{}, getenv func(string) string) (*EventlakeStackProps, error) {
 	p := &EventlakeStackProps{}
 	var probs []eventlake.FieldProblem

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventlake/eventlake/infra/eventlake"
 	"github.com/eventlake/eventlake/infra/internal/testenv"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 func TestNewEventlakeStackRejectsInvalidPropsBeforeDefiningAnything(t *testing.T) {
@@ -48,9 +49,29 @@ func TestPropsFromContext(t *testing.T) {
 		"eventlake:noncurrentVersionExpirationDays": float64(60),
 		"eventlake:summaryWindow":                   "5m",
 		"eventlake:disableSummary":                  "false",
+		"eventlake:collectorRoutes":                 "page_view=lake, click=lake,,login = hot",
+		"eventlake:collectorThrottleRate":           "50.5",
+		"eventlake:collectorThrottleBurst":          float64(120),
+		"eventlake:collectorAllowedOrigins":         "https://shop.example, http://localhost:3000",
+		"eventlake:collectorDomainName":             "events.shop.example",
+		"eventlake:collectorCertificateArn":         "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+		"eventlake:collectorIPPolicy":               "anonymize",
+		"eventlake:collectorRetentionDays":          float64(180),
 	}), getenv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (eventlake.CollectorOptions{
+		Routes:         map[string]tracker.Route{"page_view": tracker.RouteLake, "click": tracker.RouteLake, "login": tracker.RouteHot},
+		ThrottleRate:   50.5,
+		ThrottleBurst:  120,
+		AllowedOrigins: []string{"https://shop.example", "http://localhost:3000"},
+		DomainName:     "events.shop.example",
+		CertificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+		IPPolicy:       "anonymize",
+		RetentionDays:  180,
+	}); p.Collector == nil || !reflect.DeepEqual(*p.Collector, want) || p.DisableCollector {
+		t.Errorf("collector %+v, disabled %v", p.Collector, p.DisableCollector)
 	}
 	if p.SummaryWindow != 5*time.Minute || p.DisableSummary {
 		t.Errorf("summary window %s, disabled %v", p.SummaryWindow, p.DisableSummary)
@@ -77,6 +98,16 @@ func TestPropsFromContext(t *testing.T) {
 	if err != nil || *p.Env.Region != DefaultRegion || p.Env.Account != nil || p.StackName != nil {
 		t.Errorf("no context: %+v %v", p, err)
 	}
+	// Without collector keys the options stay unset (NewEventlakeStack
+	// deploys the collector with its defaults); disableCollector leaves it
+	// out.
+	if p.Collector != nil || p.DisableCollector {
+		t.Errorf("no context: collector %+v, disabled %v", p.Collector, p.DisableCollector)
+	}
+	p, err = PropsFromContext(contextOf(map[string]interface{}{"eventlake:disableCollector": true}), getenv)
+	if err != nil || !p.DisableCollector || p.Collector != nil {
+		t.Errorf("disableCollector from cdk.json: %+v %v", p, err)
+	}
 
 	// A JSON boolean from cdk.json turns the summary consumer off.
 	p, err = PropsFromContext(contextOf(map[string]interface{}{"eventlake:disableSummary": true}), getenv)
@@ -85,16 +116,21 @@ func TestPropsFromContext(t *testing.T) {
 	}
 
 	_, err = PropsFromContext(contextOf(map[string]interface{}{
-		"eventlake:batchSize":          "many",
-		"eventlake:bufferingInterval":  "soon",
-		"eventlake:bytesScannedCutoff": "1e",
-		"eventlake:disableSummary":     "nope",
+		"eventlake:batchSize":              "many",
+		"eventlake:bufferingInterval":      "soon",
+		"eventlake:bytesScannedCutoff":     "1e",
+		"eventlake:disableSummary":         "nope",
+		"eventlake:collectorRoutes":        "page_view:lake",
+		"eventlake:collectorThrottleRate":  "fast",
+		"eventlake:collectorThrottleBurst": "big",
+		"eventlake:disableCollector":       "maybe",
 	}), getenv)
 	var pe *eventlake.PropsError
-	if !errors.As(err, &pe) || len(pe.Problems) != 4 {
+	if !errors.As(err, &pe) || len(pe.Problems) != 8 {
 		t.Fatalf("err = %v", err)
 	}
-	for _, k := range []string{"eventlake:batchSize", "eventlake:bufferingInterval", "eventlake:bytesScannedCutoff", "eventlake:disableSummary"} {
+	for _, k := range []string{"eventlake:batchSize", "eventlake:bufferingInterval", "eventlake:bytesScannedCutoff", "eventlake:disableSummary",
+		"eventlake:collectorRoutes", "eventlake:collectorThrottleRate", "eventlake:collectorThrottleBurst", "eventlake:disableCollector"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("%q does not name %s", err, k)
 		}
@@ -118,6 +154,16 @@ func TestContextKeysCoverEveryProp(t *testing.T) {
 			typed++
 			continue
 		}
+		if f.Name == "Collector" {
+			// One key per option: eventlake:collectorRoutes, ...
+			opts := reflect.TypeOf(eventlake.CollectorOptions{})
+			for j := 0; j < opts.NumField(); j++ {
+				if key := "collector" + opts.Field(j).Name; !keys[key] {
+					t.Errorf("no context key %s%s for CollectorOptions.%s: add it to contextFields", ContextPrefix, key, opts.Field(j).Name)
+				}
+			}
+			continue
+		}
 		key := strings.ToLower(f.Name[:1]) + f.Name[1:]
 		if !keys[key] {
 			t.Errorf("no context key %s%s for PipelineProps.%s: add it to contextFields", ContextPrefix, key, f.Name)
@@ -126,7 +172,7 @@ func TestContextKeysCoverEveryProp(t *testing.T) {
 	if typed != 4 {
 		t.Errorf("%d typed (interface) props, the test knows 4 (EventsTable, SummaryTable, Billing, AlarmTopic)", typed)
 	}
-	for _, k := range []string{"region", "account", "stackName"} {
+	for _, k := range []string{"region", "account", "stackName", "disableCollector"} {
 		if !keys[k] {
 			t.Errorf("no context key %s%s", ContextPrefix, k)
 		}

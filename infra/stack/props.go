@@ -12,7 +12,28 @@ import (
 type EventlakeStackProps struct {
 	awscdk.StackProps
 	eventlake.PipelineProps
+	// DisableCollector leaves the HTTP collector out. eventlake's stack
+	// deploys it by default (with PipelineProps.Collector's options, or
+	// the defaults when Collector is nil); the construct alone does not.
+	DisableCollector bool
 }
 
 // Validate reports every invalid pipeline field in one *eventlake.PropsError.
-func (p EventlakeStackProps) Validate() error { return p.PipelineProps.Validate() }
+func (p EventlakeStackProps) Validate() error {
+	if p.DisableCollector && p.Collector != nil {
+		return &eventlake.PropsError{Problems: []eventlake.FieldProblem{{
+			Field: "Collector", Reason: "sets the collector's options, and DisableCollector leaves it out"}}}
+	}
+	return p.pipelineProps().Validate()
+}
+
+// pipelineProps are the pipeline's props as the stack passes them: the
+// collector with its default options unless DisableCollector. The
+// caller's props are not changed.
+func (p EventlakeStackProps) pipelineProps() eventlake.PipelineProps {
+	pp := p.PipelineProps
+	if !p.DisableCollector && pp.Collector == nil {
+		pp.Collector = &eventlake.CollectorOptions{}
+	}
+	return pp
+}

@@ -19,8 +19,9 @@ const PipelineID = "Default"
 // MaintenanceID is the construct ID of the lake's maintenance in the stack.
 const MaintenanceID = "Maintenance"
 
-// EventlakeStack is eventlake's own stack: the pipeline and the outputs
-// applications and operators need.
+// EventlakeStack is eventlake's own stack: the pipeline, with the HTTP
+// collector unless DisableCollector, and the outputs applications and
+// operators need.
 type EventlakeStack struct {
 	awscdk.Stack
 	// Pipeline is the whole pipeline; its fields expose each concern.
@@ -45,9 +46,13 @@ func NewEventlakeStack(scope constructs.Construct, id string, props *EventlakeSt
 	sprops := props.StackProps
 	if sprops.Description == nil {
 		sprops.Description = jsii.String("eventlake: DynamoDB -> Streams -> Lambda -> Firehose -> S3 -> Athena, with alarms and a dashboard")
+		if !props.DisableCollector {
+			sprops.Description = jsii.String("eventlake: HTTP collector -> DynamoDB -> Streams -> Lambda -> Firehose -> S3 -> Athena, with alarms and a dashboard")
+		}
 	}
 	st := awscdk.NewStack(scope, jsii.String(id), &sprops)
-	pl, err := eventlake.NewPipeline(st, PipelineID, &props.PipelineProps)
+	pp := props.pipelineProps()
+	pl, err := eventlake.NewPipeline(st, PipelineID, &pp)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +91,14 @@ func (s *EventlakeStack) outputs() {
 	if p.Summary != nil {
 		out("SummaryFunctionName", "the summarize Lambda, the events stream's second consumer", p.Summary.Function.FunctionName())
 		out("SummaryOnFailureQueueUrl", "windows the summary consumer gave up on (replay those events)", p.Summary.OnFailure.QueueUrl())
+	}
+	if c := p.Collector; c != nil {
+		out("CollectorUrl", "where clients send events (Segment's API: the endpoint or apiHost; eventlake JSON: POST /v1/events)", c.Url)
+		out("CollectorWriteKeysSecretArn", "the collector's write keys: read the generated key here; add and remove keys to rotate", c.Secret.SecretArn())
+		out("CollectorFunctionName", "the collector Lambda", c.Function.FunctionName())
+		if c.Domain != nil {
+			out("CollectorDomainTarget", "point the custom domain's DNS record (CNAME or alias) here", c.Domain.RegionalDomainName())
+		}
 	}
 	out("GlueDatabaseName", "the Athena database", p.Catalog.Database.DatabaseName())
 	out("AthenaWorkGroupName", "the Athena workgroup", p.Catalog.WorkGroup.Ref())

@@ -118,8 +118,61 @@ func TestOutputs(t *testing.T) {
 		"SummaryFunctionName":      ref(p.Summary.Function),
 		"SummaryOnFailureQueueUrl": ref(p.Summary.OnFailure),
 		"CompactionFunctionName":   ref(s.Maintenance.Compaction.Function),
+		// The collector, deployed by default.
+		"CollectorWriteKeysSecretArn": ref(p.Collector.Secret),
+		"CollectorFunctionName":       ref(p.Collector.Function),
+		"CollectorUrl": obj{"Fn::Join": []interface{}{"", []interface{}{
+			"https://", ref(p.Collector.Api), ".execute-api.us-east-1.", obj{"Ref": "AWS::URLSuffix"}, "/",
+		}}},
 	} {
 		check(t, "output "+name, func() { tmpl.HasOutput(jsii.String(name), obj{"Value": value}) })
+	}
+	// No custom domain, so no DNS target.
+	if outs := tmpl.FindOutputs(jsii.String("CollectorDomainTarget"), nil); len(*outs) != 0 {
+		t.Errorf("CollectorDomainTarget without a custom domain: %v", *outs)
+	}
+}
+
+// TestCollectorIsDeployedByDefault: the stack deploys the collector with
+// its default options unless DisableCollector; options and
+// DisableCollector together are an error; the caller's props are not
+// changed.
+func TestCollectorIsDeployedByDefault(t *testing.T) {
+	s, _ := defaultStack(t)
+	if s.Pipeline.Collector == nil {
+		t.Fatal("the default stack has no collector")
+	}
+	if got := s.Pipeline.Collector.Options.ThrottleRate; got != eventlake.DefaultCollectorThrottleRate {
+		t.Errorf("collector throttle %v", got)
+	}
+	props := EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: lambdasDir}}
+	if err := props.Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	if props.Collector != nil {
+		t.Error("Validate set the caller's Collector")
+	}
+	props.DisableCollector = true
+	props.Collector = &eventlake.CollectorOptions{}
+	if err := props.Validate(); err == nil || !strings.Contains(err.Error(), "DisableCollector") {
+		t.Errorf("options with DisableCollector: %v", err)
+	}
+	// The collector's binary is needed only with the collector.
+	noCollector := t.TempDir()
+	for _, name := range []string{eventlake.RelayFunctionName, eventlake.SummaryFunctionName} {
+		if err := os.MkdirAll(filepath.Join(noCollector, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(noCollector, name, "bootstrap"), []byte("binary"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := (EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: noCollector}, DisableCollector: true}).Validate(); err != nil {
+		t.Errorf("without the collector: %v", err)
+	}
+	if err := (EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: noCollector}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), eventlake.CollectorFunctionName) {
+		t.Errorf("with the collector and no binary: %v", err)
 	}
 }
 
@@ -201,7 +254,7 @@ func TestCDKDeployBuildsTheLambdas(t *testing.T) {
 	}
 	script := out.String()
 	for _, want := range []string{"GOOS=linux GOARCH=arm64 CGO_ENABLED=0", "-tags lambda.norpc",
-		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName, eventlake.SummaryFunctionName} {
+		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName, eventlake.SummaryFunctionName, eventlake.CollectorFunctionName} {
 		if !strings.Contains(script, want) {
 			t.Errorf("make lambdas does not %q:\n%s", want, script)
 		}

@@ -108,6 +108,11 @@ const RetryAfter = 30 * time.Second
 // LoadTimeout bounds one reload made on a request's path.
 const LoadTimeout = 2 * time.Second
 
+// LogMessageReloadKeys is the msg of the error line logged when a reload of
+// the write keys failed (the keys in use are kept), for a CloudWatch metric
+// filter: { $.msg = "reload write keys" }. The line's error field says why.
+const LogMessageReloadKeys = "reload write keys"
+
 // LoadWriteKeys loads the keys with load and returns them, to be reloaded
 // every refresh. It fails when the first load fails: a function without
 // keys would only answer 401.
@@ -149,7 +154,7 @@ func (k *WriteKeys) maybeReload(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, LoadTimeout)
 	defer cancel()
 	if err := k.Reload(ctx); err != nil {
-		k.log.LogAttrs(ctx, slog.LevelError, "reload write keys", slog.String("error", err.Error()))
+		k.log.LogAttrs(ctx, slog.LevelError, LogMessageReloadKeys, slog.String("error", err.Error()))
 		k.next = now.Add(RetryAfter)
 		return
 	}

@@ -41,4 +41,11 @@
 // process dies), throughput quotas (throttling happens only when injected),
 // data transformation, record format conversion, encryption, and
 // authentication beyond requiring a SigV4 Authorization header.
+//
+// In an application's tests it stands in for the delivery stream of the
+// tracker's lake route (tracker.Config.Firehose with
+// srv.Client(tracker.LakeClientOptions)), or for any other code that puts
+// records to Firehose; MemorySink holds the objects for assertions, Faults
+// (Options.Faults, SetFaults) make Firehose fail. local/pipeline and
+// local/laketest run it for you.
 package firehoselocal

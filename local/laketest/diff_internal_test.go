@@ -91,3 +91,32 @@ func TestDiffEvents(t *testing.T) {
 		})
 	}
 }
+
+func TestClock(t *testing.T) {
+	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	now := Clock(start, time.Second)
+	seen := make(chan time.Time, 100)
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			for range 25 {
+				seen <- now()
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(seen)
+	distinct := map[time.Time]bool{}
+	for ts := range seen {
+		if ts.Before(start) || !ts.Before(start.Add(100*time.Second)) || ts.Sub(start)%time.Second != 0 {
+			t.Errorf("reading %v outside the 100 steps from %v", ts, start)
+		}
+		distinct[ts] = true
+	}
+	if len(distinct) != 100 {
+		t.Errorf("%d distinct readings of 100", len(distinct))
+	}
+}

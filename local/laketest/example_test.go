@@ -86,8 +86,12 @@ func browse(srv *httptest.Server, visitor string) (*http.Client, func(method, pa
 // served by httptest, tracking into the whole local pipeline; then the
 // assertions read what reached the lake, as the Athena queries will.
 func TestShopSignup(t *testing.T) {
+	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
 	lake := laketest.Start(t, pipeline.Config{
-		Tracker: tracker.Config{IPPolicy: tracker.IPAnonymize}, // the application's own tracker.Config
+		Tracker: tracker.Config{
+			IPPolicy: tracker.IPAnonymize,                // the application's own tracker.Config, with
+			Now:      laketest.Clock(start, time.Second), // clicks a second apart, not a microsecond
+		},
 	})
 	srv := httptest.NewServer(newShop(lake, slog.Default()))
 	defer srv.Close()
@@ -119,6 +123,21 @@ func TestShopSignup(t *testing.T) {
 	}
 	lake.AssertNoBad(t)
 	lake.AssertCounts(t, laketest.Counts{Total: 4, Good: 4})
+
+	// The analysts' question, with the Athena SQL they will run: where did
+	// the signup come from?
+	from, to := start.Format(tracker.DateLayout), start.Add(time.Minute).Format(tracker.DateLayout)
+	rows, err := lake.Query(context.Background(), "signup_attribution", from, to, "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0]["user_id"] != "ada@example.com" || rows[0]["touches"] != "1" ||
+		rows[0]["first_utm_campaign"] != "spring" || rows[0]["first_touch_at"] != start.Format(tracker.TimeLayout) {
+		t.Errorf("signup_attribution = %v, want ada's signup with one touch from the spring campaign", rows)
+	}
+	if _, err := lake.Query(context.Background(), "signup_attribution", from); err == nil {
+		t.Error("Query accepted a missing argument")
+	}
 }
 
 // An application's handler tracking into the local pipeline; the lake is

@@ -154,11 +154,8 @@ func (l *Lake) Events(ctx context.Context, m Match) ([]Event, error) {
 }
 
 func (l *Lake) read(ctx context.Context) ([]Event, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultDrainTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withDrainTimeout(ctx)
+	defer cancel()
 	if err := l.Drain(ctx); err != nil {
 		return nil, err
 	}
@@ -234,11 +231,8 @@ type Counts struct {
 // counts. Total = Good + Bad + Filtered unless the application put the same
 // event (same ID) more than once.
 func (l *Lake) Counts(ctx context.Context) (Counts, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultDrainTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withDrainTimeout(ctx)
+	defer cancel()
 	if err := l.Drain(ctx); err != nil {
 		return Counts{}, err
 	}
@@ -256,4 +250,55 @@ func (l *Lake) Counts(ctx context.Context) (Counts, error) {
 		Filtered:   int(l.p.Writer.Stats().Filtered + l.p.Tracker.Stats().Filtered),
 		Duplicates: int(lc.Lines - lc.Events),
 	}, nil
+}
+
+// Query waits until everything put so far is in the lake (Drain), then runs
+// the query of athena/queries called name (athena.Lookup) with its
+// arguments, checked as the operator command checks them (dates as
+// 2026-11-22, numbers in their ranges), on the lake: the SQL Athena runs in
+// production, unchanged, on DuckDB. It returns one map per row from column
+// name to value as Athena renders it; a NULL value's column is absent from
+// its row. For the result itself (to print it as a table, say), run the
+// query on Pipeline().Lake.
+func (l *Lake) Query(ctx context.Context, name string, args ...string) ([]map[string]string, error) {
+	q, err := athena.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("laketest: %w", err)
+	}
+	qargs, err := q.Args(args...)
+	if err != nil {
+		return nil, fmt.Errorf("laketest: %w", err)
+	}
+	ctx, cancel := withDrainTimeout(ctx)
+	defer cancel()
+	if err := l.Drain(ctx); err != nil {
+		return nil, err
+	}
+	db, err := l.p.Lake(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("laketest: %w", err)
+	}
+	res, err := db.Run(ctx, q, qargs)
+	if err != nil {
+		return nil, fmt.Errorf("laketest: %w", err)
+	}
+	rows := make([]map[string]string, len(res.Rows))
+	for i, r := range res.Rows {
+		rows[i] = make(map[string]string, len(r))
+		for j, v := range r {
+			if v.Valid {
+				rows[i][res.Columns[j].Name] = v.String
+			}
+		}
+	}
+	return rows, nil
+}
+
+// withDrainTimeout bounds ctx by DefaultDrainTimeout unless it has a
+// deadline.
+func withDrainTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultDrainTimeout)
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/eventlake/eventlake/collector"
 	"github.com/eventlake/eventlake/local/laketest"
 	"github.com/eventlake/eventlake/local/pipeline"
 	"github.com/eventlake/eventlake/tracker"
@@ -190,4 +193,47 @@ func TestStartJSON(t *testing.T) {
 	if lake.Pipeline().Format() != pipeline.FormatJSON {
 		t.Errorf("format %s", lake.Pipeline().Format())
 	}
+}
+
+// TestCollectorSink serves eventlake's HTTP collector with the Lake as its
+// sink, as a test of a browser or mobile front end would: what the
+// collector stores reaches the lake, and what the tracker refuses is a bad
+// event with its problem.
+func TestCollectorSink(t *testing.T) {
+	lake := laketest.Start(t, pipeline.Config{NoSummary: true})
+	keys, err := collector.NewKeySet("test-write-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := collector.New(lake, collector.Config{WriteKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
+	body := `{"batch":[` +
+		`{"type":"track","userId":"42","event":"Order Completed","messageId":"m-1","timestamp":"` + at + `","properties":{"total":"9.90"}},` +
+		`{"type":"page","anonymousId":"v-1","messageId":"m-2","timestamp":"` + at + `","properties":{"path":"/pricing"}},` +
+		`{"type":"track","userId":"42","event":"Teleported","messageId":"m-3","timestamp":"` + at + `"}]}`
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/batch", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("test-write-key", "")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	lake.AssertEvents(t, laketest.Match{},
+		laketest.Match{Type: "purchase", UserID: "42", Attributes: map[string]string{"total": "9.90"}},
+		laketest.Match{Type: "page_view", AnonymousID: "v-1", Attributes: map[string]string{tracker.AttrPath: "/pricing"}},
+	)
+	if lake.AssertInLake(t, laketest.Match{Type: "purchase"}).ID != "m-1" {
+		t.Error("the collector's message ID is not the event ID")
+	}
+	lake.AssertBad(t, laketest.Match{UserID: "42", Type: "teleported"}, tracker.FieldEventType)
+	lake.AssertCounts(t, laketest.Counts{Total: 3, Good: 2, Bad: 1})
 }

@@ -5,7 +5,7 @@
 //	tracker.Validate -> tracker.Put (the DynamoDB item it writes)
 //	  -> the item as a stream record's NewImage -> the relay Lambda's Invoke
 //	  -> PutRecordBatch to local/firehoselocal (the real SDK client)
-//	  -> local/lakeparquet (the Parquet object) -> athena/local's events view
+//	  -> local/lakeparquet (the Parquet object; or gzip NDJSON) -> athena/local's events view
 //
 // Every field of an accepted event must come back equal, and a refused
 // event must be refused with a *tracker.ValidationError and write nothing.

@@ -28,6 +28,15 @@ import (
 
 const streamName = "eventlake-events"
 
+// lake is a lake folder behind a relay and a Firehose endpoint, read by
+// DuckDB.
+type lake struct {
+	root  string
+	fh    *firehoselocal.Server
+	relay *relay.Handler
+	db    *local.DB
+}
+
 // itemCatcher is the DynamoDB the tracker writes to: it keeps the item of
 // every PutItem and answers as DynamoDB does to a first write.
 type itemCatcher struct {
@@ -125,25 +134,33 @@ func FuzzEventToLake(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { enc.Close() })
-	root := f.TempDir()
-	fh, err := firehoselocal.Start(firehoselocal.Options{Streams: []string{streamName}, Encoder: enc,
-		Sink: firehoselocal.FolderSink{Root: root}, ArrivalFromEventAt: true, BufferInterval: time.Hour, Logger: quiet})
-	if err != nil {
-		f.Fatal(err)
+	// Two lakes, each behind its relay and Firehose endpoint: Parquet (as
+	// deployed) and gzip NDJSON.
+	var lakes []*lake
+	for _, format := range []athena.Format{athena.FormatParquet, athena.FormatJSON} {
+		l := &lake{root: f.TempDir()}
+		fo := firehoselocal.Options{Streams: []string{streamName}, Sink: firehoselocal.FolderSink{Root: l.root},
+			ArrivalFromEventAt: true, BufferInterval: time.Hour, Logger: quiet}
+		if format == athena.FormatParquet {
+			fo.Encoder = enc
+		}
+		if l.fh, err = firehoselocal.Start(fo); err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { l.fh.Close() })
+		if l.relay, err = relay.New(l.fh.Client(relay.ClientOptions), relay.Config{DeliveryStreamName: streamName, Logger: quiet}); err != nil {
+			f.Fatal(err)
+		}
+		if l.db, err = local.Open(context.Background(), local.Config{Root: l.root, Format: format, Threads: 1}); err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { l.db.Close() })
+		lakes = append(lakes, l)
 	}
-	f.Cleanup(func() { fh.Close() })
-	h, err := relay.New(fh.Client(relay.ClientOptions), relay.Config{DeliveryStreamName: streamName, Logger: quiet})
-	if err != nil {
-		f.Fatal(err)
-	}
-	db, err := local.Open(context.Background(), local.Config{Root: root, Format: athena.FormatParquet, Threads: 1})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { db.Close() })
 
 	// user, anonymous ID, type, offset from now in ms (0: now), ID, user
-	// agent, IP, IP policy, two attributes.
+	// agent, IP, IP policy (and, in bit 2, the lake's format), two
+	// attributes.
 	f.Add("u-1", "", "login", int64(-60_000), "", "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", "198.51.100.7", uint8(0), "url", "https://example.com/?a=1&b=<2>", "referrer", "")
 	f.Add("", "anon\u2029", "page_view", int64(0), "id_1", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "::ffff:10.0.0.1", uint8(1), "utm_source", "news", "b", "\x00\x7f")
 	f.Add("ユーザー", "fp", "signup", int64(-86_400_000*400), "order_17", "curl/8\xff", "[2001:db8::1]:443", uint8(2), "campaign", "black-friday", "c", "é\"\\")
@@ -155,9 +172,14 @@ func FuzzEventToLake(f *testing.F) {
 	f.Add("u", "", "impression", int64(-5), "", "Opera/9.80 (J2ME/MIDP; Opera Mini/9.80 (S60; SymbOS; Opera Mobi/23.348; U; en) Presto/2.5.25 Version/10.54", "2001:db8:85a3::8a2e:370:7334", uint8(1), "k.e-y_1", "{\"json\":[1,2]}", "a", "null")
 	f.Add("u-9", "", "search", int64(-7), "", "", "", uint8(0), "q", "line\nbreak\ttab\r\u2028", "nul", "\x00\x7f\x1b[31m")
 	f.Add(" padded", "", "search", int64(-7), "", "", "", uint8(0), "", "", "", "") // white space around the ID
+	// The same on the gzip NDJSON lake.
+	f.Add("u-1", "", "login", int64(-60_000), "", "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", "198.51.100.7", uint8(4), "url", "https://example.com/?a=1&b=<2>", "referrer", "")
+	f.Add("u-9", "", "search", int64(-7), "", "", "", uint8(5), "q", "line\nbreak\ttab\r\u2028", "nul", "\x00\x7f\x1b[31m")
+	f.Add("ユーザー", "fp", "signup", int64(-86_400_000*400), "order_17", "curl/8\xff", "[2001:db8::1]:443", uint8(6), "campaign", "black-friday", "c", "é\"\\")
 
 	f.Fuzz(func(t *testing.T, user, anon, typ string, offsetMs int64, id, ua, ip string, policy uint8, k1, v1, k2, v2 string) {
-		tr := trackers[int(policy)%len(trackers)]
+		tr := trackers[int(policy&3)%len(trackers)]
+		l := lakes[int(policy>>2)&1]
 		if n, err := strconv.Atoi(typ); err == nil && n >= 0 {
 			// Reach the allowlist more often than random strings would.
 			typ = tracker.DefaultEventTypes()[n%len(tracker.DefaultEventTypes())]
@@ -190,7 +212,7 @@ func FuzzEventToLake(f *testing.F) {
 		}
 
 		// The item the tracker writes, as the stream carries it, through the
-		// relay to Firehose, then as Parquet into the lake.
+		// relay to Firehose, then as Parquet (or gzip NDJSON) into the lake.
 		if err := tr.Put(ctx, n); err != nil {
 			t.Fatalf("Put of the validated event %+v: %v", n, err)
 		}
@@ -198,7 +220,7 @@ func FuzzEventToLake(f *testing.F) {
 		if len(items) != 1 {
 			t.Fatalf("Put wrote %d items", len(items))
 		}
-		resp, err := h.Invoke(ctx, streamEvent(t, items[0]))
+		resp, err := l.relay.Invoke(ctx, streamEvent(t, items[0]))
 		if err != nil {
 			t.Fatalf("relay: %v", err)
 		}
@@ -206,11 +228,11 @@ func FuzzEventToLake(f *testing.F) {
 		if err := json.Unmarshal(resp, &r); err != nil || len(r.BatchItemFailures) != 0 {
 			t.Fatalf("relay answered %s (%v)", resp, err)
 		}
-		if err := fh.Flush(ctx); err != nil {
+		if err := l.fh.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		defer os.RemoveAll(filepath.Join(root, "events"))
-		res, err := db.Query(ctx, lakeSQL)
+		defer os.RemoveAll(filepath.Join(l.root, "events"))
+		res, err := l.db.Query(ctx, lakeSQL)
 		if err != nil {
 			t.Fatalf("read the lake: %v", err)
 		}

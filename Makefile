@@ -72,6 +72,13 @@ test: deps chromium vet lint-template
 	@lake=$$(mktemp -d); trap 'rm -rf "$$lake"' EXIT; \
 	  $(MAKE) --no-print-directory demo DEMO_FLAGS="-events 500 -users 8 -days 14 -rows 3 -lake $$lake/lake"
 
+## adopter-test: examples/adopter, an application's own module, on this checkout: vet, tidy, tests.
+.PHONY: adopter-test
+adopter-test: deps
+	cd examples/adopter && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) mod tidy -diff && \
+	  GOWORK=off $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: adopter-test
+
 ## tidy: fail when `go mod tidy -diff` is not clean (go.mod or go.sum out of date); run by make test.
 tidy:
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }

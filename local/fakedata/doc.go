@@ -41,4 +41,9 @@
 //
 // Generate returns a slice; Events streams the events in time order while
 // holding only about one day of them in memory, for large volumes.
+//
+// Applications use it to fill a local/laketest Lake or a development table
+// with traffic that looks like production's (for the admin page, the
+// queries, a load test); its events take the default event types, so a
+// tracker with an allowlist of its own must allow those too.
 package fakedata

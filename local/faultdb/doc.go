@@ -39,4 +39,10 @@
 // faults it asked for really happened.
 //
 // A *DB is safe for concurrent use.
+//
+// In an application's tests, wrap the client given to tracker.New (or
+// return the wrapper from local/pipeline's Config.WrapDynamoDB) to check
+// that the application copes with throttling, timeouts and a DynamoDB
+// outage: what the AsyncWriter reports to OnError, how a request behaves
+// when Put returns tracker.ErrQueueFull.
 package faultdb

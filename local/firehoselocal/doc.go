@@ -53,4 +53,11 @@
 // Lambda data transformation, record format conversion itself (an Encoder
 // stands in for it), JQ beyond .field and .field[a:b], encryption, and
 // authentication beyond requiring a SigV4 Authorization header.
+//
+// In an application's tests it stands in for the delivery stream of the
+// tracker's lake route (tracker.Config.Firehose with
+// srv.Client(tracker.LakeClientOptions)), or for any other code that puts
+// records to Firehose; MemorySink holds the objects for assertions, Faults
+// (Options.Faults, SetFaults) make Firehose fail. local/pipeline and
+// local/laketest run it for you.
 package firehoselocal

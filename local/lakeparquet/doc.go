@@ -22,4 +22,7 @@
 // the whole object (Firehose would write it under its error prefix instead);
 // the endpoint then keeps the object and retries it, so nothing is silently
 // dropped.
+//
+// Applications rarely use it directly: local/pipeline and local/laketest
+// write Parquet lakes with it (their default format, as deployed).
 package lakeparquet

@@ -23,4 +23,11 @@
 // Start builds it, Pipeline.Put feeds it, Pipeline.Drain waits until every
 // stored event is queryable in the lake and counted in the summary table,
 // and Close stops everything Start started, DynamoDB Local included.
+//
+// Applications' integration tests use it through local/laketest, which
+// starts one per test and asserts on what reached the lake; use Pipeline
+// directly for a development stack of your own (an app served locally with
+// its events flowing into a lake folder that `go run
+// github.com/eventlake/eventlake/scripts/eventlake query -local <folder>`
+// reads).
 package pipeline

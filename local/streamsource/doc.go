@@ -46,4 +46,9 @@
 //
 // Not modelled: ParallelizationFactor (one batch per shard at a time, as with
 // the default of 1), MaximumRecordAgeInSeconds.
+//
+// Applications use it to run a Lambda handler of their own on the events
+// table's stream (or any table's) against DynamoDB Local, with the event
+// source mapping's settings they deploy: anything behind lambda.NewHandler,
+// or with an Invoke(ctx, payload) method, is an Invoker.
 package streamsource

@@ -93,7 +93,7 @@ type adminFixture struct {
 	srv  *httptest.Server
 }
 
-func newAdminFixture(t *testing.T, opts admin.Options) *adminFixture {
+func newAdminFixture(t testing.TB, opts admin.Options) *adminFixture {
 	t.Helper()
 	env := dynamolocal.NewEnv(t)
 	f := &adminFixture{env: env, db: &faultDB{DynamoDB: env.Client}, logs: &syncBuffer{}}
@@ -125,7 +125,7 @@ func newAdminFixture(t *testing.T, opts admin.Options) *adminFixture {
 
 // put writes events with tracker.Put from 8 goroutines and returns them as
 // stored.
-func (f *adminFixture) put(t *testing.T, events ...tracker.Event) []tracker.Event {
+func (f *adminFixture) put(t testing.TB, events ...tracker.Event) []tracker.Event {
 	t.Helper()
 	out := make([]tracker.Event, len(events))
 	var (

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/tracker"
 )
@@ -124,7 +125,7 @@ func (t *Tools) Reprocess(ctx context.Context, opts ReprocessOptions) (Reprocess
 			t.progress("reprocess: %s: %d events sent, %d records still break the schema; not marked done", o.Key, c.Events, still)
 		default:
 			marker, _ := json.Marshal(map[string]any{"key": o.Key, "reprocessed_at": time.Now().UTC(), "records": c.Records, "events_sent": c.Events, "kept_aside": c.KeptAside})
-			if err := t.cfg.Lake.Put(ctx, DonePrefix+o.Key+".json", marker); err != nil {
+			if _, err := t.cfg.Lake.Put(ctx, DonePrefix+o.Key+".json", marker, lake.Condition{}); err != nil {
 				errs = append(errs, err)
 				sum.Pending++
 				continue
@@ -143,7 +144,7 @@ func (t *Tools) Reprocess(ctx context.Context, opts ReprocessOptions) (Reprocess
 
 // read returns an object's content, decompressed when it is gzip.
 func (t *Tools) read(ctx context.Context, key string) ([]byte, error) {
-	rc, err := t.cfg.Lake.Open(ctx, key)
+	rc, _, err := t.cfg.Lake.Open(ctx, key)
 	if err != nil {
 		return nil, err
 	}

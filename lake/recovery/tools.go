@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/local/streamsource"
 )
@@ -38,7 +38,7 @@ type Config struct {
 	// Lake is the lake bucket (errors/ and the kept-aside records; markers
 	// under recovery/). Reprocess needs it; Redrive and Backfill keep
 	// rejected records aside there when it is set.
-	Lake objstore.Store
+	Lake lake.Store
 	// Streams reads the events table's stream (Redrive).
 	Streams streamsource.StreamsAPI
 	// DynamoDB and EventsTable read the events table (Backfill, Redrive's
@@ -76,7 +76,7 @@ func New(cfg Config) (*Tools, error) {
 	}
 	t := &Tools{cfg: cfg, relay: plain, noAside: plain}
 	if cfg.Lake != nil {
-		rc.KeepAside = cfg.Lake
+		rc.KeepAside = lake.Writer{Store: cfg.Lake}
 		if t.relay, err = relay.New(cfg.Firehose, rc); err != nil {
 			return nil, fmt.Errorf("recovery: %w", err)
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/eventlake/eventlake/lake"
-	"github.com/eventlake/eventlake/lake/objstore"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
 
@@ -35,12 +34,18 @@ func main() {
 		logger.Error("load AWS configuration", "error", err)
 		os.Exit(1)
 	}
+	s3Client := s3.NewFromConfig(awsCfg)
 	if bucket := os.Getenv(relay.EnvKeepAsideBucket); bucket != "" {
-		cfg.KeepAside = objstore.S3{Client: s3.NewFromConfig(awsCfg), Bucket: bucket}
+		store, err := lake.NewS3Store(s3Client, bucket)
+		if err != nil {
+			logger.Error("bad configuration", "error", err)
+			os.Exit(1)
+		}
+		cfg.KeepAside = lake.Writer{Store: store}
 	}
 	var client relay.FirehoseAPI = firehose.NewFromConfig(awsCfg, relay.ClientOptions)
 	if bucket := os.Getenv(lake.EnvSuppressionBucket); bucket != "" {
-		store, err := lake.NewS3Store(s3.NewFromConfig(awsCfg), bucket)
+		store, err := lake.NewS3Store(s3Client, bucket)
 		if err != nil {
 			logger.Error("bad configuration", "error", err)
 			os.Exit(1)

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/local/firehoselocal"
 )
 
@@ -33,6 +33,7 @@ var ErrForeignObjects = errors.New("pipeline: the lake folder holds objects this
 // short by a crash is listed too. It is safe for concurrent use.
 type lakeSink struct {
 	folder firehoselocal.FolderSink
+	store  *lake.FolderStore // the kept-aside records
 	mu     sync.Mutex
 	f      *os.File
 	seen   map[string]bool
@@ -44,7 +45,12 @@ func openLakeSink(root string) (*lakeSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: lake manifest: %w", err)
 	}
-	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
+	store, err := lake.NewFolderStore(root)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, store: store, f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
 }
 
 // Put is the relay's keep-aside store (relay.KeepAsideStore): it records
@@ -54,7 +60,7 @@ func (s *lakeSink) Put(ctx context.Context, key string, body []byte) error {
 	if err := s.record(key); err != nil {
 		return err
 	}
-	if err := (objstore.Folder{Root: s.folder.Root}).Put(ctx, key, body); err != nil {
+	if _, err := s.store.Put(ctx, key, body, lake.Condition{}); err != nil {
 		return err
 	}
 	s.mu.Lock()

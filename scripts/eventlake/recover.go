@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/eventlake/eventlake/internal/cli"
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lake/recovery"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/local/pipeline"
@@ -100,7 +100,11 @@ func (t *target) build(ctx context.Context, progress io.Writer) (built, error) {
 		cfg.DynamoDB = dynamodb.NewFromConfig(dbCfg)
 		cfg.Streams = dynamodbstreams.NewFromConfig(dbCfg)
 		cfg.EventsTable = si.EventsTable
-		cfg.Lake = objstore.Folder{Root: si.LakeDir}
+		store, err := lake.NewFolderStore(si.LakeDir)
+		if err != nil {
+			return b, err
+		}
+		cfg.Lake = store
 		b.queue = recovery.DirQueue{Dir: si.QueueDir}
 	} else {
 		var opts []func(*config.LoadOptions) error
@@ -119,7 +123,11 @@ func (t *target) build(ctx context.Context, progress io.Writer) (built, error) {
 			cfg.EventsTable = t.table
 		}
 		if t.bucket != "" {
-			cfg.Lake = objstore.S3{Client: s3.NewFromConfig(awsCfg), Bucket: t.bucket}
+			store, err := lake.NewS3Store(s3.NewFromConfig(awsCfg), t.bucket)
+			if err != nil {
+				return b, cli.Usage(err)
+			}
+			cfg.Lake = store
 		}
 		if t.queueURL != "" {
 			b.queue = recovery.SQSQueue{Client: sqs.NewFromConfig(awsCfg), URL: t.queueURL}

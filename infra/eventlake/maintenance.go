@@ -10,6 +10,7 @@ import (
 	cw "github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
@@ -64,10 +65,11 @@ type MaintenanceProps struct {
 // the daily compaction (an EventBridge Scheduler schedule invoking the
 // lakecompact Lambda, which rewrites each day that received objects with
 // Athena's UNLOAD and swaps the files in S3), an alarm when it fails, and
-// the suppression list that erasures write: the relay reads it
-// (SUPPRESSION_BUCKET) and drops forgotten actors' events; applications
-// that run the tracker get read access with GrantSuppressionRead, operators
-// the rights of `eventlake compact|forget|expire` with GrantOperate.
+// the suppression list that erasures write: the relay, the summary consumer
+// and the collector read it (SUPPRESSION_BUCKET) and drop forgotten actors'
+// events; applications that run the tracker get read access with
+// GrantSuppressionRead, operators the rights of `eventlake
+// compact|forget|expire` with GrantOperate.
 type Maintenance struct {
 	constructs.Construct
 	Compaction *GoFunction
@@ -212,9 +214,17 @@ func NewMaintenance(scope constructs.Construct, id string, props *MaintenancePro
 		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 	})
 
-	// The relay honours the suppression list.
-	pl.Relay.Function.AddEnvironment(jsii.String(lake.EnvSuppressionBucket), pl.Lake.Bucket.BucketName(), nil)
-	m.GrantSuppressionRead(pl.Relay.Role)
+	// Every function that lets events in or writes what they say honours
+	// the suppression list: the relay (nothing of a forgotten actor reaches
+	// the lake), the summary consumer (their summaries are not recreated)
+	// and the collector (their events are not stored).
+	m.honour(pl.Relay.Function, pl.Relay.Role)
+	if pl.Summary != nil {
+		m.honour(pl.Summary.Function, pl.Summary.Role)
+	}
+	if pl.Collector != nil {
+		m.honour(pl.Collector.Function, pl.Collector.Role)
+	}
 
 	m.addNagSuppressions()
 	return m, nil
@@ -291,6 +301,13 @@ func (m *Maintenance) grantRewrite(grantee awsiam.IGrantable) {
 		Actions:      jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
 		ResourceArns: &[]*string{pl.Lake.Key.KeyArn()},
 	})
+}
+
+// honour sets fn's SUPPRESSION_BUCKET to the lake bucket and lets role
+// read the list.
+func (m *Maintenance) honour(fn awslambda.Function, role awsiam.IGrantable) {
+	fn.AddEnvironment(jsii.String(lake.EnvSuppressionBucket), m.pipeline.Lake.Bucket.BucketName(), nil)
+	m.GrantSuppressionRead(role)
 }
 
 // GrantSuppressionRead lets grantee read the suppression list (the lake

@@ -71,7 +71,7 @@ func TestBackfillAndRedriveFromTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tools, err := recovery.New(recovery.Config{Firehose: fh.Client(relay.ClientOptions), DeliveryStream: "s",
+	tools, err := recovery.New(ctx, recovery.Config{Firehose: fh.Client(relay.ClientOptions), DeliveryStream: "s",
 		DynamoDB: env.Client, EventsTable: env.EventsTable, Streams: trimmed{}, Lake: store})
 	if err != nil {
 		t.Fatal(err)

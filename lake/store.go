@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"strings"
 	"time"
@@ -139,15 +140,40 @@ func CheckKey(key string) error {
 // relay's keep-aside store (relay.KeepAsideStore, where a retried
 // invocation writes the same key again):
 //
-//	relayCfg.KeepAside = lake.Writer{Store: store}
+//	relayCfg.KeepAside = lake.Writer{Store: store, Suppression: cache}
+//
+// It is safe for concurrent use when its Store is.
 type Writer struct {
 	Store Store
+	// Suppression, when set, keeps what belongs to forgotten actors out of
+	// what Put writes: body, NDJSON of the lake's error output (kept-aside
+	// records, Firehose error records) or of events, is written without
+	// their records (ScrubLines), and not at all when none is left; each
+	// Put that removes some logs LogMessageSuppressed with their number
+	// (no IDs). The list is refreshed when stale; while it was never
+	// loaded, Put fails with ErrSuppressionNotLoaded (the relay retries
+	// the batch) and writes nothing.
+	Suppression *SuppressionCache
 }
 
-// Put writes body under key unconditionally.
+// Put writes body under key unconditionally (see Writer.Suppression).
 func (w Writer) Put(ctx context.Context, key string, body []byte) error {
 	if w.Store == nil {
 		return errors.New("lake: Writer without a Store")
+	}
+	if c := w.Suppression; c != nil {
+		_ = c.MaybeRefresh(ctx) // logged; the last list stays in use
+		if !c.Loaded() {
+			return ErrSuppressionNotLoaded
+		}
+		var n int
+		if body, n = ScrubLines(body, c.List()); n > 0 {
+			c.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, LogMessageSuppressed,
+				slog.Int(LogFieldSuppressedEvents, n), slog.String("source", "kept-aside"))
+			if len(body) == 0 {
+				return CheckKey(key)
+			}
+		}
 	}
 	_, err := w.Store.Put(ctx, key, body, Condition{})
 	return err

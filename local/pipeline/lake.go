@@ -33,14 +33,14 @@ var ErrForeignObjects = errors.New("pipeline: the lake folder holds objects this
 // short by a crash is listed too. It is safe for concurrent use.
 type lakeSink struct {
 	folder firehoselocal.FolderSink
-	store  *lake.FolderStore // the kept-aside records
+	aside  lake.Writer // the kept-aside records, without forgotten actors'
 	mu     sync.Mutex
 	f      *os.File
 	seen   map[string]bool
 	kept   map[string]int // kept-aside objects: records in each
 }
 
-func openLakeSink(root string) (*lakeSink, error) {
+func openLakeSink(root string, list *lake.SuppressionCache) (*lakeSink, error) {
 	f, err := os.OpenFile(filepath.Join(root, ManifestName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: lake manifest: %w", err)
@@ -50,17 +50,19 @@ func openLakeSink(root string) (*lakeSink, error) {
 		f.Close()
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, store: store, f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
+	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, aside: lake.Writer{Store: store, Suppression: list},
+		f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
 }
 
 // Put is the relay's keep-aside store (relay.KeepAsideStore): it records
-// key in the manifest and writes body to the folder, and counts the records
-// (lines) of each key for Drain.
+// key in the manifest and writes body to the folder without the records of
+// forgotten actors (lake.Writer.Suppression, as the deployed relay), and
+// counts the records (lines) the relay kept aside under each key for Drain.
 func (s *lakeSink) Put(ctx context.Context, key string, body []byte) error {
 	if err := s.record(key); err != nil {
 		return err
 	}
-	if _, err := s.store.Put(ctx, key, body, lake.Condition{}); err != nil {
+	if err := s.aside.Put(ctx, key, body); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -330,11 +330,18 @@ func (m *Maintenance) GrantSuppressionRead(grantee awsiam.IGrantable) {
 
 // GrantOperate lets grantee (an operator's role) run `eventlake compact`,
 // `forget` and `expire` against this deployment: rewrite the lake (as the
-// compaction function may), and read and delete the events and summary
-// items of the tables (forget).
+// compaction function may), read, rewrite and delete objects and versions
+// of the lake's error output (forget scrubs the forgotten actors' records
+// from errors/; the compaction function never touches it), and read and
+// delete the events and summary items of the tables (forget).
 func (m *Maintenance) GrantOperate(grantee awsiam.IGrantable) {
 	m.grantRewrite(grantee)
 	pl := m.pipeline
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"),
+		ResourceArns: &[]*string{objectArn(pl, ErrorsPrefix+"*")},
+	})
 	pl.Tables.Events.Grant(grantee, jsii.String("dynamodb:Query"), jsii.String("dynamodb:BatchWriteItem"), jsii.String("dynamodb:DescribeTable"))
 	pl.Tables.Summary.Grant(grantee, jsii.String("dynamodb:GetItem"), jsii.String("dynamodb:DeleteItem"), jsii.String("dynamodb:DescribeTable"))
 	if pl.Tables.Key != nil {

@@ -166,6 +166,31 @@ func TestCompactionRoleGrants(t *testing.T) {
 	}
 }
 
+// TestOperatorGrants: an operator role granted GrantOperate may also scrub
+// the error output (forget), which the compaction role may not touch.
+func TestOperatorGrants(t *testing.T) {
+	s := maintenanceStack(t)
+	pl := s.Pipeline
+	var operator string
+	for _, r := range s.resources("AWS::IAM::Role") {
+		if strings.HasPrefix(r.ID, "Operator") {
+			operator = r.ID
+		}
+	}
+	got := s.rolePolicyGrants(t, operator)
+	errorsArn := "${" + s.id(pl.Lake.Bucket) + ".Arn}/" + ErrorsPrefix + "*"
+	for _, action := range []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} {
+		if !got[action+" "+errorsArn] {
+			t.Errorf("the operator cannot %s under errors/: %v", action, sortedKeys(got))
+		}
+	}
+	for _, want := range []string{"s3:ListBucketVersions ${" + s.id(pl.Lake.Bucket) + ".Arn}", "s3:DeleteObjectVersion ${" + s.id(pl.Lake.Bucket) + ".Arn}/events/*"} {
+		if !got[want] {
+			t.Errorf("the operator lacks %s", want)
+		}
+	}
+}
+
 // TestFunctionsHonourTheSuppressionList: with maintenance, the relay, the
 // summary consumer and the collector get the bucket of the list and may
 // read that one object (and decrypt it), as an application role granted

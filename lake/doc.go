@@ -1,6 +1,8 @@
 // Package lake keeps the lake right: compaction, erasure (forget),
-// retention (expire) and the suppression list that the tracker, the
-// collector and the relay honour after an erasure.
+// retention (expire) and the suppression list that everything that lets
+// events in or sends them again honours after an erasure (the tracker, the
+// collector, the relay, the summary consumer, the recovery tools). Its
+// Store is the project's one object store.
 //
 // The lake is the bucket Firehose writes, laid out as
 //
@@ -11,6 +13,8 @@
 //	maintenance/locks/dt=YYYY-MM-DD                one rewrite of a day at a time
 //	maintenance/audit/<request>.json               one record per erasure
 //	maintenance/suppression.json                   the forgotten actors (SHA-256 of their keys)
+//	errors/<type>/dt=YYYY-MM-DD/...                Firehose's error output (scrubbed by forget)
+//	errors/relay/dt=YYYY-MM-DD/<id>.ndjson         the relay's kept-aside records (scrubbed by forget)
 //
 // Everything goes through a Store: S3Store (aws-sdk-go-v2) against AWS,
 // FolderStore against a local folder laid out like the bucket. The rows are

@@ -67,6 +67,9 @@ type ForgetResult struct {
 	// Remaining counts the actors' events the lake still held at the end:
 	// 0 unless a day failed.
 	Remaining int64
+	// Errors is what was removed from the lake's error output (ErrorsPrefix:
+	// Firehose's error records, the relay's kept-aside records).
+	Errors ErrorsScrub
 	// AuditKey is the audit record's key in the lake store.
 	AuditKey string
 }
@@ -106,9 +109,11 @@ type Audit struct {
 	HotStore *AuditHot `json:"hot_store,omitempty"`
 	// Lake: per day, the objects replaced, events removed, versions purged
 	// and the manifest of the rewrite.
-	Lake      []AuditDay `json:"lake"`
-	Remaining int64      `json:"remaining"`
-	Errors    []string   `json:"errors,omitempty"`
+	Lake []AuditDay `json:"lake"`
+	// ErrorOutput: what was removed from the lake's errors/ prefix.
+	ErrorOutput *ErrorsScrub `json:"error_output,omitempty"`
+	Remaining   int64        `json:"remaining"`
+	Errors      []string     `json:"errors,omitempty"`
 }
 
 // AuditHot is the hot store's part of an audit record.
@@ -184,8 +189,11 @@ func (l *Lake) Audits(ctx context.Context, request string) ([]Audit, error) {
 //     each day that holds some without them, purging the day's noncurrent
 //     versions;
 //  5. after Settle, sweep the hot store again (events written before every
-//     writer reloaded the list), and search the lake again: Remaining must
-//     be 0;
+//     writer reloaded the list), remove their records from the lake's error
+//     output (ErrorsPrefix: Firehose's error records and the relay's
+//     kept-aside images, rewritten without them or deleted, their
+//     noncurrent versions purged), and search the lake again: Remaining
+//     must be 0;
 //  6. write the audit record (hashes and counts, no IDs) at each phase.
 //
 // Every step is idempotent: running the same Request again resumes it. The
@@ -335,6 +343,14 @@ func (l *Lake) Forget(ctx context.Context, req ForgetRequest, opts ForgetOptions
 	}
 	report(fmt.Sprintf("lake: %d events in %d days", sumValues(found), len(days)))
 	if opts.DryRun {
+		list, err := l.scrubList(ctx, allHashes)
+		if err != nil {
+			return fail(err)
+		}
+		if res.Errors, err = l.scrubErrors(ctx, list, true); err != nil {
+			return fail(err)
+		}
+		report(fmt.Sprintf("error output: %d events in %d objects", res.Errors.Events, res.Errors.Objects))
 		return res, nil
 	}
 	audit.State = "rewriting"
@@ -375,6 +391,17 @@ func (l *Lake) Forget(ctx context.Context, req ForgetRequest, opts ForgetOptions
 	if err := sweep(); err != nil {
 		return fail(err)
 	}
+	list, err := l.scrubList(ctx, allHashes)
+	if err != nil {
+		return fail(err)
+	}
+	res.Errors, err = l.scrubErrors(ctx, list, false)
+	audit.ErrorOutput = &res.Errors
+	if err != nil {
+		errs = append(errs, err)
+	}
+	report(fmt.Sprintf("error output: %d events removed (%d objects rewritten, %d deleted, %d versions purged)",
+		res.Errors.Events, res.Errors.Rewritten, res.Errors.Deleted, res.Errors.VersionsPurged))
 	after, err := l.find(ctx, allHashes, opts.Since)
 	if err != nil {
 		return fail(err)
@@ -393,8 +420,23 @@ func (l *Lake) Forget(ctx context.Context, req ForgetRequest, opts ForgetOptions
 	}
 	l.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "lake erasure", slog.String("request", req.Request), slog.String("run", run),
 		slog.Int("actors", len(actors)), slog.Int("linked", len(linked)), slog.Int("hot_events_deleted", res.Hot.EventsDeleted),
-		slog.Int("days", len(res.Days)), slog.Int64("events_removed", res.RowsRemoved()))
+		slog.Int("days", len(res.Days)), slog.Int64("events_removed", res.RowsRemoved()), slog.Int("error_output_events_removed", res.Errors.Events))
 	return res, nil
+}
+
+// scrubList is the suppression list the error output is scrubbed with:
+// every actor on the stored list (earlier erasures' too, whose late records
+// may have arrived since) and those of must.
+func (l *Lake) scrubList(ctx context.Context, must []string) (*Suppression, error) {
+	stored, _, err := LoadSuppression(ctx, l.store)
+	if err != nil {
+		return nil, err
+	}
+	entries := stored.Entries()
+	for _, h := range must {
+		entries = append(entries, SuppressionEntry{Hash: h})
+	}
+	return NewSuppression(entries)
 }
 
 // linked resolves the anonymous IDs linked to users (see Forget).

@@ -36,14 +36,21 @@ func forgetCase(t *testing.T, w *world, l *lake.Lake, st lake.Store, count func(
 		}
 	}
 	hotBefore, sumBefore := hotCounts(t, env)
+	// Their poison records (kept aside by the relay) and conversion
+	// failures (Firehose's error output), beside other users'.
+	seedErrors(t, st)
+	errorsBefore, _ := st.List(ctx, lake.ErrorsPrefix)
 
 	// A dry run changes nothing and finds the same.
 	dry, err := l.Forget(ctx, lake.ForgetRequest{UserIDs: w.forget}, lake.ForgetOptions{Hot: newHot(t, env), DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dry.Linked != len(linked) || len(dry.Found) == 0 {
-		t.Errorf("dry run: %d linked (want %d), found %v", dry.Linked, len(linked), dry.Found)
+	if dry.Linked != len(linked) || len(dry.Found) == 0 || dry.Errors.Events != seededForgotten {
+		t.Errorf("dry run: %d linked (want %d), found %v, error output %+v", dry.Linked, len(linked), dry.Found, dry.Errors)
+	}
+	if after, _ := st.List(ctx, lake.ErrorsPrefix); fmt.Sprint(after) != fmt.Sprint(errorsBefore) {
+		t.Error("a dry run changed the error output")
 	}
 	if h, s := hotCounts(t, env); fmt.Sprint(h, s) != fmt.Sprint(hotBefore, sumBefore) {
 		t.Error("a dry run changed the hot store")
@@ -96,6 +103,8 @@ func forgetCase(t *testing.T, w *world, l *lake.Lake, st lake.Store, count func(
 			}
 		}
 	}
+	// The error output: their records are gone, the others are there.
+	checkErrors(t, st, res.Errors)
 	// The hot store: their partitions and summaries are gone, the rest is
 	// as it was.
 	hotAfter, sumAfter := hotCounts(t, env)
@@ -123,7 +132,8 @@ func forgetCase(t *testing.T, w *world, l *lake.Lake, st lake.Store, count func(
 		t.Errorf("suppression list: %v", err)
 	}
 	audits, err := l.Audits(ctx, "ticket-42")
-	if err != nil || len(audits) != 1 || audits[0].State != "done" || audits[0].HotStore == nil || len(audits[0].Lake) != len(res.Found) {
+	if err != nil || len(audits) != 1 || audits[0].State != "done" || audits[0].HotStore == nil || len(audits[0].Lake) != len(res.Found) ||
+		audits[0].ErrorOutput == nil || *audits[0].ErrorOutput != res.Errors {
 		t.Fatalf("audits %+v %v", audits, err)
 	}
 	for _, key := range []string{lake.SuppressionKey, res.AuditKey} {
@@ -156,7 +166,7 @@ func forgetCase(t *testing.T, w *world, l *lake.Lake, st lake.Store, count func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.SuppressionAdded != 0 || again.Hot.EventsDeleted != 0 || len(again.Days) != 0 || len(again.Found) != 0 {
+	if again.SuppressionAdded != 0 || again.Hot.EventsDeleted != 0 || len(again.Days) != 0 || len(again.Found) != 0 || again.Errors.Events != 0 {
 		t.Errorf("re-run: %+v", again)
 	}
 	objs2, _ := st.List(ctx, "events/")

@@ -10,7 +10,7 @@ import (
 // The lake's layout (see the package documentation).
 const (
 	eventsPrefix    = "events/"
-	manifestsPrefix = "maintenance/manifests/"
+	manifestsPrefix = ManifestsPrefix
 	stagingPrefix   = "maintenance/staging/"
 	locksPrefix     = "maintenance/locks/"
 	auditPrefix     = "maintenance/audit/"
@@ -18,6 +18,10 @@ const (
 	// a partition: compacted-<run>-<n>.parquet (or .gz).
 	CompactedPrefix = "compacted-"
 )
+
+// ManifestsPrefix holds the manifest of every rewrite (Manifest):
+// ManifestsPrefix + "dt=<day>/<run>.json".
+const ManifestsPrefix = "maintenance/manifests/"
 
 // PartitionPrefix returns the prefix of a day's partition,
 // "events/dt=2026-11-01/".

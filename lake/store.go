@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path"
 	"strings"
 	"time"
@@ -57,13 +59,17 @@ var (
 
 // MaxGetBytes bounds Store.Get: it reads the lake's own small documents
 // (manifests, locks, audit records, the suppression list), never events.
+// Store.Open reads objects of any size.
 const MaxGetBytes = 64 << 20
 
 // Store is the object storage the lake lives in: an S3 bucket (S3Store) or
-// a folder laid out like one (FolderStore). Keys are slash-separated,
-// relative (no leading slash, no "." or ".." segments). Implementations are
-// safe for concurrent use; every method honours ctx. The conformance suite
-// in store_test.go runs against both.
+// a folder laid out like one (FolderStore). It is the one object store of
+// the project: the lake's maintenance (compaction, forget, expire, the
+// suppression list), the relay's kept-aside records (through Writer) and
+// the recovery tools (lake/recovery) all use it. Keys are slash-separated,
+// relative (no leading slash, no "." or ".." segments; see CheckKey).
+// Implementations are safe for concurrent use; every method honours ctx.
+// The conformance suite in store_test.go runs against both.
 type Store interface {
 	// List returns the current objects whose keys start with prefix,
 	// sorted by key. Nothing under the prefix is an empty list.
@@ -71,6 +77,10 @@ type Store interface {
 	// Get returns the content of a current object of at most MaxGetBytes,
 	// or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, Object, error)
+	// Open returns a reader of the content of a current object of any size
+	// (Firehose's error output, event objects) and the object, or
+	// ErrNotFound. The caller closes the reader; reading stops with ctx.
+	Open(ctx context.Context, key string) (io.ReadCloser, Object, error)
 	// Put writes body under key, honouring cond (ErrPrecondition when it
 	// does not hold), and returns the new object.
 	Put(ctx context.Context, key string, body []byte, cond Condition) (Object, error)
@@ -99,8 +109,9 @@ type Store interface {
 }
 
 // CheckKey reports whether key is a valid store key: not empty, relative,
-// slash-separated, without empty, "." or ".." segments or control
-// characters, at most 1,024 bytes (S3's limit).
+// slash-separated, without empty, "." or ".." segments, backslashes or
+// control characters, at most 1,024 bytes (S3's limit). A backslash is
+// refused because a folder store on Windows would read it as a separator.
 func CheckKey(key string) error {
 	switch {
 	case key == "":
@@ -113,6 +124,8 @@ func CheckKey(key string) error {
 		return fmt.Errorf("lake: key %q is not clean (empty, . or .. segments)", key)
 	case key == ".." || strings.HasPrefix(key, "../"):
 		return fmt.Errorf("lake: key %q leaves the store", key)
+	case strings.ContainsRune(key, '\\'):
+		return fmt.Errorf("lake: key %q contains a backslash", key)
 	}
 	for _, r := range key {
 		if r < 0x20 || r == 0x7f {
@@ -120,6 +133,50 @@ func CheckKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// Writer writes whole objects to a Store, each Put replacing what its key
+// held: the narrow interface of code that only adds objects, such as the
+// relay's keep-aside store (relay.KeepAsideStore, where a retried
+// invocation writes the same key again):
+//
+//	relayCfg.KeepAside = lake.Writer{Store: store, Suppression: cache}
+//
+// It is safe for concurrent use when its Store is.
+type Writer struct {
+	Store Store
+	// Suppression, when set, keeps what belongs to forgotten actors out of
+	// what Put writes: body, NDJSON of the lake's error output (kept-aside
+	// records, Firehose error records) or of events, is written without
+	// their records (ScrubLines), and not at all when none is left; each
+	// Put that removes some logs LogMessageSuppressed with their number
+	// (no IDs). The list is refreshed when stale; while it was never
+	// loaded, Put fails with ErrSuppressionNotLoaded (the relay retries
+	// the batch) and writes nothing.
+	Suppression *SuppressionCache
+}
+
+// Put writes body under key unconditionally (see Writer.Suppression).
+func (w Writer) Put(ctx context.Context, key string, body []byte) error {
+	if w.Store == nil {
+		return errors.New("lake: Writer without a Store")
+	}
+	if c := w.Suppression; c != nil {
+		_ = c.MaybeRefresh(ctx) // logged; the last list stays in use
+		if !c.Loaded() {
+			return ErrSuppressionNotLoaded
+		}
+		var n int
+		if body, n = ScrubLines(body, c.List()); n > 0 {
+			c.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, LogMessageSuppressed,
+				slog.Int(LogFieldSuppressedEvents, n), slog.String("source", "kept-aside"))
+			if len(body) == 0 {
+				return CheckKey(key)
+			}
+		}
+	}
+	_, err := w.Store.Put(ctx, key, body, Condition{})
+	return err
 }
 
 // checkPrefix accepts "" or a prefix that would be a valid key once an

@@ -19,11 +19,17 @@ import (
 // versioned: Delete removes files, and Versions lists the current ones.
 //
 // Writes are atomic: a Put or Copy writes a temporary file next to its key
-// (named .<name>.tmp-<random>, which lists and the query engine's globs skip)
-// and renames it into place; IfNoneMatch links it into place, which fails
-// when the key exists, even across processes. IfMatch compares and renames
-// under a lock held by this process only. The ETag of a file is its size and
-// modification time, so it changes whenever the file is replaced.
+// (named .<name>.tmp-<random>), syncs it and renames it into place, so a
+// reader sees the old content or the new, never part of it, and a crash
+// leaves at worst a temporary file; IfNoneMatch links it into place, which
+// fails when the key exists, even across processes. IfMatch compares and
+// renames under a lock held by this process only. The ETag of a file is its
+// size and modification time, so it changes whenever the file is replaced.
+//
+// Files and folders whose name starts with a dot are not objects: List and
+// Versions skip them (the temporary files of writes, those of other
+// writers such as firehoselocal's FolderSink, and the local stack's own
+// files in the lake folder: .eventlake-objects, .eventlake-onfailure/).
 type FolderStore struct {
 	root string
 	mu   sync.Mutex // serializes conditional writes of this process
@@ -58,7 +64,8 @@ func (s *FolderStore) path(key string) string {
 	return filepath.Join(s.root, filepath.FromSlash(key))
 }
 
-func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") }
+// hidden reports whether a file or folder name is not an object's.
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 
 func (s *FolderStore) object(key string, fi fs.FileInfo) Object {
 	return Object{
@@ -93,7 +100,13 @@ func (s *FolderStore) List(ctx context.Context, prefix string) ([]Object, error)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if d.IsDir() || isTemp(d.Name()) {
+		if hidden(d.Name()) && p != start {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
 			return nil
 		}
 		rel, err := filepath.Rel(s.root, p)
@@ -150,6 +163,43 @@ func (s *FolderStore) Get(ctx context.Context, key string) ([]byte, Object, erro
 	}
 	return body, s.object(key, fi), nil
 }
+
+// Open implements Store: the file itself, read as it is (a Put replaces
+// the file, never changes it in place, so an open reader keeps the content
+// it started with).
+func (s *FolderStore) Open(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Object{}, err
+	}
+	f, err := os.Open(s.path(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, Object{}, fmt.Errorf("open %s: %w", s.URI(key), ErrNotFound)
+		}
+		return nil, Object{}, fmt.Errorf("open %s: %w", s.URI(key), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, Object{}, fmt.Errorf("open %s: %w", s.URI(key), err)
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, Object{}, fmt.Errorf("open %s: %w", s.URI(key), ErrNotFound)
+	}
+	return &ctxFile{ctxReader: ctxReader{ctx: ctx, r: f}, f: f}, s.object(key, fi), nil
+}
+
+// ctxFile is an open file whose reads stop when its context is done.
+type ctxFile struct {
+	ctxReader
+	f *os.File
+}
+
+func (c *ctxFile) Close() error { return c.f.Close() }
 
 // tempFile creates the temporary file for key in its folder.
 func (s *FolderStore) tempFile(key string) (*os.File, error) {
@@ -212,6 +262,9 @@ func (s *FolderStore) Put(ctx context.Context, key string, body []byte, cond Con
 		return Object{}, fmt.Errorf("put %s: %w", s.URI(key), err)
 	}
 	_, err = f.Write(body)
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -30,8 +30,8 @@ type S3API interface {
 // S3Store is a Store on an S3 bucket (the lake bucket of the CDK stack,
 // which is versioned). It is safe for concurrent use.
 //
-// Costs: List and Versions cost one LIST request per 1,000 keys, Get one
-// GET, Put and Copy one PUT-class request each (Copy is server side, up to
+// Costs: List and Versions cost one LIST request per 1,000 keys, Get and
+// Open one GET, Put and Copy one PUT-class request each (Copy is server side, up to
 // 5 GB), Delete and DeleteVersions one DeleteObjects request (free) per
 // 1,000 keys.
 type S3Store struct {
@@ -103,6 +103,21 @@ func (s *S3Store) Get(ctx context.Context, key string) ([]byte, Object, error) {
 		return nil, Object{}, fmt.Errorf("get %s: larger than %d bytes", s.URI(key), MaxGetBytes)
 	}
 	return body, Object{Key: key, Size: int64(len(body)), ETag: unquote(out.ETag), VersionID: aws.ToString(out.VersionId), LastModified: aws.ToTime(out.LastModified)}, nil
+}
+
+// Open implements Store with one GetObject whose body is streamed.
+func (s *S3Store) Open(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, Object{}, err
+	}
+	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, Object{}, fmt.Errorf("open %s: %w", s.URI(key), ErrNotFound)
+		}
+		return nil, Object{}, fmt.Errorf("open %s: %w", s.URI(key), err)
+	}
+	return out.Body, Object{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: unquote(out.ETag), VersionID: aws.ToString(out.VersionId), LastModified: aws.ToTime(out.LastModified)}, nil
 }
 
 // Put implements Store with S3's conditional writes (If-None-Match: *,

@@ -1,9 +1,12 @@
 package lake_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -197,13 +200,73 @@ func TestStoreConformance(t *testing.T) {
 				}
 			})
 
+			t.Run("open", func(t *testing.T) {
+				// Kept-aside records and Firehose's error output, read as a
+				// stream by the recovery tools; an object replaced by a second
+				// Put reads as the second.
+				for _, k := range []string{"errors/relay/dt=2026-11-22/b.ndjson", "errors/relay/dt=2026-11-21/a.ndjson", "errors/relayed.txt"} {
+					mustPut(k, "body of "+k, lake.Condition{})
+				}
+				mustPut("errors/relay/dt=2026-11-22/b.ndjson", "second", lake.Condition{})
+				if got, want := keys("errors/relay/"), "errors/relay/dt=2026-11-21/a.ndjson:43 errors/relay/dt=2026-11-22/b.ndjson:6"; got != want {
+					t.Errorf("list errors/relay/ = %s, want %s", got, want)
+				}
+				if got := keys("errors/rel"); strings.Count(got, " ")+1 != 3 {
+					t.Errorf("a prefix inside a name lists %q, want 3 objects", got)
+				}
+				rc, o, err := st.Open(ctx, "errors/relay/dt=2026-11-22/b.ndjson")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || string(body) != "second" || o.Key != "errors/relay/dt=2026-11-22/b.ndjson" || o.Size != 6 || o.ETag == "" {
+					t.Errorf("open read %q %+v %v", body, o, err)
+				}
+				if _, _, err := st.Open(ctx, "errors/none"); !errors.Is(err, lake.ErrNotFound) {
+					t.Errorf("open of a missing key: %v, want ErrNotFound", err)
+				}
+				// Larger than Get reads: Open streams it.
+				big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+				if _, err := st.Put(ctx, "errors/big.gz", big, lake.Condition{}); err != nil {
+					t.Fatal(err)
+				}
+				rc, _, err = st.Open(ctx, "errors/big.gz")
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, rc)
+				rc.Close()
+				if err != nil || n != int64(len(big)) {
+					t.Errorf("open of 1 MiB read %d bytes, %v", n, err)
+				}
+			})
+
+			t.Run("writer", func(t *testing.T) {
+				w := lake.Writer{Store: st}
+				for _, body := range []string{"first", "again"} {
+					if err := w.Put(ctx, "errors/relay/dt=2026-11-23/w.ndjson", []byte(body)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if body, _, err := st.Get(ctx, "errors/relay/dt=2026-11-23/w.ndjson"); err != nil || string(body) != "again" {
+					t.Errorf("after two writes: %q %v", body, err)
+				}
+				if err := w.Put(ctx, "../x", nil); err == nil {
+					t.Error("a bad key written through Writer")
+				}
+			})
+
 			t.Run("bad keys", func(t *testing.T) {
-				for _, k := range []string{"", "/abs", "a//b", "a/../b", "../x", "a/./b", "dir/", "a\nb"} {
+				for _, k := range []string{"", "/abs", "a//b", "a/../b", "../x", "a/./b", "dir/", "a\nb", "a\\b"} {
 					if _, err := st.Put(ctx, k, nil, lake.Condition{}); err == nil {
 						t.Errorf("put %q accepted", k)
 					}
 					if _, _, err := st.Get(ctx, k); err == nil || errors.Is(err, lake.ErrNotFound) {
 						t.Errorf("get %q: %v, want a key error", k, err)
+					}
+					if _, _, err := st.Open(ctx, k); err == nil || errors.Is(err, lake.ErrNotFound) {
+						t.Errorf("open %q: %v, want a key error", k, err)
 					}
 				}
 				if _, err := st.List(ctx, "../"); err == nil {
@@ -225,5 +288,52 @@ func TestStoreConformance(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestFolderStoreFiles holds the folder store to what the local stack
+// relies on: writes are atomic (a temporary file beside the key, renamed
+// into place), and hidden files and folders (a write cut short, the local
+// stack's own files) are not objects.
+func TestFolderStoreFiles(t *testing.T) {
+	root := t.TempDir()
+	st, err := lake.NewFolderStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := st.Put(ctx, "errors/relay/dt=2026-11-22/a.ndjson", []byte("a"), lake.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{
+		"errors/relay/dt=2026-11-22/.b.ndjson.tmp-123", // a Put cut short
+		"errors/relay/dt=2026-11-22/.c.ndjson.77.tmp",  // firehoselocal's FolderSink, cut short
+		".eventlake-objects",
+		".eventlake-onfailure/1.json",
+	} {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, prefix := range []string{"", "errors/", "errors/relay/dt=2026-11-22/"} {
+		objs, err := st.List(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(objs) != 1 || objs[0].Key != "errors/relay/dt=2026-11-22/a.ndjson" {
+			t.Errorf("list %q = %+v, want the one object", prefix, objs)
+		}
+	}
+	// No temporary file is left beside a finished write.
+	ents, err := os.ReadDir(filepath.Join(root, "errors", "relay", "dt=2026-11-22"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 3 {
+		t.Errorf("the partition folder holds %d files, want a.ndjson and the two planted ones", len(ents))
 	}
 }

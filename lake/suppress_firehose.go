@@ -20,9 +20,14 @@ type FirehoseAPI interface {
 	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
 }
 
-// LogFieldSuppressedEvents is the field of SuppressingFirehose's log line
-// that counts the events it dropped.
-const LogFieldSuppressedEvents = "suppressed_events"
+// LogMessageSuppressed is the message of the line logged when events of
+// forgotten actors are dropped (by SuppressingFirehose, by
+// SuppressionCache.BeforeSend), and LogFieldSuppressedEvents its field that
+// counts them: a metric filter sums it. The line holds no ID.
+const (
+	LogMessageSuppressed     = "dropped the events of forgotten actors"
+	LogFieldSuppressedEvents = "suppressed_events"
+)
 
 // ErrSuppressionNotLoaded fails a PutRecordBatch while no suppression list
 // was ever loaded: nothing is sent, so the caller (the relay) retries rather
@@ -95,7 +100,7 @@ func (f *SuppressingFirehose) PutRecordBatch(ctx context.Context, in *firehose.P
 		return f.next.PutRecordBatch(ctx, in, optFns...)
 	}
 	f.dropped.Add(int64(dropped))
-	f.log.LogAttrs(ctx, slog.LevelInfo, "dropped the events of forgotten actors",
+	f.log.LogAttrs(ctx, slog.LevelInfo, LogMessageSuppressed,
 		slog.Int(LogFieldSuppressedEvents, dropped), slog.Int("records", len(in.Records)), slog.Int("records_sent", len(kept)))
 
 	out := &firehose.PutRecordBatchOutput{

@@ -256,9 +256,10 @@ type SuppressionCacheConfig struct {
 // When a refresh fails, the cache keeps the list it has and logs a warning;
 // Loaded reports whether it ever loaded one.
 type SuppressionCache struct {
-	store Store
-	cfg   SuppressionCacheConfig
-	cur   atomic.Pointer[Suppression]
+	store   Store
+	cfg     SuppressionCacheConfig
+	cur     atomic.Pointer[Suppression]
+	dropped atomic.Int64 // events BeforeSend dropped
 
 	mu       sync.Mutex // one refresh at a time; guards etag and loadedAt
 	etag     string
@@ -308,10 +309,24 @@ func (c *SuppressionCache) Suppressed(userID, anonymousID string) bool {
 //	tracker.Config{..., BeforeSend: cache.BeforeSend}
 //
 // (Config.BeforeSend is func(tracker.Event) (tracker.Event, bool)). The
-// collector writes through the tracker, so it honours the list with it.
+// collector writes through the tracker, so it honours the list with it. A
+// dropped event is counted (Dropped; the tracker's Stats().Filtered counts
+// it too) and logged at info level without any ID: one line with
+// LogFieldSuppressedEvents 1 and the event's type. BeforeSend does no I/O:
+// keep the list fresh with Run (a long-running process) or MaybeRefresh (at
+// the start of each Lambda invocation).
 func (c *SuppressionCache) BeforeSend(e tracker.Event) (tracker.Event, bool) {
-	return e, !c.Suppressed(e.UserID, e.AnonymousID)
+	if !c.Suppressed(e.UserID, e.AnonymousID) {
+		return e, true
+	}
+	c.dropped.Add(1)
+	c.cfg.Logger.LogAttrs(context.Background(), slog.LevelInfo, LogMessageSuppressed,
+		slog.Int(LogFieldSuppressedEvents, 1), slog.String("event_type", e.Type), slog.String("source", "tracker"))
+	return e, false
 }
+
+// Dropped returns the number of events BeforeSend dropped so far.
+func (c *SuppressionCache) Dropped() int64 { return c.dropped.Load() }
 
 // Refresh reads the list again: a conditional GET that costs little when it
 // did not change.

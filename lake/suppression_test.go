@@ -193,6 +193,21 @@ func TestSuppressionCache(t *testing.T) {
 	if _, keep := cache.BeforeSend(tracker.Event{UserID: "43", Type: "login"}); !keep {
 		t.Error("BeforeSend dropped another user's event")
 	}
+	// The drop is counted and logged, without the ID.
+	if cache.Dropped() != 1 {
+		t.Errorf("Dropped = %d, want 1", cache.Dropped())
+	}
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, lake.LogMessageSuppressed) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line[lake.LogFieldSuppressedEvents] != 1.0 || line["event_type"] != "login" || strings.Contains(logs.String(), `"42"`) {
+		t.Errorf("the drop's log line: %v (all: %s)", line, logs.String())
+	}
 	// A failed refresh keeps the list it has, and says so.
 	st.fail(true)
 	tick(time.Minute)

@@ -10,6 +10,7 @@ import (
 	cw "github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
@@ -64,10 +65,11 @@ type MaintenanceProps struct {
 // the daily compaction (an EventBridge Scheduler schedule invoking the
 // lakecompact Lambda, which rewrites each day that received objects with
 // Athena's UNLOAD and swaps the files in S3), an alarm when it fails, and
-// the suppression list that erasures write: the relay reads it
-// (SUPPRESSION_BUCKET) and drops forgotten actors' events; applications
-// that run the tracker get read access with GrantSuppressionRead, operators
-// the rights of `eventlake compact|forget|expire` with GrantOperate.
+// the suppression list that erasures write: the relay, the summary consumer
+// and the collector read it (SUPPRESSION_BUCKET) and drop forgotten actors'
+// events; applications that run the tracker get read access with
+// GrantSuppressionRead, operators the rights of `eventlake
+// compact|forget|expire` with GrantOperate.
 type Maintenance struct {
 	constructs.Construct
 	Compaction *GoFunction
@@ -212,9 +214,17 @@ func NewMaintenance(scope constructs.Construct, id string, props *MaintenancePro
 		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 	})
 
-	// The relay honours the suppression list.
-	pl.Relay.Function.AddEnvironment(jsii.String(lake.EnvSuppressionBucket), pl.Lake.Bucket.BucketName(), nil)
-	m.GrantSuppressionRead(pl.Relay.Role)
+	// Every function that lets events in or writes what they say honours
+	// the suppression list: the relay (nothing of a forgotten actor reaches
+	// the lake), the summary consumer (their summaries are not recreated)
+	// and the collector (their events are not stored).
+	m.honour(pl.Relay.Function, pl.Relay.Role)
+	if pl.Summary != nil {
+		m.honour(pl.Summary.Function, pl.Summary.Role)
+	}
+	if pl.Collector != nil {
+		m.honour(pl.Collector.Function, pl.Collector.Role)
+	}
 
 	m.addNagSuppressions()
 	return m, nil
@@ -293,6 +303,13 @@ func (m *Maintenance) grantRewrite(grantee awsiam.IGrantable) {
 	})
 }
 
+// honour sets fn's SUPPRESSION_BUCKET to the lake bucket and lets role
+// read the list.
+func (m *Maintenance) honour(fn awslambda.Function, role awsiam.IGrantable) {
+	fn.AddEnvironment(jsii.String(lake.EnvSuppressionBucket), m.pipeline.Lake.Bucket.BucketName(), nil)
+	m.GrantSuppressionRead(role)
+}
+
 // GrantSuppressionRead lets grantee read the suppression list (the lake
 // bucket's maintenance/suppression.json, with the lake key): the role of an
 // application that wires lake.SuppressionCache into tracker.Config's
@@ -313,11 +330,18 @@ func (m *Maintenance) GrantSuppressionRead(grantee awsiam.IGrantable) {
 
 // GrantOperate lets grantee (an operator's role) run `eventlake compact`,
 // `forget` and `expire` against this deployment: rewrite the lake (as the
-// compaction function may), and read and delete the events and summary
-// items of the tables (forget).
+// compaction function may), read, rewrite and delete objects and versions
+// of the lake's error output (forget scrubs the forgotten actors' records
+// from errors/; the compaction function never touches it), and read and
+// delete the events and summary items of the tables (forget).
 func (m *Maintenance) GrantOperate(grantee awsiam.IGrantable) {
 	m.grantRewrite(grantee)
 	pl := m.pipeline
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"),
+		ResourceArns: &[]*string{objectArn(pl, ErrorsPrefix+"*")},
+	})
 	pl.Tables.Events.Grant(grantee, jsii.String("dynamodb:Query"), jsii.String("dynamodb:BatchWriteItem"), jsii.String("dynamodb:DescribeTable"))
 	pl.Tables.Summary.Grant(grantee, jsii.String("dynamodb:GetItem"), jsii.String("dynamodb:DeleteItem"), jsii.String("dynamodb:DescribeTable"))
 	if pl.Tables.Key != nil {

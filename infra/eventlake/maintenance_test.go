@@ -22,12 +22,12 @@ import (
 // synthesized.
 var maintained *Maintenance
 
-// maintenanceStack is the default pipeline with its maintenance, an
-// operator role granted GrantOperate and an application role granted
-// GrantSuppressionRead.
+// maintenanceStack is the default pipeline with the collector and its
+// maintenance, an operator role granted GrantOperate and an application
+// role granted GrantSuppressionRead.
 func maintenanceStack(t *testing.T) *synthesized {
 	return synth(t, "maintenance", func(st awscdk.Stack) (*Pipeline, error) {
-		pl, err := NewPipeline(st, "Pipeline", withLambdas(PipelineProps{}))
+		pl, err := NewPipeline(st, "Pipeline", withLambdas(PipelineProps{Collector: &CollectorOptions{}}))
 		if err != nil {
 			return nil, err
 		}
@@ -166,9 +166,36 @@ func TestCompactionRoleGrants(t *testing.T) {
 	}
 }
 
-// TestRelayHonoursTheSuppressionList: with maintenance, the relay gets the
-// bucket of the list and may read that one object (and decrypt it).
-func TestRelayHonoursTheSuppressionList(t *testing.T) {
+// TestOperatorGrants: an operator role granted GrantOperate may also scrub
+// the error output (forget), which the compaction role may not touch.
+func TestOperatorGrants(t *testing.T) {
+	s := maintenanceStack(t)
+	pl := s.Pipeline
+	var operator string
+	for _, r := range s.resources("AWS::IAM::Role") {
+		if strings.HasPrefix(r.ID, "Operator") {
+			operator = r.ID
+		}
+	}
+	got := s.rolePolicyGrants(t, operator)
+	errorsArn := "${" + s.id(pl.Lake.Bucket) + ".Arn}/" + ErrorsPrefix + "*"
+	for _, action := range []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} {
+		if !got[action+" "+errorsArn] {
+			t.Errorf("the operator cannot %s under errors/: %v", action, sortedKeys(got))
+		}
+	}
+	for _, want := range []string{"s3:ListBucketVersions ${" + s.id(pl.Lake.Bucket) + ".Arn}", "s3:DeleteObjectVersion ${" + s.id(pl.Lake.Bucket) + ".Arn}/events/*"} {
+		if !got[want] {
+			t.Errorf("the operator lacks %s", want)
+		}
+	}
+}
+
+// TestFunctionsHonourTheSuppressionList: with maintenance, the relay, the
+// summary consumer and the collector get the bucket of the list and may
+// read that one object (and decrypt it), as an application role granted
+// GrantSuppressionRead may.
+func TestFunctionsHonourTheSuppressionList(t *testing.T) {
 	s := maintenanceStack(t)
 	pl := s.Pipeline
 	check(t, "relay environment", func() {
@@ -180,7 +207,13 @@ func TestRelayHonoursTheSuppressionList(t *testing.T) {
 			}}),
 		})
 	})
-	for _, role := range []string{s.id(pl.Relay.Role), "App"} {
+	for name, fn := range map[string]string{"summary": s.id(pl.Summary.Function), "collector": s.id(pl.Collector.Function)} {
+		got := path(s.JSON["Resources"].(obj)[fn], "Properties", "Environment", "Variables", lake.EnvSuppressionBucket)
+		if !reflect.DeepEqual(got, ref(s.id(pl.Lake.Bucket))) {
+			t.Errorf("%s function: %s = %v, want the lake bucket", name, lake.EnvSuppressionBucket, got)
+		}
+	}
+	for _, role := range []string{s.id(pl.Relay.Role), s.id(pl.Summary.Role), s.id(pl.Collector.Role), "App"} {
 		if role == "App" {
 			for _, r := range s.resources("AWS::IAM::Role") {
 				if strings.HasPrefix(r.ID, "App") {

@@ -36,7 +36,8 @@ type BackfillSummary struct {
 // [From, To] into the lake: a parallel Scan (TotalSegments = Segments)
 // whose pages go through the relay's line encoding, packing and retries to
 // Firehose, which files each event under the day it happened. Items that
-// are not events are kept aside as the relay keeps them. Running it again
+// are not events are kept aside as the relay keeps them; the events of
+// actors an erasure forgot are left out (Suppressed). Running it again
 // sends the events again; events_dedup removes the copies. Progress is
 // reported every few seconds.
 func (t *Tools) Backfill(ctx context.Context, opts BackfillOptions) (BackfillSummary, error) {
@@ -45,6 +46,9 @@ func (t *Tools) Backfill(ctx context.Context, opts BackfillOptions) (BackfillSum
 	}
 	if !opts.From.IsZero() && !opts.To.IsZero() && opts.To.Before(opts.From) {
 		return BackfillSummary{}, fmt.Errorf("recovery: backfill: -to %v is before -from %v", opts.To, opts.From)
+	}
+	if err := t.fresh(ctx); err != nil {
+		return BackfillSummary{}, err
 	}
 	var sum BackfillSummary
 	began, last := time.Now(), time.Now()
@@ -59,8 +63,8 @@ func (t *Tools) Backfill(ctx context.Context, opts BackfillOptions) (BackfillSum
 				sum.Pages, c.Records, c.Events, c.Rejected, float64(c.Records)/time.Since(began).Seconds())
 		}
 	})
-	t.progress("backfill: %d items read in %d pages, %d events sent, %d rejected (%d kept aside) in %v",
-		sum.Records, sum.Pages, sum.Events, sum.Rejected, sum.KeptAside, time.Since(began).Round(time.Millisecond))
+	t.progress("backfill: %d items read in %d pages, %d events sent, %d rejected (%d kept aside), %d of forgotten actors left out in %v",
+		sum.Records, sum.Pages, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed, time.Since(began).Round(time.Millisecond))
 	return sum, err
 }
 
@@ -117,12 +121,9 @@ func (t *Tools) scan(ctx context.Context, from, to time.Time, segments int, c *C
 					items[i] = imageOf(it)
 				}
 				var pc Counts
-				err = sendItems(ctx, t.relay, items, &pc)
+				err = t.sendItems(ctx, t.relay, items, &pc)
 				mu.Lock()
-				c.Records += pc.Records
-				c.Events += pc.Events
-				c.Rejected += pc.Rejected
-				c.KeptAside += pc.KeptAside
+				c.addCounts(pc)
 				now := *c
 				mu.Unlock()
 				if err != nil {

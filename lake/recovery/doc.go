@@ -18,6 +18,10 @@
 //     encoding, for tables that held events before the pipeline existed or
 //     after a long outage.
 //
+// No tool sends a forgotten actor's events again: New loads the lake's
+// suppression list (lake.SuppressionCache, from Config.Lake), and every
+// tool leaves their events out and counts them (Counts.Suppressed).
+//
 // Every tool is idempotent: running it again sends events again at worst,
 // which the events_dedup view removes (and compaction drops); messages and
 // objects already done are skipped. Each reports progress and returns a

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lake/recovery"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/local/dynamolocal"
@@ -67,8 +67,12 @@ func TestBackfillAndRedriveFromTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	tools, err := recovery.New(recovery.Config{Firehose: fh.Client(relay.ClientOptions), DeliveryStream: "s",
-		DynamoDB: env.Client, EventsTable: env.EventsTable, Streams: trimmed{}, Lake: objstore.Folder{Root: t.TempDir()}})
+	store, err := lake.NewFolderStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := recovery.New(ctx, recovery.Config{Firehose: fh.Client(relay.ClientOptions), DeliveryStream: "s",
+		DynamoDB: env.Client, EventsTable: env.EventsTable, Streams: trimmed{}, Lake: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -42,9 +43,10 @@ type RedriveSummary struct {
 // holds the records (the exact records Lambda gave up on), else, from the
 // events table, every event whose event_at falls in the batch's time range
 // widened by Slack and FutureSkew (a superset: duplicates are removed by
-// events_dedup). A message is deleted only after everything it names was
-// delivered (or kept aside); one that fails stays in the queue for the next
-// run. It returns an error when a message failed, after trying them all.
+// events_dedup). The events of actors an erasure forgot are left out
+// (Suppressed). A message is deleted only after everything it names was
+// delivered (or kept aside, or left out); one that fails stays in the queue
+// for the next run. It returns an error when a message failed, after trying them all.
 func (t *Tools) Redrive(ctx context.Context, q Queue, opts RedriveOptions) (RedriveSummary, error) {
 	if t.cfg.Streams == nil {
 		return RedriveSummary{}, errors.New("recovery: redrive needs Config.Streams")
@@ -54,6 +56,9 @@ func (t *Tools) Redrive(ctx context.Context, q Queue, opts RedriveOptions) (Redr
 	}
 	if opts.FutureSkew == 0 {
 		opts.FutureSkew = tracker.DefaultMaxFutureSkew
+	}
+	if err := t.fresh(ctx); err != nil {
+		return RedriveSummary{}, err
 	}
 	var sum RedriveSummary
 	var errs []error
@@ -79,8 +84,8 @@ func (t *Tools) Redrive(ctx context.Context, q Queue, opts RedriveOptions) (Redr
 			break
 		}
 	}
-	t.progress("redrive: %d messages: %d redriven and deleted (%d from the stream, %d from the table), %d failed, %d unreadable; %d records, %d events sent, %d rejected (%d kept aside)",
-		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside)
+	t.progress("redrive: %d messages: %d redriven and deleted (%d from the stream, %d from the table), %d failed, %d unreadable; %d records, %d events sent, %d rejected (%d kept aside), %d of forgotten actors left out",
+		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
 	if len(errs) > 0 {
 		return sum, fmt.Errorf("recovery: redrive: %d of %d messages left in the queue: %w", len(errs), sum.Messages, errors.Join(errs...))
 	}
@@ -101,6 +106,13 @@ func (t *Tools) redriveOne(ctx context.Context, q Queue, m Message, opts Redrive
 	switch {
 	case err == nil:
 		for _, p := range payloads {
+			p, dropped, err := t.unsuppressedPayload(p)
+			if err != nil {
+				sum.Failed++
+				return fmt.Errorf("message %s: %w", m.ID, err)
+			}
+			c.Records += dropped
+			c.Suppressed += dropped
 			resp, st, err := t.relay.InvokeStats(ctx, p)
 			if err != nil {
 				sum.Failed++
@@ -138,11 +150,62 @@ func (t *Tools) redriveOne(ctx context.Context, q Queue, m Message, opts Redrive
 	} else {
 		sum.FromTable++
 	}
-	sum.Counts.Records += c.Records
-	sum.Counts.Events += c.Events
-	sum.Counts.Rejected += c.Rejected
-	sum.Counts.KeptAside += c.KeptAside
-	t.progress("redrive: message %s (shard %s, %s..%s, %d records) from the %s: %d events sent, %d rejected (%d kept aside); deleted",
-		m.ID, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, b.BatchSize, source, c.Events, c.Rejected, c.KeptAside)
+	sum.Counts.addCounts(c)
+	t.progress("redrive: message %s (shard %s, %s..%s, %d records) from the %s: %d events sent, %d rejected (%d kept aside), %d of forgotten actors left out; deleted",
+		m.ID, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, b.BatchSize, source, c.Events, c.Rejected, c.KeptAside, c.Suppressed)
 	return nil
+}
+
+// unsuppressedPayload returns a stream invocation payload without the
+// records whose NewImage belongs to a forgotten actor, and how many it left
+// out. The other records keep their bytes (the relay reads them as Lambda
+// delivers them); a record whose image cannot be read is kept, for the
+// relay to count and keep aside.
+func (t *Tools) unsuppressedPayload(payload []byte) ([]byte, int, error) {
+	list := t.list.List()
+	if list.Len() == 0 {
+		return payload, 0, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &top); err != nil {
+		return nil, 0, fmt.Errorf("the stream's payload is not a JSON object: %w", err)
+	}
+	var recs []json.RawMessage
+	if err := json.Unmarshal(top["Records"], &recs); err != nil {
+		return nil, 0, fmt.Errorf("the stream's payload has no Records array: %w", err)
+	}
+	type str struct {
+		S string `json:"S"`
+	}
+	var r struct {
+		Dynamodb struct {
+			NewImage struct {
+				UserID      str `json:"user_id"`
+				AnonymousID str `json:"anonymous_id"`
+				Actor       str `json:"actor"`
+			} `json:"NewImage"`
+		} `json:"dynamodb"`
+	}
+	kept := recs[:0:0]
+	for _, rec := range recs {
+		r.Dynamodb.NewImage.UserID, r.Dynamodb.NewImage.AnonymousID, r.Dynamodb.NewImage.Actor = str{}, str{}, str{}
+		if json.Unmarshal(rec, &r) == nil {
+			img := r.Dynamodb.NewImage
+			if list.Suppressed(actorIDs(img.UserID.S, img.AnonymousID.S, img.Actor.S)) {
+				continue
+			}
+		}
+		kept = append(kept, rec)
+	}
+	dropped := len(recs) - len(kept)
+	if dropped == 0 {
+		return payload, 0, nil
+	}
+	b, err := json.Marshal(kept)
+	if err != nil {
+		return nil, 0, err
+	}
+	top["Records"] = b
+	out, err := json.Marshal(top)
+	return out, dropped, err
 }

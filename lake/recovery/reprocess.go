@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/tracker"
 )
@@ -61,7 +62,8 @@ type ReprocessSummary struct {
 // (under errors/, each record's rawData: the events it could not partition
 // or convert) and the relay's kept-aside records (under errors/relay/:
 // images that broke the schema), through the relay's validation and
-// encoding, to Firehose. An object all of whose events went is marked done
+// encoding, to Firehose, leaving out the events of actors an erasure forgot
+// (Suppressed). An object all of whose events went is marked done
 // (DonePrefix), so a second run skips it; an object with records that still
 // break the schema stays unmarked and those records are counted in
 // StillRejected (Firehose's: kept aside by the relay from now on). Objects
@@ -75,6 +77,9 @@ func (t *Tools) Reprocess(ctx context.Context, opts ReprocessOptions) (Reprocess
 	}
 	if !opts.Firehose && !opts.Relay {
 		opts.Firehose, opts.Relay = true, true
+	}
+	if err := t.fresh(ctx); err != nil {
+		return ReprocessSummary{}, err
 	}
 	var sum ReprocessSummary
 	objs, err := t.cfg.Lake.List(ctx, ErrorsPrefix)
@@ -107,10 +112,7 @@ func (t *Tools) Reprocess(ctx context.Context, opts ReprocessOptions) (Reprocess
 		} else {
 			c, still, err = t.reprocessFirehose(ctx, o.Key, opts)
 		}
-		sum.Records += c.Records
-		sum.Events += c.Events
-		sum.Rejected += c.Rejected
-		sum.KeptAside += c.KeptAside
+		sum.Counts.addCounts(c)
 		sum.StillRejected += still
 		switch {
 		case err != nil:
@@ -123,18 +125,19 @@ func (t *Tools) Reprocess(ctx context.Context, opts ReprocessOptions) (Reprocess
 			sum.Pending++
 			t.progress("reprocess: %s: %d events sent, %d records still break the schema; not marked done", o.Key, c.Events, still)
 		default:
-			marker, _ := json.Marshal(map[string]any{"key": o.Key, "reprocessed_at": time.Now().UTC(), "records": c.Records, "events_sent": c.Events, "kept_aside": c.KeptAside})
-			if err := t.cfg.Lake.Put(ctx, DonePrefix+o.Key+".json", marker); err != nil {
+			marker, _ := json.Marshal(map[string]any{"key": o.Key, "reprocessed_at": time.Now().UTC(), "records": c.Records, "events_sent": c.Events,
+				"kept_aside": c.KeptAside, "suppressed": c.Suppressed})
+			if _, err := t.cfg.Lake.Put(ctx, DonePrefix+o.Key+".json", marker, lake.Condition{}); err != nil {
 				errs = append(errs, err)
 				sum.Pending++
 				continue
 			}
 			sum.Done++
-			t.progress("reprocess: %s: %d events sent, %d kept aside; marked done", o.Key, c.Events, c.KeptAside)
+			t.progress("reprocess: %s: %d events sent, %d kept aside, %d of forgotten actors left out; marked done", o.Key, c.Events, c.KeptAside, c.Suppressed)
 		}
 	}
-	t.progress("reprocess: %d objects: %d done, %d done before, %d pending; %d records, %d events sent, %d still break the schema",
-		sum.Objects, sum.Done, sum.Skipped, sum.Pending, sum.Records, sum.Events, sum.StillRejected)
+	t.progress("reprocess: %d objects: %d done, %d done before, %d pending; %d records, %d events sent, %d still break the schema, %d of forgotten actors left out",
+		sum.Objects, sum.Done, sum.Skipped, sum.Pending, sum.Records, sum.Events, sum.StillRejected, sum.Suppressed)
 	if len(errs) > 0 {
 		return sum, fmt.Errorf("recovery: reprocess: %w", errors.Join(errs...))
 	}
@@ -143,7 +146,7 @@ func (t *Tools) Reprocess(ctx context.Context, opts ReprocessOptions) (Reprocess
 
 // read returns an object's content, decompressed when it is gzip.
 func (t *Tools) read(ctx context.Context, key string) ([]byte, error) {
-	rc, err := t.cfg.Lake.Open(ctx, key)
+	rc, _, err := t.cfg.Lake.Open(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +208,12 @@ func (t *Tools) reprocessFirehose(ctx context.Context, key string, opts Reproces
 			images = append(images, imageOfLine(line))
 		}
 	}
+	images = t.unsuppressed(images, &c)
 	if opts.DryRun {
-		c.Records = len(images) + still
+		c.Records += len(images) + still
 		return c, still, nil
 	}
-	err = sendItems(ctx, t.relay, images, &c)
+	err = t.sendItems(ctx, t.relay, images, &c)
 	return c, still, err
 }
 
@@ -297,16 +301,17 @@ func (t *Tools) reprocessKept(ctx context.Context, key string, opts ReprocessOpt
 		}
 		images = append(images, img)
 	}
+	images = t.unsuppressed(images, &c)
 	if opts.DryRun {
 		for _, img := range images {
 			if _, err := relay.AppendLine(nil, img); err != nil {
 				still++
 			}
 		}
-		c.Records = len(images)
+		c.Records += len(images)
 		return c, still, nil
 	}
-	err = sendItems(ctx, t.noAside, images, &c)
+	err = t.sendItems(ctx, t.noAside, images, &c)
 	return c, still + c.Rejected, err
 }
 

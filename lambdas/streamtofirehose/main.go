@@ -4,7 +4,8 @@
 // in the bucket named by KEEP_ASIDE_BUCKET (under errors/relay/) the records
 // whose image breaks the schema. With SUPPRESSION_BUCKET set (the lake
 // bucket), the events of actors an erasure forgot are dropped before
-// Firehose (lake.SuppressingFirehose). The logic lives in package relay.
+// Firehose (lake.SuppressingFirehose) and never kept aside
+// (lake.Writer.Suppression). The logic lives in package relay.
 package main
 
 import (
@@ -18,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/eventlake/eventlake/lake"
-	"github.com/eventlake/eventlake/lake/objstore"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
 
@@ -35,23 +35,30 @@ func main() {
 		logger.Error("load AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	if bucket := os.Getenv(relay.EnvKeepAsideBucket); bucket != "" {
-		cfg.KeepAside = objstore.S3{Client: s3.NewFromConfig(awsCfg), Bucket: bucket}
-	}
+	s3Client := s3.NewFromConfig(awsCfg)
 	var client relay.FirehoseAPI = firehose.NewFromConfig(awsCfg, relay.ClientOptions)
+	var cache *lake.SuppressionCache
 	if bucket := os.Getenv(lake.EnvSuppressionBucket); bucket != "" {
-		store, err := lake.NewS3Store(s3.NewFromConfig(awsCfg), bucket)
+		store, err := lake.NewS3Store(s3Client, bucket)
 		if err != nil {
 			logger.Error("bad configuration", "error", err)
 			os.Exit(1)
 		}
 		// A list that cannot be read yet holds deliveries back (they are
 		// retried) until it can: nothing of a forgotten actor slips through.
-		cache, err := lake.NewSuppressionCache(context.Background(), store, lake.SuppressionCacheConfig{Logger: logger})
-		if err != nil {
+		if cache, err = lake.NewSuppressionCache(context.Background(), store, lake.SuppressionCacheConfig{Logger: logger}); err != nil {
 			logger.Warn("suppression list not loaded yet", "error", err)
 		}
 		client = lake.NewSuppressingFirehose(client, cache, logger)
+	}
+	if bucket := os.Getenv(relay.EnvKeepAsideBucket); bucket != "" {
+		store, err := lake.NewS3Store(s3Client, bucket)
+		if err != nil {
+			logger.Error("bad configuration", "error", err)
+			os.Exit(1)
+		}
+		// Nothing of a forgotten actor is kept aside either.
+		cfg.KeepAside = lake.Writer{Store: store, Suppression: cache}
 	}
 	h, err := relay.New(client, cfg)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/local/firehoselocal"
 )
 
@@ -33,28 +33,36 @@ var ErrForeignObjects = errors.New("pipeline: the lake folder holds objects this
 // short by a crash is listed too. It is safe for concurrent use.
 type lakeSink struct {
 	folder firehoselocal.FolderSink
+	aside  lake.Writer // the kept-aside records, without forgotten actors'
 	mu     sync.Mutex
 	f      *os.File
 	seen   map[string]bool
 	kept   map[string]int // kept-aside objects: records in each
 }
 
-func openLakeSink(root string) (*lakeSink, error) {
+func openLakeSink(root string, list *lake.SuppressionCache) (*lakeSink, error) {
 	f, err := os.OpenFile(filepath.Join(root, ManifestName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: lake manifest: %w", err)
 	}
-	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
+	store, err := lake.NewFolderStore(root)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	return &lakeSink{folder: firehoselocal.FolderSink{Root: root}, aside: lake.Writer{Store: store, Suppression: list},
+		f: f, seen: map[string]bool{}, kept: map[string]int{}}, nil
 }
 
 // Put is the relay's keep-aside store (relay.KeepAsideStore): it records
-// key in the manifest and writes body to the folder, and counts the records
-// (lines) of each key for Drain.
+// key in the manifest and writes body to the folder without the records of
+// forgotten actors (lake.Writer.Suppression, as the deployed relay), and
+// counts the records (lines) the relay kept aside under each key for Drain.
 func (s *lakeSink) Put(ctx context.Context, key string, body []byte) error {
 	if err := s.record(key); err != nil {
 		return err
 	}
-	if err := (objstore.Folder{Root: s.folder.Root}).Put(ctx, key, body); err != nil {
+	if err := s.aside.Put(ctx, key, body); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -43,7 +43,7 @@ func write(t *testing.T, root, rel string) {
 // endpoint, as a run would.
 func deliver(t *testing.T, root string, keys ...string) {
 	t.Helper()
-	sink, err := pipeline.OpenLakeSink(root)
+	sink, err := pipeline.OpenLakeSink(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lake/recovery"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/lambdas/summarize/summary"
@@ -119,6 +120,13 @@ type Config struct {
 	// NoSummary leaves the summary consumer out.
 	NoSummary bool
 
+	// SuppressionRefresh is how old the cached suppression list
+	// (LakeDir/maintenance/suppression.json, written by `eventlake forget
+	// -local`) may get before the tracker, the relay and the summary
+	// consumer read it again; default DefaultSuppressionRefresh. See
+	// Pipeline.Suppression.
+	SuppressionRefresh time.Duration
+
 	// Logger receives the components' logs; default JSON on stderr at warn
 	// level, so a demo shows problems and not every invocation.
 	Logger *slog.Logger
@@ -131,6 +139,13 @@ type Config struct {
 	HealthInterval time.Duration
 	HealthFailures int
 }
+
+// DefaultSuppressionRefresh is how often the local stack reads the lake
+// folder's suppression list again: a second, so that traffic sent just
+// after `eventlake forget -local` is already held to it (the deployed
+// functions use lake.DefaultSuppressionRefresh, a minute, and an erasure
+// waits that long before its last sweep).
+const DefaultSuppressionRefresh = time.Second
 
 // DefaultHealthInterval is the pause between health checks: a dead
 // DynamoDB Local or Firehose endpoint is noticed within about three times
@@ -242,10 +257,26 @@ type Pipeline struct {
 	// Queue is the on-failure destination (LakeDir/QueueDirName).
 	Queue recovery.DirQueue
 
+	// Suppression is the lake folder's suppression list, honoured as the
+	// deployed stack honours the bucket's: the tracker drops forgotten
+	// actors' events (BeforeSend, before any user hook), the relay's
+	// Firehose client drops their lines (lake.SuppressingFirehose), the
+	// summary consumer skips them, and the relay keeps none of their images
+	// aside. A folder without a list has an empty one, which costs nothing;
+	// a list that `eventlake forget -local` writes while the pipeline runs
+	// is read within Config.SuppressionRefresh.
+	Suppression *lake.SuppressionCache
+	// suppressing is the relay's Firehose client, which counts the lines it
+	// dropped (Drain expects them to be missing from the lake).
+	suppressing *lake.SuppressingFirehose
+	folder      *lake.FolderStore // the lake folder, for its maintenance records
+	started     time.Time
+
 	encoder   *lakeparquet.Encoder
 	sink      *lakeSink
 	runCancel context.CancelFunc
 	runDone   chan error
+	listDone  chan struct{}
 	sumDone   chan error
 	dead      chan struct{}
 	deadErr   error
@@ -322,9 +353,22 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		return p, fmt.Errorf("pipeline: table %s has no stream", cfg.EventsTable)
 	}
 
+	// The suppression list of the lake folder, for every component that
+	// lets events in.
+	if cfg.SuppressionRefresh <= 0 {
+		cfg.SuppressionRefresh = DefaultSuppressionRefresh
+	}
+	p.started = time.Now()
+	if p.folder, err = lake.NewFolderStore(cfg.LakeDir); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+	if p.Suppression, err = lake.NewSuppressionCache(ctx, p.folder, lake.SuppressionCacheConfig{Refresh: cfg.SuppressionRefresh, Logger: cfg.Logger}); err != nil {
+		return p, fmt.Errorf("pipeline: %w", err)
+	}
+
 	// The Firehose endpoint writing the lake folder, listing what it writes
 	// in the lake's manifest for CleanLake.
-	if p.sink, err = openLakeSink(cfg.LakeDir); err != nil {
+	if p.sink, err = openLakeSink(cfg.LakeDir, p.Suppression); err != nil {
 		return p, err
 	}
 	fh := cfg.Firehose
@@ -362,7 +406,8 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if rc.KeepAside == nil {
 		rc.KeepAside = p.sink
 	}
-	h, err := relay.New(p.Firehose.Client(relay.ClientOptions), rc)
+	p.suppressing = lake.NewSuppressingFirehose(p.Firehose.Client(relay.ClientOptions), p.Suppression, cfg.Logger)
+	h, err := relay.New(p.suppressing, rc) // as the deployed function with SUPPRESSION_BUCKET
 	if err != nil {
 		return p, fmt.Errorf("pipeline: %w", err)
 	}
@@ -412,6 +457,8 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.runCancel = cancel
+	p.listDone = make(chan struct{})
+	go func() { p.Suppression.Run(runCtx); close(p.listDone) }() // for the tracker's BeforeSend
 	go func() { p.runDone <- p.Source.Run(runCtx) }()
 	if p.SummarySource != nil {
 		go func() { p.sumDone <- p.SummarySource.Run(runCtx) }()
@@ -424,6 +471,16 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	}
 	tc := cfg.Tracker
 	tc.EventsTable, tc.SummaryTable = cfg.EventsTable, cfg.SummaryTable
+	if hook := tc.BeforeSend; hook != nil {
+		tc.BeforeSend = func(e tracker.Event) (tracker.Event, bool) {
+			if e, keep := p.Suppression.BeforeSend(e); !keep {
+				return e, false
+			}
+			return hook(e)
+		}
+	} else {
+		tc.BeforeSend = p.Suppression.BeforeSend
+	}
 	if tc.Firehose == nil {
 		// For event types routed to the lake (tracker.RouteLake): straight
 		// to the local Firehose endpoint, as the deployed collector does.
@@ -547,6 +604,9 @@ func (p *Pipeline) startSummary(ctx context.Context, streams *dynamodbstreams.Cl
 	}
 	hc := cfg.Summary
 	hc.SummaryTable, hc.Window = cfg.SummaryTable, window
+	if hc.Suppression == nil {
+		hc.Suppression = p.Suppression
+	}
 	if hc.Logger == nil {
 		hc.Logger = cfg.Logger
 	}
@@ -712,8 +772,10 @@ var ErrIncomplete = errors.New("pipeline: the lake is missing events")
 // buffers (which also hold the events sent straight to Firehose) into the
 // lake, and counts the lake with DuckDB. It returns ErrIncomplete (with the
 // counts) when stream records failed every retry or the lake holds fewer
-// events than were delivered, the pipeline's error when it died (Dead), and
-// ctx's error if it ends first. tick, when not nil, is called with the
+// events than were delivered (less those the suppression list dropped and
+// those erasures removed since Start; after an expiry since Start it cannot
+// tell, and checks only the failures), the pipeline's error when it died
+// (Dead), and ctx's error if it ends first. tick, when not nil, is called with the
 // progress while Drain waits.
 func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, error) {
 	if err := p.flushWriter(ctx); err != nil {
@@ -757,16 +819,54 @@ func (p *Pipeline) Drain(ctx context.Context, tick func(Progress)) (LakeCounts, 
 	}
 	st := p.Source.Stats()
 	pr := p.Progress()
-	want := st.Delivered - p.sink.keptAside() + pr.Direct
+	want := st.Delivered - p.sink.keptAside() - p.suppressing.Dropped() + pr.Direct
+	removed, known, err := p.maintenanceRemoved(ctx)
+	if err != nil {
+		return counts, err
+	}
 	switch {
 	case len(p.Failures()) > 0:
 		return counts, fmt.Errorf("%w: %d batches of stream records (%d records) failed every retry and wait in the on-failure queue %s (go run ./scripts/eventlake redrive -local %s)",
 			ErrIncomplete, len(p.Failures()), st.Failed, p.Queue.Dir, p.cfg.LakeDir)
-	case counts.Events < want:
-		return counts, fmt.Errorf("%w: %d events relayed from the stream (%d kept aside) and %d sent to Firehose, %d in the lake",
-			ErrIncomplete, st.Delivered, p.sink.keptAside(), pr.Direct, counts.Events)
+	case known && counts.Events+removed < want:
+		return counts, fmt.Errorf("%w: %d events relayed from the stream (%d kept aside, %d of forgotten actors dropped) and %d sent to Firehose, %d in the lake (%d removed by erasures)",
+			ErrIncomplete, st.Delivered, p.sink.keptAside(), p.suppressing.Dropped(), pr.Direct, counts.Events, removed)
 	}
 	return counts, nil
+}
+
+// maintenanceRemoved returns how many events the lake's maintenance
+// removed from the lake folder since Start (the forgotten actors' events
+// that erasures and compactions left out, from their manifests), and
+// whether that is known: an expiry since Start drops whole days, and Drain
+// then cannot tell how many events the lake should hold.
+func (p *Pipeline) maintenanceRemoved(ctx context.Context) (int64, bool, error) {
+	objs, err := p.folder.List(ctx, lake.ManifestsPrefix)
+	if err != nil {
+		return 0, false, fmt.Errorf("pipeline: %w", err)
+	}
+	var removed int64
+	for _, o := range objs {
+		if o.LastModified.Before(p.started) {
+			continue
+		}
+		body, _, err := p.folder.Get(ctx, o.Key)
+		if errors.Is(err, lake.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("pipeline: %w", err)
+		}
+		var m lake.Manifest
+		if err := json.Unmarshal(body, &m); err != nil || m.StartedAt.Before(p.started) || m.State != lake.StateDone {
+			continue
+		}
+		if m.Op == "expire" {
+			return 0, false, nil
+		}
+		removed += m.Rows.Suppressed
+	}
+	return removed, true, nil
 }
 
 // flushWriter flushes the writer, giving up when the pipeline dies.
@@ -865,6 +965,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	}
 	if p.runCancel != nil {
 		p.runCancel()
+		<-p.listDone
 		if err := <-p.runDone; err != nil {
 			errs = append(errs, fmt.Errorf("event source: %w", err))
 		}

@@ -40,7 +40,8 @@ func runForget(ctx context.Context, argv []string, stdout, stderr io.Writer) err
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: eventlake forget [flags] [user_id ...]\n\n"+
 			"Erases the users, and the anonymous IDs the identities view links to them, from the\n"+
-			"events table, the summary table and every lake partition (noncurrent versions\n"+
+			"events table, the summary table, every lake partition and the lake's error output\n"+
+			"(errors/: Firehose's error records, the relay's kept-aside records; noncurrent versions\n"+
 			"included), adds them to the suppression list, and writes an audit record.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -99,10 +100,10 @@ func runForget(ctx context.Context, argv []string, stdout, stderr io.Writer) err
 	if *dry {
 		verb = "dry run, would forget"
 	}
-	fmt.Fprintf(stderr, "forget %s: request %s: %s %d users and %d anonymous IDs (%d linked); suppression list +%d; hot store: %d events, %d summary items deleted; lake: %d events in %d days found, %d removed, %d left; audit %s; %s\n",
+	fmt.Fprintf(stderr, "forget %s: request %s: %s %d users and %d anonymous IDs (%d linked); suppression list +%d; hot store: %d events, %d summary items deleted; lake: %d events in %d days found, %d removed, %d left; error output: %d events; audit %s; %s\n",
 		o.where, res.Request, verb, res.Users, res.Anonymous+res.Linked, res.Linked, res.SuppressionAdded,
 		res.Hot.EventsDeleted, res.Hot.SummaryDeleted, sumFound(res.Found), len(res.Found), res.RowsRemoved(), res.Remaining,
-		res.AuditKey, time.Since(start).Round(time.Millisecond))
+		res.Errors.Events, res.AuditKey, time.Since(start).Round(time.Millisecond))
 	if o.hot == nil && !*dry {
 		fmt.Fprintln(stderr, "forget: the hot store was left alone (-no-hot-store)")
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/eventlake/eventlake/internal/cli"
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lake/recovery"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/local/pipeline"
@@ -30,18 +30,18 @@ import (
 // target is where the recovery commands work: the deployed stack (its
 // outputs as flags) or, with -local, a running local stack.
 type target struct {
-	local                             string
-	stream, bucket, table, queueURL   string
-	region                            string
-	timeout                           time.Duration
-	needStream, needBucket, needTable bool
-	needQueue                         bool
+	local                           string
+	stream, bucket, table, queueURL string
+	region                          string
+	timeout                         time.Duration
+	needStream, needTable           bool
+	needQueue                       bool
 }
 
 func (t *target) flags(fs *flag.FlagSet) {
 	fs.StringVar(&t.local, "local", "", "a lake folder of a running local stack (go run ./scripts/local -events 0 -lake DIR): its DynamoDB Local, Firehose endpoint, on-failure folder and lake, from DIR/"+pipeline.StackFileName)
 	fs.StringVar(&t.stream, "stream", "", "Firehose delivery stream (stack output DeliveryStreamName)")
-	fs.StringVar(&t.bucket, "bucket", "", "lake bucket (stack output LakeBucketName)")
+	fs.StringVar(&t.bucket, "bucket", "", "lake bucket (stack output LakeBucketName): its suppression list, errors/ and where rejected records are kept aside")
 	fs.StringVar(&t.table, "table", "", "events table (stack output EventsTableName)")
 	fs.StringVar(&t.queueURL, "queue-url", "", "on-failure queue URL (stack output OnFailureQueueUrl)")
 	fs.StringVar(&t.region, "region", "", "AWS region (default: from the environment or shared config)")
@@ -64,7 +64,7 @@ func (t *target) check() error {
 		need bool
 		v    string
 		name string
-	}{{true, t.stream, "-stream"}, {t.needBucket, t.bucket, "-bucket"}, {t.needTable, t.table, "-table"}, {t.needQueue, t.queueURL, "-queue-url"}} {
+	}{{true, t.stream, "-stream"}, {true, t.bucket, "-bucket"}, {t.needTable, t.table, "-table"}, {t.needQueue, t.queueURL, "-queue-url"}} {
 		if f.need && f.v == "" {
 			missing = append(missing, f.name)
 		}
@@ -100,7 +100,11 @@ func (t *target) build(ctx context.Context, progress io.Writer) (built, error) {
 		cfg.DynamoDB = dynamodb.NewFromConfig(dbCfg)
 		cfg.Streams = dynamodbstreams.NewFromConfig(dbCfg)
 		cfg.EventsTable = si.EventsTable
-		cfg.Lake = objstore.Folder{Root: si.LakeDir}
+		store, err := lake.NewFolderStore(si.LakeDir)
+		if err != nil {
+			return b, err
+		}
+		cfg.Lake = store
 		b.queue = recovery.DirQueue{Dir: si.QueueDir}
 	} else {
 		var opts []func(*config.LoadOptions) error
@@ -118,14 +122,16 @@ func (t *target) build(ctx context.Context, progress io.Writer) (built, error) {
 			cfg.Streams = dynamodbstreams.NewFromConfig(awsCfg)
 			cfg.EventsTable = t.table
 		}
-		if t.bucket != "" {
-			cfg.Lake = objstore.S3{Client: s3.NewFromConfig(awsCfg), Bucket: t.bucket}
+		store, err := lake.NewS3Store(s3.NewFromConfig(awsCfg), t.bucket)
+		if err != nil {
+			return b, cli.Usage(err)
 		}
+		cfg.Lake = store
 		if t.queueURL != "" {
 			b.queue = recovery.SQSQueue{Client: sqs.NewFromConfig(awsCfg), URL: t.queueURL}
 		}
 	}
-	tools, err := recovery.New(cfg)
+	tools, err := recovery.New(ctx, cfg)
 	b.tools = tools
 	return b, err
 }
@@ -142,7 +148,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 
 // runRedrive is `eventlake redrive`.
 func runRedrive(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("redrive", "[-local DIR | -stream S -table T -queue-url U [-bucket B]] [flags]", stderr)
+	fs := newFlagSet("redrive", "[-local DIR | -stream S -bucket B -table T -queue-url U] [flags]", stderr)
 	var t target
 	t.flags(fs)
 	slack := fs.Duration("slack", 24*time.Hour, "when the stream no longer holds a batch: also send table events whose event_at is up to this long before the batch arrived (late events)")
@@ -167,8 +173,8 @@ func runRedrive(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 		return err
 	}
 	sum, err := b.tools.Redrive(ctx, b.queue, recovery.RedriveOptions{Slack: *slack, Segments: *segments})
-	fmt.Fprintf(stdout, "messages %d, redriven %d (stream %d, table %d), failed %d, unreadable %d, records %d, events sent %d, rejected %d, kept aside %d\n",
-		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside)
+	fmt.Fprintf(stdout, "messages %d, redriven %d (stream %d, table %d), failed %d, unreadable %d, records %d, events sent %d, rejected %d, kept aside %d, suppressed %d\n",
+		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
 	return err
 }
 
@@ -187,7 +193,7 @@ func runReprocess(ctx context.Context, argv []string, stdout, stderr io.Writer) 
 	if fs.NArg() > 0 {
 		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
-	t.needBucket, t.needTable = true, *fromTable
+	t.needTable = *fromTable
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -198,14 +204,14 @@ func runReprocess(ctx context.Context, argv []string, stdout, stderr io.Writer) 
 		return err
 	}
 	sum, err := b.tools.Reprocess(ctx, recovery.ReprocessOptions{Firehose: *fh, Relay: *rel, FromTable: *fromTable, DryRun: *dry})
-	fmt.Fprintf(stdout, "objects %d, done %d, done before %d, pending %d, records %d, events sent %d, kept aside %d, still rejected %d\n",
-		sum.Objects, sum.Done, sum.Skipped, sum.Pending, sum.Records, sum.Events, sum.KeptAside, sum.StillRejected)
+	fmt.Fprintf(stdout, "objects %d, done %d, done before %d, pending %d, records %d, events sent %d, kept aside %d, still rejected %d, suppressed %d\n",
+		sum.Objects, sum.Done, sum.Skipped, sum.Pending, sum.Records, sum.Events, sum.KeptAside, sum.StillRejected, sum.Suppressed)
 	return err
 }
 
 // runBackfill is `eventlake backfill`.
 func runBackfill(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("backfill", "[-local DIR | -stream S -table T [-bucket B]] [-from TIME] [-to TIME] [-segments N]", stderr)
+	fs := newFlagSet("backfill", "[-local DIR | -stream S -bucket B -table T] [-from TIME] [-to TIME] [-segments N]", stderr)
 	var t target
 	t.flags(fs)
 	from := fs.String("from", "", "first event_at to copy: 2026-11-01 or 2026-11-01T10:00:00Z (default: the beginning)")
@@ -246,7 +252,7 @@ func runBackfill(ctx context.Context, argv []string, stdout, stderr io.Writer) e
 		return err
 	}
 	sum, err := b.tools.Backfill(ctx, recovery.BackfillOptions{From: f, To: l, Segments: *segments})
-	fmt.Fprintf(stdout, "items %d, pages %d, events sent %d, rejected %d, kept aside %d\n", sum.Records, sum.Pages, sum.Events, sum.Rejected, sum.KeptAside)
+	fmt.Fprintf(stdout, "items %d, pages %d, events sent %d, rejected %d, kept aside %d, suppressed %d\n", sum.Records, sum.Pages, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
 	return err
 }
 

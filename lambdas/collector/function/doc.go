@@ -4,7 +4,9 @@
 // start and again every WRITE_KEYS_REFRESH (WriteKeys), and builds the
 // handler lambda.Start runs: collector.Handler, storing through a
 // tracker.Tracker (DynamoDB for the hot route, Firehose for the lake route),
-// behind the API Gateway HTTP API adapter of package apigw (New).
+// behind the API Gateway HTTP API adapter of package apigw (New). With
+// SUPPRESSION_BUCKET set (the lake bucket) the tracker drops the events of
+// actors an erasure forgot (lake.SuppressionCache.BeforeSend).
 //
 // The handler answers only after the events are stored: the Lambda does no
 // work after it returns.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -45,6 +46,10 @@ const (
 	// EnvRetentionDays sets the events' DynamoDB TTL (tracker
 	// Config.Retention), as the stack's retention setting does.
 	EnvRetentionDays = "RETENTION_DAYS"
+	// EnvSuppressionBucket names the lake bucket whose suppression list
+	// (lake.SuppressionKey) the function honours: the events of actors an
+	// erasure forgot are dropped before they are stored (lake.EnvSuppressionBucket).
+	EnvSuppressionBucket = lake.EnvSuppressionBucket
 )
 
 // DefaultRefresh is how often the write keys are read again by default: a
@@ -66,6 +71,11 @@ type Config struct {
 	EventNames     map[string]string
 	IPPolicy       tracker.IPPolicy
 	Retention      time.Duration
+	// SuppressionBucket, when set, is the bucket of the suppression list
+	// (Clients.SuppressionStore reads it); SuppressionRefresh is how old the
+	// cached list may get, default lake.DefaultSuppressionRefresh.
+	SuppressionBucket  string
+	SuppressionRefresh time.Duration
 }
 
 // ConfigFromEnv reads the configuration through getenv (os.Getenv in main).
@@ -73,13 +83,14 @@ type Config struct {
 // tracker and the collector check the rest when they are built.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		EventsTable:    getenv(EnvEventsTable),
-		DeliveryStream: getenv(EnvDeliveryStream),
-		KeysSecret:     getenv(EnvWriteKeysSecret),
-		KeysParameter:  getenv(EnvWriteKeysParameter),
-		Refresh:        DefaultRefresh,
-		AllowedOrigins: list(getenv(EnvAllowedOrigins)),
-		TrustedProxies: list(getenv(EnvTrustedProxies)),
+		EventsTable:       getenv(EnvEventsTable),
+		DeliveryStream:    getenv(EnvDeliveryStream),
+		KeysSecret:        getenv(EnvWriteKeysSecret),
+		KeysParameter:     getenv(EnvWriteKeysParameter),
+		Refresh:           DefaultRefresh,
+		AllowedOrigins:    list(getenv(EnvAllowedOrigins)),
+		TrustedProxies:    list(getenv(EnvTrustedProxies)),
+		SuppressionBucket: getenv(EnvSuppressionBucket),
 	}
 	var bad []string
 	if c.EventsTable == "" {

@@ -1,14 +1,18 @@
 package function_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/collector/function"
 	"github.com/eventlake/eventlake/local/dynamolocal"
 	"github.com/eventlake/eventlake/local/firehoselocal"
@@ -268,4 +273,150 @@ func TestNewFailsWithoutKeys(t *testing.T) {
 	if _, _, err := function.New(context.Background(), function.Config{EventsTable: "e", KeysSecret: "wk", Refresh: time.Minute}, function.Clients{SecretsManager: sm}, nil); err == nil {
 		t.Error("New with the secret failing")
 	}
+}
+
+// flakyStore is a lake store whose reads fail while down is set.
+type flakyStore struct {
+	lake.Store
+	down atomic.Bool
+}
+
+func (f *flakyStore) Get(ctx context.Context, key string) ([]byte, lake.Object, error) {
+	if f.down.Load() {
+		return nil, lake.Object{}, errors.New("injected: the bucket does not answer")
+	}
+	return f.Store.Get(ctx, key)
+}
+
+// TestFunctionSuppression builds the function with SUPPRESSION_BUCKET, as
+// the stack deploys it, on a lake store holding a suppression list: the
+// events of the forgotten user and visitor are answered as accepted but
+// stored nowhere (DynamoDB, Firehose), others are stored, an actor forgotten
+// while the function runs is dropped after the refresh, every drop is logged
+// without the ID, and while the list was never loaded requests are answered
+// 503 (nothing stored), then served once it loads.
+func TestFunctionSuppression(t *testing.T) {
+	env := dynamolocal.NewEnv(t)
+	fh, err := firehoselocal.Start(firehoselocal.Options{Streams: []string{"lake"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	folder, err := lake.NewFolderStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := lake.AddSuppression(ctx, folder, []lake.SuppressionEntry{{Hash: lake.UserHash("gone")}, {Hash: lake.AnonymousHash("a-gone")}}); err != nil {
+		t.Fatal(err)
+	}
+	store := &flakyStore{Store: folder}
+	store.down.Store(true)
+	sec := newSecrets(t, `["wk"]`)
+	sm, _ := sec.clients()
+	vars := map[string]string{function.EnvEventsTable: env.EventsTable, function.EnvDeliveryStream: "lake", function.EnvRoutes: "page_view=lake",
+		function.EnvWriteKeysSecret: "wk", function.EnvSuppressionBucket: "lake-bucket"}
+	cfg, err := function.ConfigFromEnv(func(k string) string { return vars[k] })
+	if err != nil || cfg.SuppressionBucket != "lake-bucket" {
+		t.Fatalf("ConfigFromEnv = %+v, %v", cfg, err)
+	}
+	cfg.SuppressionRefresh = 50 * time.Millisecond
+	if _, _, err := function.New(ctx, cfg, function.Clients{DynamoDB: env.Client, SecretsManager: sm}, nil); err == nil {
+		t.Error("New without a store for the suppression list")
+	}
+	var logs syncBuffer
+	h, _, err := function.New(ctx, cfg, function.Clients{DynamoDB: env.Client, Firehose: fh.Client(tracker.LakeClientOptions), SecretsManager: sm,
+		SuppressionStore: store}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(body string) int {
+		resp, err := h.Handle(ctx, event(t, "/v1/track", "wk", body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	if got := send(`{"userId":"kept","event":"login","messageId":"s-0"}`); got != 503 {
+		t.Errorf("before the list ever loaded: %d, want 503", got)
+	}
+	store.down.Store(false)
+	time.Sleep(60 * time.Millisecond)
+	for _, body := range []string{
+		`{"userId":"kept","event":"login","messageId":"s-1"}`,
+		`{"userId":"gone","event":"login","messageId":"s-2"}`,
+		`{"anonymousId":"a-gone","event":"login","messageId":"s-3"}`,
+		`{"userId":"kept","anonymousId":"a-gone","event":"login","messageId":"s-4"}`, // the kept user's event
+	} {
+		if got := send(body); got != 200 {
+			t.Errorf("%s: %d", body, got)
+		}
+	}
+	for _, body := range []string{`{"userId":"gone","type":"page","messageId":"s-5","properties":{"url":"/"}}`,
+		`{"anonymousId":"a-kept","type":"page","messageId":"s-6","properties":{"url":"/"}}`} {
+		resp, err := h.Handle(ctx, event(t, "/v1/page", "wk", body))
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("page %s: %d %v", body, resp.StatusCode, err)
+		}
+	}
+	// Forgotten while the function runs: dropped after the refresh.
+	if _, err := lake.AddSuppression(ctx, folder, []lake.SuppressionEntry{{Hash: lake.UserHash("later")}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if got := send(`{"userId":"later","event":"login","messageId":"s-7"}`); got != 200 {
+		t.Errorf("later: %d", got)
+	}
+
+	tr, _ := tracker.New(env.Client, tracker.Config{EventsTable: env.EventsTable})
+	for user, want := range map[string]string{"kept": "s-1 s-4", "gone": "", "later": ""} {
+		page, err := tr.Recent(ctx, user, tracker.RecentOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, e := range page.Events {
+			ids = append(ids, e.ID)
+		}
+		slices.Sort(ids)
+		if got := strings.Join(ids, " "); got != want {
+			t.Errorf("DynamoDB holds %q of %s, want %q", got, user, want)
+		}
+	}
+	if page, err := tr.RecentAnonymous(ctx, "a-gone", tracker.RecentOptions{}); err != nil || len(page.Events) != 0 {
+		t.Errorf("DynamoDB holds %d events of the forgotten visitor (%v)", len(page.Events), err)
+	}
+	if err := fh.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lines := fh.MemorySink().Lines(); len(lines) != 1 || !strings.Contains(string(lines[0]), `"event_id":"s-6"`) {
+		t.Errorf("Firehose holds %q, want s-6 only", lines)
+	}
+	if n := strings.Count(logs.String(), lake.LogMessageSuppressed); n != 4 {
+		t.Errorf("%d drops logged, want 4:\n%s", n, logs.String())
+	}
+	for _, id := range []string{`"gone"`, `"a-gone"`, `"later"`} {
+		if strings.Contains(logs.String(), id) {
+			t.Errorf("the logs name %s", id)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

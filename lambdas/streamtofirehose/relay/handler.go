@@ -88,9 +88,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// KeepAsideStore stores an object; lake/objstore's S3 and Folder stores
-// satisfy it. Put must replace an object with the same key (a retried
-// invocation writes the same key again).
+// KeepAsideStore stores an object; lake.Writer adapts the lake's stores
+// (lake.S3Store, lake.FolderStore) to it. Put must replace an object with
+// the same key (a retried invocation writes the same key again).
 type KeepAsideStore interface {
 	Put(ctx context.Context, key string, body []byte) error
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/eventlake/eventlake/lake/objstore"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 	"github.com/eventlake/eventlake/local/firehoselocal"
 	"github.com/eventlake/eventlake/tracker"
@@ -228,12 +228,16 @@ func TestKeepAsideFailureIsRetried(t *testing.T) {
 	}
 }
 
-// TestKeepAsideInFolder keeps records aside in a folder store, as the local
-// stack does, and reads them back.
+// TestKeepAsideInFolder keeps records aside in the lake's folder store
+// (through lake.Writer, as the deployed function does on its S3 store), and
+// reads them back.
 func TestKeepAsideInFolder(t *testing.T) {
-	store := objstore.Folder{Root: t.TempDir()}
+	store, err := lake.NewFolderStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := testConfig()
-	cfg.KeepAside = store
+	cfg.KeepAside = lake.Writer{Store: store}
 	hs := newHarness(t, cfg, firehoselocal.Options{})
 	recs := typicalRecords(0, 2)
 	delete(recs[1].Change.NewImage, tracker.FieldEventType)
@@ -242,7 +246,7 @@ func TestKeepAsideInFolder(t *testing.T) {
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("List = %v, %v", objs, err)
 	}
-	rc, err := store.Open(context.Background(), objs[0].Key)
+	rc, _, err := store.Open(context.Background(), objs[0].Key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,35 @@ type Config struct {
 	Writer tracker.SummaryWriterConfig
 	// Logger receives the invocation lines; default slog.Default().
 	Logger *slog.Logger
+	// Suppression, when set, is the suppression list of the lake's erasures
+	// (a *lake.SuppressionCache; main loads it from SUPPRESSION_BUCKET): the
+	// events of forgotten actors are skipped (LogFieldSuppressedEvents), a
+	// kept user's event does not link a forgotten visitor, and an actor
+	// forgotten while its window was open is not written
+	// (LogFieldSuppressedActors), so an erasure's deleted summaries are not
+	// recreated. The list is refreshed at the start of each invocation when
+	// stale; while it was never loaded, invocations fail and are retried.
+	Suppression Suppressor
 }
+
+// Suppressor is the suppression list as the handler reads it;
+// *lake.SuppressionCache implements it. Its methods must be safe for
+// concurrent use.
+type Suppressor interface {
+	// MaybeRefresh reads the list again when it is stale (errors are the
+	// implementation's to log; the last list stays in use).
+	MaybeRefresh(ctx context.Context) error
+	// Loaded reports whether a list was ever loaded.
+	Loaded() bool
+	// Suppressed reports whether an event with these IDs belongs to a
+	// forgotten actor (lake.Suppression.Suppressed's rule).
+	Suppressed(userID, anonymousID string) bool
+}
+
+// ErrSuppressionNotLoaded fails an invocation while Config.Suppression
+// never loaded a list: Lambda retries the batch, so that nothing of a
+// forgotten actor is written.
+var ErrSuppressionNotLoaded = errors.New("summary: the suppression list was never loaded")
 
 // ClientOptions switch off the SDK's own retries for the DynamoDB client a
 // Handler writes with (dynamodb.NewFromConfig(cfg, summary.ClientOptions)):
@@ -169,6 +197,7 @@ type stats struct {
 	actors                                           int
 	written, writes, already, late, idsDropped       int
 	writeErrors, unwritten, invalid                  int
+	suppressed, suppressedActors                     int
 }
 
 func (h *Handler) handle(ctx context.Context, inv *invocation, start time.Time) (events.DynamoDBTimeWindowEventResponse, error) {
@@ -191,6 +220,13 @@ func (h *Handler) handle(ctx context.Context, inv *invocation, start time.Time) 
 		}
 	}
 	deadline := invocationDeadline(ctx, start)
+	list := h.cfg.Suppression
+	if list != nil {
+		_ = list.MaybeRefresh(ctx)
+		if !list.Loaded() {
+			return h.fail(ctx, inv, ErrSuppressionNotLoaded, &st, start)
+		}
+	}
 	for i := range inv.records {
 		r := &inv.records[i]
 		if r.name != "INSERT" {
@@ -201,6 +237,17 @@ func (h *Handler) handle(ctx context.Context, inv *invocation, start time.Time) 
 			st.malformed++
 			h.log.WarnContext(ctx, "stream record is not an event; skipped", LogFieldSequenceNumber, r.seq, "reason", err.Error())
 			continue
+		}
+		if list != nil {
+			if list.Suppressed(r.userID, r.anonymousID) {
+				st.suppressed++
+				continue
+			}
+			if r.userID != "" && r.anonymousID != "" && list.Suppressed("", r.anonymousID) {
+				// A kept user's event on a forgotten visitor's browser: the
+				// user's, without the link to the visitor.
+				r.anonymousID = ""
+			}
 		}
 		agg.add(r)
 		st.events++
@@ -274,6 +321,9 @@ func (h *Handler) logSummary(ctx context.Context, inv *invocation, st *stats, st
 	if st.invalid > 0 {
 		attrs = append(attrs, slog.Int("invalid_actors", st.invalid))
 	}
+	if h.cfg.Suppression != nil {
+		attrs = append(attrs, slog.Int(LogFieldSuppressedEvents, st.suppressed), slog.Int(LogFieldSuppressedActors, st.suppressedActors))
+	}
 	if failedSeq != "" {
 		attrs = append(attrs, slog.String(LogFieldFailedSequenceNumber, failedSeq))
 	}
@@ -301,8 +351,15 @@ func (h *Handler) write(ctx context.Context, inv *invocation, agg *aggregate, de
 	}
 	token := batchToken(inv, agg.first)
 	keys := make([]string, 0, len(agg.actors))
-	for k := range agg.actors {
+	for k, act := range agg.actors {
+		if h.forgotten(k, act) {
+			st.suppressedActors++
+			continue
+		}
 		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	slices.Sort(keys)
 	deltas := make([]tracker.SummaryDelta, len(keys))
@@ -335,6 +392,30 @@ func (h *Handler) write(ctx context.Context, inv *invocation, agg *aggregate, de
 		}
 		pending = failed
 	}
+}
+
+// forgotten reports whether the actor of state key k was forgotten after
+// its events were aggregated (the window's state is older than the
+// erasure), and otherwise drops from act the links to forgotten actors.
+func (h *Handler) forgotten(k string, act *actorAgg) bool {
+	list := h.cfg.Suppression
+	if list == nil {
+		return false
+	}
+	if k[0] == 'u' {
+		if list.Suppressed(k[2:], "") {
+			return true
+		}
+		act.ids = slices.DeleteFunc(act.ids, func(a string) bool { return list.Suppressed("", a) })
+		return false
+	}
+	if list.Suppressed("", k[2:]) {
+		return true
+	}
+	if act.linkUser != "" && list.Suppressed(act.linkUser, "") {
+		act.linkUser, act.linkAt = "", ""
+	}
+	return false
 }
 
 // applyAll applies the deltas concurrently. It returns those that failed

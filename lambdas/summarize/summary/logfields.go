@@ -77,4 +77,11 @@ const (
 	LogFieldRequestID = "aws_request_id"
 	// LogFieldSequenceNumber identifies a skipped record in its own line.
 	LogFieldSequenceNumber = "sequence_number"
+	// LogFieldSuppressedEvents counts the events of forgotten actors skipped
+	// (with Config.Suppression; the same name as the relay's count,
+	// lake.LogFieldSuppressedEvents), LogFieldSuppressedActors the actors of
+	// a window's state not written because they were forgotten after their
+	// events were aggregated. Neither line names an actor.
+	LogFieldSuppressedEvents = "suppressed_events"
+	LogFieldSuppressedActors = "suppressed_actors"
 )

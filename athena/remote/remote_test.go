@@ -90,18 +90,21 @@ func TestRunMatchesLocal(t *testing.T) {
 	end := e.ds.End
 	user := busiest(e.ds)
 	samples := map[string][]string{
-		"account_sharing":           {e.ds.Start, end, "0", "0"},
-		"active_users":              {end},
-		"campaign_conversions":      {e.ds.Start, end},
-		"devices":                   {addDays(end, -10), end},
-		"hourly_clicks_impressions": {e.ds.Events[len(e.ds.Events)-1].Time().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339)},
-		"logins_per_day":            nil,
-		"rotting_accounts":          {e.ds.Start, end, "0"},
-		"sessions":                  {e.ds.Start, end},
-		"signup_attribution":        {e.ds.Start, end, "30"},
-		"usage_frequency":           {e.ds.Start, end},
-		"user_last_seen":            {addDays(end, -7), addDays(end, 1)},
-		"user_recent_activity":      {user, e.ds.Start},
+		"account_sharing":            {e.ds.Start, end, "0", "0"},
+		"active_users":               {end},
+		"active_users_by_day":        {addDays(end, -10), end},
+		"clicks_impressions_by_hour": {addDays(end, -2), end},
+		"logins_by_day":              {addDays(end, -10), end},
+		"campaign_conversions":       {e.ds.Start, end},
+		"devices":                    {addDays(end, -10), end},
+		"hourly_clicks_impressions":  {e.ds.Events[len(e.ds.Events)-1].Time().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339)},
+		"logins_per_day":             nil,
+		"rotting_accounts":           {e.ds.Start, end, "0"},
+		"sessions":                   {e.ds.Start, end},
+		"signup_attribution":         {e.ds.Start, end, "30"},
+		"usage_frequency":            {e.ds.Start, end},
+		"user_last_seen":             {addDays(end, -7), addDays(end, 1)},
+		"user_recent_activity":       {user, e.ds.Start},
 	}
 	qs, err := athena.Queries()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/athena/api"
 	"github.com/eventlake/eventlake/athena/dashboard"
+	"github.com/eventlake/eventlake/athena/local"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -121,5 +122,31 @@ func TestBadRange(t *testing.T) {
 	status, _, body := s.get(t, "/dashboard?to=2026-11-22")
 	if status != http.StatusOK || !strings.Contains(body, "2026-10-24 to 2026-11-22") {
 		t.Errorf("to alone: %d", status)
+	}
+}
+
+// TestEmptyLake: before any event lands, every panel explains why it is
+// empty instead of drawing an empty chart, and nothing fails.
+func TestEmptyLake(t *testing.T) {
+	db, err := local.Open(context.Background(), local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := newStack(t, api.Config{Runner: db}, dashboard.Config{})
+	status, _, body := s.get(t, "/dashboard")
+	if status != http.StatusOK || strings.Contains(body, `class="error"`) || strings.Contains(body, "<svg") {
+		t.Fatalf("%d, errors or charts on an empty lake", status)
+	}
+	// The overview shows zeros; every other panel says why it is empty.
+	if n := strings.Count(body, `<p class="empty">`); n != 11 {
+		t.Errorf("%d empty states, want 11", n)
+	}
+	for _, want := range []string{"Nobody was active between", "No logins between", "No clicks or impressions between",
+		"No events of people between", "No sessions between", "No active users between", "No signups between",
+		"No new visitors between", "No rotting accounts: every user active between", "No account looks shared between"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no empty state %q", want)
+		}
 	}
 }

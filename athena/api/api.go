@@ -346,7 +346,7 @@ func cost(s athena.Stats) float64 {
 	if s.BytesScanned < 0 {
 		return 0
 	}
-	return s.Billed()
+	return math.Round(s.Billed()*1e10) / 1e10
 }
 
 // fileName names a CSV download after the query and its parameter values.

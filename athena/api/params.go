@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -102,11 +103,14 @@ func resolve(q athena.Query, values url.Values, now time.Time) ([]athena.Arg, []
 	}
 	vals := make([]string, len(inputs))
 	params := make([]ParamValue, len(inputs))
+	reported := map[string]bool{}
 	for i, p := range inputs {
 		given := values[p.Name]
 		switch {
 		case len(given) > 1:
 			verr.Problems = append(verr.Problems, fmt.Sprintf("%s (%s): given %d times", p.Name, p.Kind, len(given)))
+			reported[p.Name] = true
+			vals[i] = given[0]
 		case len(given) == 1:
 			vals[i] = given[0]
 			params[i] = ParamValue{Name: p.Name, Value: given[0]}
@@ -114,17 +118,28 @@ func resolve(q athena.Query, values url.Values, now time.Time) ([]athena.Arg, []
 			d := defaultValue(p, now)
 			if d == "" {
 				verr.Problems = append(verr.Problems, fmt.Sprintf("%s (%s): required", p.Name, p.Kind))
+				reported[p.Name] = true
 			}
 			vals[i] = d
 			params[i] = ParamValue{Name: p.Name, Value: d, Default: true}
 		}
 	}
+	// The values are checked even when the request has other problems, so
+	// that one answer names every bad parameter.
+	args, err := q.Args(vals...)
+	var argErr *athena.ArgError
+	if errors.As(err, &argErr) {
+		for _, pr := range argErr.Problems {
+			name, _, _ := strings.Cut(pr, " ")
+			if !reported[name] {
+				verr.Problems = append(verr.Problems, pr)
+			}
+		}
+	} else if err != nil {
+		return nil, nil, err
+	}
 	if len(verr.Problems) > 0 {
 		return nil, nil, verr
-	}
-	args, err := q.Args(vals...)
-	if err != nil {
-		return nil, nil, err
 	}
 	// Args may have rewritten a value (epoch seconds to RFC 3339, a
 	// bigint to its canonical form): report what runs.

@@ -79,11 +79,12 @@ func TestPageQueries(t *testing.T) {
 		strings.Contains(csp, "script-src") || hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Cache-Control") != "no-store" {
 		t.Errorf("headers %v", hdr)
 	}
-	if !strings.Contains(body, "This page ran 12 queries and reused 0 results") {
-		t.Errorf("footer: %s", regexp.MustCompile(`This page ran[^<]*`).FindString(body))
+	footer := regexp.MustCompile(`<p id="refresh-cost">[^<]*`)
+	if f := footer.FindString(body); !strings.Contains(f, "This view ran 12 queries. Data scanned: ") || !strings.Contains(f, "(what Athena would bill for the bytes DuckDB read here)") {
+		t.Errorf("footer: %s", f)
 	}
-	if _, _, body = s.get(t, "/dashboard"); g.runs.Load() != 12 || !strings.Contains(body, "This page ran 0 queries and reused 12 results") {
-		t.Errorf("second view: %d runs; %s", g.runs.Load(), regexp.MustCompile(`This page ran[^<]*`).FindString(body))
+	if _, _, body = s.get(t, "/dashboard"); g.runs.Load() != 12 || !strings.Contains(body, "This view reused 12 results computed in the last 5 minutes: nothing was scanned.") {
+		t.Errorf("second view: %d runs; %s", g.runs.Load(), footer.FindString(body))
 	}
 	if s.get(t, "/dashboard?max_age=0"); g.runs.Load() != 24 {
 		t.Errorf("max_age=0: %d runs, want 24", g.runs.Load())

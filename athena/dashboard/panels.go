@@ -31,6 +31,8 @@ type pageView struct {
 	Scanned, Cost string
 	Ran, Reused   int
 	CostNote      string
+	// MaxAge is the API's maximum age, for people: "5 minutes".
+	MaxAge string
 }
 
 type rangeLink struct {
@@ -85,7 +87,7 @@ func (h *Handler) frame(q request, now time.Time) pageView {
 	today := now.UTC().Truncate(24 * time.Hour)
 	p := pageView{Title: h.cfg.Title, Style: template.CSS(styleSource), From: q.from.Format(tracker.DateLayout),
 		To: q.to.Format(tracker.DateLayout), Inactive: q.inactive, MaxDays: h.cfg.MaxDays, Generated: now.UTC(),
-		RefreshURL: q.link(q.from, q.to, q.inactive, true)}
+		RefreshURL: q.link(q.from, q.to, q.inactive, true), MaxAge: ageText(h.cfg.API.MaxAge())}
 	for _, d := range []int{7, 30, 90} {
 		from := today.AddDate(0, 0, -d+1)
 		p.Ranges = append(p.Ranges, rangeLink{Label: fmt.Sprintf("Last %d days", d), URL: q.link(from, today, q.inactive, false),
@@ -375,6 +377,23 @@ func (h *Handler) devices(j *job, now time.Time, span string) *panel {
 		p.Foot = fmt.Sprintf("Bots (crawlers, scripts): %s events, never counted as users or visitors.", count(botEvents))
 	}
 	return p
+}
+
+// ageText writes a duration for people: "5 minutes", "1 hour", "90 seconds".
+func ageText(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d/time.Second), "second")
 }
 
 func visitors(n float64) string {

@@ -225,7 +225,7 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		fmt.Fprintf(out, "\nThe admin activity page is at %s/admin/activity?user=%s and the collector at %s (Ctrl-C stops everything).\n",
 			srv.url, url.QueryEscape(busiest), srv.url)
 		fmt.Fprintf(out, "The dashboard is at %s/dashboard, the analytics API at %s%s (seed 001: %s/analytics?timestamp=%d).\n",
-			srv.url, srv.url, api.QueriesPath, srv.url, latest.Truncate(time.Hour).Add(time.Hour).Unix())
+			srv.url, srv.url, api.QueriesPath, srv.url, lastHit(events).Truncate(time.Hour).Add(time.Hour).Unix())
 		if err := srv.wait(ctx); err != nil {
 			return err
 		}
@@ -326,6 +326,22 @@ func serveOnly(ctx context.Context, p *pipeline.Pipeline, srv *server, out io.Wr
 func withPut(pr pipeline.Progress, put int64) pipeline.Progress {
 	pr.Accepted = max(pr.Accepted, put)
 	return pr
+}
+
+// lastHit is the time of the latest click or impression (of the latest
+// event when there is none), so that the seed 001 URL the demo prints
+// shows counts.
+func lastHit(events []tracker.Event) time.Time {
+	var at time.Time
+	for _, e := range events {
+		if (e.Type == "click" || e.Type == "impression") && e.At.After(at) {
+			at = e.At
+		}
+	}
+	if at.IsZero() && len(events) > 0 {
+		at = events[len(events)-1].At
+	}
+	return at
 }
 
 func shortARN(arn string) string {

@@ -14,8 +14,9 @@ import (
 
 // wantQueries are the questions the library answers; a missing file fails.
 var wantQueries = []string{
-	"account_sharing", "active_users", "campaign_conversions", "devices", "hourly_clicks_impressions", "logins_per_day",
-	"rotting_accounts", "sessions", "signup_attribution", "usage_frequency", "user_last_seen", "user_recent_activity",
+	"account_sharing", "active_users", "active_users_by_day", "campaign_conversions", "clicks_impressions_by_hour", "devices",
+	"hourly_clicks_impressions", "logins_by_day", "logins_per_day", "rotting_accounts", "sessions", "signup_attribution",
+	"usage_frequency", "user_last_seen", "user_recent_activity",
 }
 
 func TestQueriesLibrary(t *testing.T) {

@@ -49,6 +49,23 @@ type Stats struct {
 	FilesRead int
 	// Elapsed is the wall time from submission to the last row.
 	Elapsed time.Duration
+	// Reused is true when Athena answered with the result of an earlier run
+	// of the same query (query result reuse): this run scanned nothing and
+	// is not billed, and ComputedAt is the earlier run's.
+	Reused bool
+	// ComputedAt is when the run that computed the rows was submitted: this
+	// run's, or for a reused result the earlier run's. Zero when the runner
+	// does not know.
+	ComputedAt time.Time
+}
+
+// Billed returns what Athena charges for the run: Cost of the bytes
+// scanned, nothing for a reused result.
+func (s Stats) Billed() float64 {
+	if s.Reused {
+		return 0
+	}
+	return Cost(s.BytesScanned)
 }
 
 // Athena pricing: $5 per TB scanned, at least 10 MB per query, rounded up to
@@ -71,6 +88,10 @@ func Cost(n int64) float64 {
 func (s Stats) Summary() string {
 	switch s.Engine {
 	case "athena":
+		if s.Reused {
+			return fmt.Sprintf("reused the result of an earlier run (computed %s): nothing scanned, cost: $0, query %s, %s",
+				s.ComputedAt.UTC().Format(time.RFC3339), s.QueryID, s.Elapsed.Round(time.Millisecond))
+		}
 		return fmt.Sprintf("data scanned: %s, cost: $%.6f (at $%.0f/TB, 10 MB minimum), query %s, %s",
 			FormatBytes(s.BytesScanned), Cost(s.BytesScanned), PricePerTB, s.QueryID, s.Elapsed.Round(time.Millisecond))
 	default:
@@ -255,32 +276,50 @@ func (r *Result) writeCSV(w io.Writer, raw bool) error {
 // Values are the engine's text (as in every output), NULL is null; the
 // column types say how to read them. encoding/json escapes control
 // characters and replaces invalid UTF-8, so the output needs no other
-// guard. cost_usd is present for Athena runs only.
+// guard. cost_usd is present for Athena runs only (0 for a reused result,
+// which also has "reused":true).
 func (r *Result) WriteJSON(w io.Writer) error {
-	type column struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	type stats struct {
-		Engine       string   `json:"engine"`
-		QueryID      string   `json:"query_id,omitempty"`
-		BytesScanned int64    `json:"bytes_scanned"`
-		FilesRead    int      `json:"files_read,omitempty"`
-		CostUSD      *float64 `json:"cost_usd,omitempty"`
-		ElapsedMS    int64    `json:"elapsed_ms"`
-	}
-	out := struct {
-		Columns []column    `json:"columns"`
-		Rows    [][]*string `json:"rows"`
-		Stats   stats       `json:"stats"`
-	}{
-		Columns: make([]column, len(r.Columns)),
+	return json.NewEncoder(w).Encode(r.JSON())
+}
+
+// ResultJSON is the JSON form of a Result, as WriteJSON writes it; other
+// documents (the analytics API's answers) embed it.
+type ResultJSON struct {
+	Columns []ColumnJSON `json:"columns"`
+	// Rows holds the values as text, nil for NULL.
+	Rows  [][]*string `json:"rows"`
+	Stats StatsJSON   `json:"stats"`
+}
+
+// ColumnJSON is a column of ResultJSON.
+type ColumnJSON struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// StatsJSON is the statistics of ResultJSON.
+type StatsJSON struct {
+	Engine       string `json:"engine"`
+	QueryID      string `json:"query_id,omitempty"`
+	BytesScanned int64  `json:"bytes_scanned"`
+	FilesRead    int    `json:"files_read,omitempty"`
+	// CostUSD is what Athena bills for the run; nil for other engines.
+	CostUSD   *float64 `json:"cost_usd,omitempty"`
+	ElapsedMS int64    `json:"elapsed_ms"`
+	Reused    bool     `json:"reused,omitempty"`
+}
+
+// JSON returns the result's JSON form (see WriteJSON). The rows point into
+// r's values: r must not change while the value is in use.
+func (r *Result) JSON() ResultJSON {
+	out := ResultJSON{
+		Columns: make([]ColumnJSON, len(r.Columns)),
 		Rows:    make([][]*string, len(r.Rows)),
-		Stats: stats{Engine: r.Stats.Engine, QueryID: r.Stats.QueryID, BytesScanned: r.Stats.BytesScanned,
-			FilesRead: r.Stats.FilesRead, ElapsedMS: r.Stats.Elapsed.Milliseconds()},
+		Stats: StatsJSON{Engine: r.Stats.Engine, QueryID: r.Stats.QueryID, BytesScanned: r.Stats.BytesScanned,
+			FilesRead: r.Stats.FilesRead, ElapsedMS: r.Stats.Elapsed.Milliseconds(), Reused: r.Stats.Reused},
 	}
 	for i, c := range r.Columns {
-		out.Columns[i] = column{c.Name, c.Type}
+		out.Columns[i] = ColumnJSON{c.Name, c.Type}
 	}
 	for j, row := range r.Rows {
 		vals := make([]*string, len(r.Columns))
@@ -292,10 +331,10 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		out.Rows[j] = vals
 	}
 	if r.Stats.Engine == "athena" {
-		c := Cost(r.Stats.BytesScanned)
+		c := r.Stats.Billed()
 		out.Stats.CostUSD = &c
 	}
-	return json.NewEncoder(w).Encode(out)
+	return out
 }
 
 func numeric(t string) bool {

@@ -73,6 +73,24 @@ func TestCost(t *testing.T) {
 	if s := (Stats{Engine: "duckdb", BytesScanned: 2048, FilesRead: 3}).Summary(); !strings.Contains(s, "2.0 KiB from 3 files") {
 		t.Errorf("local summary %q", s)
 	}
+	// A reused result scanned nothing and is not billed.
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	reused := Stats{Engine: "athena", QueryID: "q-2", Reused: true, ComputedAt: at}
+	if s := reused.Summary(); !strings.Contains(s, "reused the result of an earlier run (computed 2026-11-22T10:00:00Z)") || !strings.Contains(s, "cost: $0,") {
+		t.Errorf("reused summary %q", s)
+	}
+	if reused.Billed() != 0 || (Stats{BytesScanned: 3 << 20}).Billed() != Cost(3<<20) {
+		t.Errorf("Billed: reused %v, fresh %v", reused.Billed(), (Stats{BytesScanned: 3 << 20}).Billed())
+	}
+	var b bytes.Buffer
+	res := sampleResult()
+	res.Stats = reused
+	if err := res.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"cost_usd":0,`) || !strings.Contains(b.String(), `"reused":true`) {
+		t.Errorf("reused JSON %s", b.String())
+	}
 }
 
 func nv(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }

@@ -36,6 +36,13 @@ type Options struct {
 	// RunningPolls is how many GetQueryExecution calls see QUEUED or RUNNING
 	// before the final state; default 2.
 	RunningPolls int
+	// OutputLocation is the workgroup's query result location, where
+	// every query's result file is <OutputLocation><query ID>.csv unless
+	// the request overrides it; default "s3://fakeathena-results/".
+	OutputLocation string
+	// Now is the clock of query submission and completion times, which
+	// query result reuse compares with MaxAgeInMinutes; default time.Now.
+	Now func() time.Time
 }
 
 // Fault makes the next N calls of an operation fail with an Athena error.
@@ -66,6 +73,8 @@ type query struct {
 	stopped  bool
 	submit   time.Time
 	complete time.Time
+	// reusedFrom is the earlier query whose result this one reused.
+	reusedFrom *query
 }
 
 // Server is the fake endpoint. Its methods are safe for concurrent use.
@@ -86,6 +95,12 @@ type Server struct {
 func New(engine Engine, opts Options) *Server {
 	if opts.RunningPolls == 0 {
 		opts.RunningPolls = 2
+	}
+	if opts.OutputLocation == "" {
+		opts.OutputLocation = "s3://fakeathena-results/"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	s := &Server{engine: engine, opts: opts, queries: map[string]*query{}, tokens: map[string]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -248,20 +263,87 @@ func (s *Server) start(ctx context.Context, in map[string]any) (any, *apiError) 
 		}
 		params[i] = v
 	}
+	maxAge, reuse, aerr := reuseAge(in)
+	if aerr != nil {
+		return nil, aerr
+	}
 	s.mu.Lock()
 	s.seq++
-	q := &query{id: fmt.Sprintf("00000000-0000-4000-8000-%012d", s.seq), input: in, state: "QUEUED", submit: time.Now()}
+	q := &query{id: fmt.Sprintf("00000000-0000-4000-8000-%012d", s.seq), input: in, state: "QUEUED", submit: s.opts.Now()}
 	s.queries[q.id] = q
 	if tok := str(in, "ClientRequestToken"); tok != "" {
 		s.tokens[tok] = q.id
 	}
+	if reuse {
+		q.reusedFrom = s.reusable(q, maxAge)
+	}
 	s.mu.Unlock()
+	if prev := q.reusedFrom; prev != nil {
+		s.mu.Lock()
+		q.result, q.complete = prev.result, s.opts.Now()
+		s.mu.Unlock()
+		return map[string]string{"QueryExecutionId": q.id}, nil
+	}
 	// The engine runs now; the polls then reveal the outcome step by step.
 	res, err := s.engine(context.WithoutCancel(ctx), sql, params)
 	s.mu.Lock()
-	q.result, q.err, q.complete = res, err, time.Now()
+	q.result, q.err, q.complete = res, err, s.opts.Now()
 	s.mu.Unlock()
 	return map[string]string{"QueryExecutionId": q.id}, nil
+}
+
+// reuseAge reads a request's ResultReuseConfiguration: whether a previous
+// result may be reused, and its maximum age (MaxAgeInMinutes, default 60,
+// 0 to 10080 as Athena allows). As on Athena, a request that overrides the
+// result configuration (ResultConfiguration) reuses nothing.
+func reuseAge(in map[string]any) (time.Duration, bool, *apiError) {
+	rc, ok := in["ResultReuseConfiguration"].(map[string]any)
+	if !ok {
+		return 0, false, nil
+	}
+	by, ok := rc["ResultReuseByAgeConfiguration"].(map[string]any)
+	if !ok {
+		return 0, false, nil
+	}
+	enabled, ok := by["Enabled"].(bool)
+	if !ok {
+		return 0, false, invalid("ResultReuseByAgeConfiguration.Enabled is required")
+	}
+	minutes := 60.0
+	if v, ok := by["MaxAgeInMinutes"]; ok {
+		if minutes, ok = v.(float64); !ok || minutes < 0 || minutes > 10080 || minutes != float64(int(minutes)) {
+			return 0, false, invalid("MaxAgeInMinutes must be an integer from 0 to 10080")
+		}
+	}
+	_, overridden := in["ResultConfiguration"]
+	return time.Duration(minutes) * time.Minute, enabled && !overridden, nil
+}
+
+// reusable returns the latest succeeded query with q's statement,
+// parameters, workgroup and context that completed within maxAge, or nil.
+// The caller holds s.mu.
+func (s *Server) reusable(q *query, maxAge time.Duration) *query {
+	var best *query
+	for _, p := range s.queries {
+		if p == q || p.state != "SUCCEEDED" {
+			continue
+		}
+		if _, overridden := p.input["ResultConfiguration"]; overridden {
+			continue
+		}
+		match := true
+		for _, k := range []string{"QueryString", "ExecutionParameters", "WorkGroup", "QueryExecutionContext"} {
+			match = match && fmt.Sprint(p.input[k]) == fmt.Sprint(q.input[k])
+		}
+		// A reused result is as old as the run that computed it.
+		if p.reusedFrom != nil {
+			p = p.reusedFrom
+		}
+		if match && q.submit.Sub(p.complete) <= maxAge && (best == nil || p.complete.After(best.complete)) {
+			best = p
+		}
+	}
+	return best
 }
 
 // parseLiteral reads an execution parameter: a single-quoted string (a quote
@@ -317,11 +399,15 @@ func (s *Server) get(in map[string]any) (any, *apiError) {
 		"State":              q.state,
 		"SubmissionDateTime": float64(q.submit.UnixMilli()) / 1000,
 	}
-	stats := map[string]any{"EngineExecutionTimeInMillis": q.complete.Sub(q.submit).Milliseconds()}
+	stats := map[string]any{"EngineExecutionTimeInMillis": q.complete.Sub(q.submit).Milliseconds(),
+		"ResultReuseInformation": map[string]any{"ReusedPreviousResult": q.reusedFrom != nil}}
 	switch q.state {
 	case "SUCCEEDED":
 		status["CompletionDateTime"] = float64(q.complete.UnixMilli()) / 1000
 		stats["DataScannedInBytes"] = max(q.result.Stats.BytesScanned, 0)
+		if q.reusedFrom != nil {
+			stats["DataScannedInBytes"] = 0
+		}
 		stats["TotalExecutionTimeInMillis"] = q.complete.Sub(q.submit).Milliseconds()
 	case "FAILED":
 		status["CompletionDateTime"] = float64(q.complete.UnixMilli()) / 1000
@@ -342,9 +428,18 @@ func (s *Server) get(in map[string]any) (any, *apiError) {
 		"ExecutionParameters":   q.input["ExecutionParameters"],
 		"EngineVersion":         map[string]any{"EffectiveEngineVersion": "Athena engine version 3", "SelectedEngineVersion": "AUTO"},
 	}
+	// The result file; a reused result's is the earlier query's, as on
+	// Athena, which points to the previous result.
+	loc, file := s.opts.OutputLocation, q.id
 	if rc, ok := q.input["ResultConfiguration"].(map[string]any); ok {
-		loc := strings.TrimSuffix(str(rc, "OutputLocation"), "/")
-		exec["ResultConfiguration"] = map[string]any{"OutputLocation": loc + "/" + q.id + ".csv"}
+		loc = str(rc, "OutputLocation")
+	}
+	if q.reusedFrom != nil {
+		file = q.reusedFrom.id
+	}
+	exec["ResultConfiguration"] = map[string]any{"OutputLocation": strings.TrimSuffix(loc, "/") + "/" + file + ".csv"}
+	if rr, ok := q.input["ResultReuseConfiguration"]; ok {
+		exec["ResultReuseConfiguration"] = rr
 	}
 	return map[string]any{"QueryExecution": exec}, nil
 }

@@ -729,3 +729,64 @@ func expectDevices(m *model, from, to string) table {
 	}
 	return t
 }
+
+// dayRange lists the days from..to, inclusive.
+func dayRange(from, to string) []string {
+	var out []string
+	for d := from; d <= to; d = addDays(d, 1) {
+		out = append(out, d)
+	}
+	return out
+}
+
+func expectActiveUsersByDay(m *model, from, to string) table {
+	t := table{cols: []string{"day", "daily_users", "weekly_users", "monthly_users", "daily_visitors", "weekly_visitors", "monthly_visitors"}}
+	for _, d := range dayRange(from, to) {
+		// The same people active_users counts as of d, period by period.
+		a := expectActiveUsers(m, d)
+		row := []sql.NullString{str(d)}
+		for _, col := range []int{2, 3} { // active_users, then visitors
+			for _, period := range a.rows {
+				row = append(row, period[col])
+			}
+		}
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+func expectLoginsByDay(m *model, from, to string) table {
+	logins := map[string]int{}
+	users := map[string]map[string]bool{}
+	for _, e := range m.events {
+		if e.EventType != "login" || e.IsBot {
+			continue
+		}
+		logins[e.Dt]++
+		if e.UserID != "" {
+			if users[e.Dt] == nil {
+				users[e.Dt] = map[string]bool{}
+			}
+			users[e.Dt][e.UserID] = true
+		}
+	}
+	t := table{cols: []string{"day", "logins", "users"}}
+	for _, d := range dayRange(from, to) {
+		t.rows = append(t.rows, []sql.NullString{str(d), num(logins[d]), num(len(users[d]))})
+	}
+	return t
+}
+
+func expectClicksByHour(m *model, from, to string) table {
+	t := table{cols: []string{"hour", "unique_users", "clicks", "impressions", "visitors"}}
+	for _, d := range dayRange(from, to) {
+		for h := range 24 {
+			start := mustDay(d).Add(time.Duration(h) * time.Hour)
+			// The same counts hourly_clicks_impressions gives for the hour
+			// ending at start + 1 hour.
+			one := expectHourly(m, start.Add(time.Hour).Format(time.RFC3339))
+			t.rows = append(t.rows, append([]sql.NullString{str(start.Format(time.RFC3339))}, one.rows[0]...))
+		}
+	}
+	return t
+}

@@ -174,6 +174,16 @@ func cases(l *testLake, today string) []queryCase {
 	} {
 		c = append(c, queryCase{"hourly_clicks_impressions", []string{at}, func(m *model) table { return expectHourly(m, at) }, false})
 	}
+	// The series: windows over the whole history, crossing its start and
+	// its end (days without any event: zeros), single days.
+	for _, w := range [][2]string{{addDays(end, -29), end}, {addDays(start, -3), addDays(start, 4)}, {mid, mid},
+		{addDays(end, -2), addDays(end, 3)}, {r.last1, addDays(r.last1, 8)}} {
+		c = append(c, queryCase{"active_users_by_day", w[:], func(m *model) table { return expectActiveUsersByDay(m, w[0], w[1]) }, false})
+		c = append(c, queryCase{"logins_by_day", w[:], func(m *model) table { return expectLoginsByDay(m, w[0], w[1]) }, false})
+	}
+	for _, w := range [][2]string{{addDays(end, -6), end}, {mid, mid}, {addDays(start, -1), start}, {end, addDays(end, 1)}} {
+		c = append(c, queryCase{"clicks_impressions_by_hour", w[:], func(m *model) table { return expectClicksByHour(m, w[0], w[1]) }, false})
+	}
 	for _, d := range []string{end, mid, addDays(start, 3), r.last1, addDays(r.last1, 1), addDays(r.last1, 6), addDays(r.last1, 7),
 		addDays(r.last2, 29), addDays(r.last2, 30)} {
 		c = append(c, queryCase{"active_users", []string{d}, func(m *model) table { return expectActiveUsers(m, d) }, false})

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +50,15 @@ type Config struct {
 	StopTimeout time.Duration
 	// Logger receives one record per query; default slog.Default().
 	Logger *slog.Logger
+	// ReuseMaxAge lets Run answer with the result of an earlier run of the
+	// same statement with the same parameters in the workgroup, when it is
+	// no older than this (Athena's query result reuse): such a run scans
+	// nothing and is not billed. Athena counts the age in whole minutes
+	// (MaxAgeInMinutes, at most 7 days), so it is rounded down, and under a
+	// minute no result is reused. Zero (the default) runs every query
+	// afresh. RunReusing sets it per call. Athena ignores it for a query
+	// whose result configuration is overridden (OutputLocation).
+	ReuseMaxAge time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -118,6 +129,14 @@ func (e *QueryError) Is(target error) bool { return target == ErrQueryFailed }
 // refuses (out of range, for another parameter) fail with an
 // *athena.ArgError before anything is sent. It implements athena.Runner.
 func (r *Runner) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*athena.Result, error) {
+	return r.RunReusing(ctx, q, args, r.cfg.ReuseMaxAge)
+}
+
+// RunReusing is Run with Config.ReuseMaxAge set to maxAge for this call:
+// Athena may answer with an earlier run's result no older than maxAge
+// (whole minutes; under a minute, never). The result's Stats.Reused says
+// whether it did, and Stats.ComputedAt when the rows were computed.
+func (r *Runner) RunReusing(ctx context.Context, q athena.Query, args []athena.Arg, maxAge time.Duration) (*athena.Result, error) {
 	if err := q.Check(args); err != nil {
 		return nil, err
 	}
@@ -125,18 +144,37 @@ func (r *Runner) Run(ctx context.Context, q athena.Query, args []athena.Arg) (*a
 	for i, a := range args {
 		lits[i] = a.Literal()
 	}
-	res, err := r.Execute(ctx, q.SQL, lits)
+	res, err := r.execute(ctx, q.SQL, lits, maxAge)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", q.Name, err)
 	}
 	return res, nil
 }
 
+// MaxReuseAge is the longest age of a result Athena reuses: 7 days.
+const MaxReuseAge = 7 * 24 * time.Hour
+
+// reuseConfiguration returns the StartQueryExecution setting that lets
+// Athena reuse a result no older than maxAge, or nil for none.
+func reuseConfiguration(maxAge time.Duration) *types.ResultReuseConfiguration {
+	minutes := min(maxAge, MaxReuseAge) / time.Minute
+	if minutes < 1 {
+		return nil
+	}
+	return &types.ResultReuseConfiguration{ResultReuseByAgeConfiguration: &types.ResultReuseByAgeConfiguration{
+		Enabled: true, MaxAgeInMinutes: aws.Int32(int32(minutes)),
+	}}
+}
+
 // Execute runs one SQL statement with execution parameters given as SQL
-// literals ('text', 42) and returns every row. When ctx ends first it stops
-// the query and returns ctx's error; a query that fails returns a
-// *QueryError.
+// literals ('text', 42) and returns every row, reusing an earlier result as
+// Config.ReuseMaxAge allows. When ctx ends first it stops the query and
+// returns ctx's error; a query that fails returns a *QueryError.
 func (r *Runner) Execute(ctx context.Context, sqlText string, params []string) (*athena.Result, error) {
+	return r.execute(ctx, sqlText, params, r.cfg.ReuseMaxAge)
+}
+
+func (r *Runner) execute(ctx context.Context, sqlText string, params []string, maxAge time.Duration) (*athena.Result, error) {
 	start := time.Now()
 	in := &sdkathena.StartQueryExecutionInput{
 		QueryString: aws.String(sqlText),
@@ -145,6 +183,7 @@ func (r *Runner) Execute(ctx context.Context, sqlText string, params []string) (
 			Database: aws.String(r.cfg.Database),
 			Catalog:  aws.String(r.cfg.Catalog),
 		},
+		ResultReuseConfiguration: reuseConfiguration(maxAge),
 	}
 	if len(params) > 0 {
 		in.ExecutionParameters = params
@@ -165,15 +204,46 @@ func (r *Runner) Execute(ctx context.Context, sqlText string, params []string) (
 	if err != nil {
 		return nil, err
 	}
-	res.Stats = athena.Stats{Engine: "athena", QueryID: id, Elapsed: time.Since(start)}
+	res.Stats = athena.Stats{Engine: "athena", QueryID: id, Elapsed: time.Since(start), ComputedAt: start}
+	if exec.Status != nil && exec.Status.SubmissionDateTime != nil {
+		res.Stats.ComputedAt = *exec.Status.SubmissionDateTime
+	}
 	if st := exec.Statistics; st != nil {
 		res.Stats.BytesScanned = aws.ToInt64(st.DataScannedInBytes)
+		res.Stats.Reused = st.ResultReuseInformation != nil && st.ResultReuseInformation.ReusedPreviousResult
+	}
+	if res.Stats.Reused {
+		res.Stats.ComputedAt = r.reusedComputedAt(ctx, exec, start, maxAge)
 	}
 	r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "athena query",
 		slog.String("query_id", id), slog.Int64("data_scanned_bytes", res.Stats.BytesScanned),
-		slog.Float64("cost_usd", athena.Cost(res.Stats.BytesScanned)), slog.Int("rows", len(res.Rows)),
+		slog.Float64("cost_usd", res.Stats.Billed()), slog.Bool("reused", res.Stats.Reused), slog.Int("rows", len(res.Rows)),
 		slog.Duration("elapsed", res.Stats.Elapsed))
 	return res, nil
+}
+
+// reusedComputedAt returns when the earlier run whose result Athena reused
+// was submitted. Athena points the reusing query's output location at the
+// earlier run's result file, <location>/<query execution ID>.csv, so the
+// earlier run is looked up by that ID. When that fails, it returns the
+// oldest time the result can be from: start - maxAge.
+func (r *Runner) reusedComputedAt(ctx context.Context, exec *types.QueryExecution, start time.Time, maxAge time.Duration) time.Time {
+	bound := start.Add(-min(maxAge, MaxReuseAge))
+	var loc string
+	if exec.ResultConfiguration != nil {
+		loc = aws.ToString(exec.ResultConfiguration.OutputLocation)
+	}
+	earlier := strings.TrimSuffix(path.Base(loc), ".csv")
+	if loc == "" || earlier == aws.ToString(exec.QueryExecutionId) || earlier == "" {
+		return bound
+	}
+	out, err := r.api.GetQueryExecution(ctx, &sdkathena.GetQueryExecutionInput{QueryExecutionId: aws.String(earlier)})
+	if err != nil || out.QueryExecution == nil || out.QueryExecution.Status == nil || out.QueryExecution.Status.SubmissionDateTime == nil {
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "athena reused result: earlier run unknown",
+			slog.String("query_id", aws.ToString(exec.QueryExecutionId)), slog.String("output_location", loc), slog.Any("error", err))
+		return bound
+	}
+	return *out.QueryExecution.Status.SubmissionDateTime
 }
 
 // wait polls until the query ends, doubling the wait up to PollMax.

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,18 +92,21 @@ func TestRunMatchesLocal(t *testing.T) {
 	end := e.ds.End
 	user := busiest(e.ds)
 	samples := map[string][]string{
-		"account_sharing":           {e.ds.Start, end, "0", "0"},
-		"active_users":              {end},
-		"campaign_conversions":      {e.ds.Start, end},
-		"devices":                   {addDays(end, -10), end},
-		"hourly_clicks_impressions": {e.ds.Events[len(e.ds.Events)-1].Time().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339)},
-		"logins_per_day":            nil,
-		"rotting_accounts":          {e.ds.Start, end, "0"},
-		"sessions":                  {e.ds.Start, end},
-		"signup_attribution":        {e.ds.Start, end, "30"},
-		"usage_frequency":           {e.ds.Start, end},
-		"user_last_seen":            {addDays(end, -7), addDays(end, 1)},
-		"user_recent_activity":      {user, e.ds.Start},
+		"account_sharing":            {e.ds.Start, end, "0", "0"},
+		"active_users":               {end},
+		"active_users_by_day":        {addDays(end, -10), end},
+		"clicks_impressions_by_hour": {addDays(end, -2), end},
+		"logins_by_day":              {addDays(end, -10), end},
+		"campaign_conversions":       {e.ds.Start, end},
+		"devices":                    {addDays(end, -10), end},
+		"hourly_clicks_impressions":  {e.ds.Events[len(e.ds.Events)-1].Time().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339)},
+		"logins_per_day":             nil,
+		"rotting_accounts":           {e.ds.Start, end, "0"},
+		"sessions":                   {e.ds.Start, end},
+		"signup_attribution":         {e.ds.Start, end, "30"},
+		"usage_frequency":            {e.ds.Start, end},
+		"user_last_seen":             {addDays(end, -7), addDays(end, 1)},
+		"user_recent_activity":       {user, e.ds.Start},
 	}
 	qs, err := athena.Queries()
 	if err != nil {
@@ -338,5 +343,132 @@ func TestRunChecksArguments(t *testing.T) {
 	}
 	if calls := e.fake.Calls(); len(calls) != 0 {
 		t.Errorf("%d calls reached Athena", len(calls))
+	}
+}
+
+// clock is a settable time for the fake endpoint.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestResultReuse checks Athena's query result reuse through the wire
+// protocol: the request asks for results no older than ReuseMaxAge in whole
+// minutes; a reused answer is marked, scanned and billed nothing, and
+// carries the earlier run's submission time; an age under a minute, or
+// RunReusing with 0, asks for none; results older than the age are not
+// reused; other arguments are another statement.
+func TestResultReuse(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	var runs atomic.Int64
+	e := newEnv(t, fakeathena.Options{})
+	counting := fakeathena.New(func(ctx context.Context, sql string, params []any) (*athena.Result, error) {
+		runs.Add(1)
+		return e.local.Query(ctx, sql, params...)
+	}, fakeathena.Options{Now: clk.Now})
+	t.Cleanup(counting.Close)
+	client := counting.Client(func(o *sdkathena.Options) {
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), time.Millisecond)
+	})
+	r := remote.New(client, fast(remote.Config{ReuseMaxAge: 5*time.Minute + 30*time.Second}))
+	q, err := athena.Lookup("devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := q.Args(e.ds.Start, e.ds.End)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(maxAge time.Duration) *athena.Result {
+		t.Helper()
+		res, err := r.RunReusing(context.Background(), q, args, maxAge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first, err := r.Run(context.Background(), q, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Stats.Reused || first.Stats.BytesScanned <= 0 || !first.Stats.ComputedAt.Equal(clk.Now()) || runs.Load() != 1 {
+		t.Fatalf("first run: stats %+v, %d engine runs", first.Stats, runs.Load())
+	}
+	clk.Add(4 * time.Minute)
+	second, err := r.Run(context.Background(), q, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Stats.Reused || second.Stats.BytesScanned != 0 || second.Stats.Billed() != 0 || runs.Load() != 1 {
+		t.Errorf("within the age: stats %+v, %d engine runs; want the first result reused", second.Stats, runs.Load())
+	}
+	if !second.Stats.ComputedAt.Equal(first.Stats.ComputedAt) || second.Stats.QueryID == first.Stats.QueryID {
+		t.Errorf("reused result computed at %v (query %s), want the first run's %v (query %s)",
+			second.Stats.ComputedAt, second.Stats.QueryID, first.Stats.ComputedAt, first.Stats.QueryID)
+	}
+	if fmt.Sprint(second.Rows) != fmt.Sprint(first.Rows) || fmt.Sprint(second.Columns) != fmt.Sprint(first.Columns) {
+		t.Error("the reused result differs from the first")
+	}
+	// Minutes are whole: 5m30s asks for 5.
+	var reuse []any
+	for _, c := range counting.Calls() {
+		if c.Op == "StartQueryExecution" {
+			reuse = append(reuse, c.Body["ResultReuseConfiguration"])
+		}
+	}
+	if want := "map[ResultReuseByAgeConfiguration:map[Enabled:true MaxAgeInMinutes:5]]"; len(reuse) != 2 || fmt.Sprint(reuse[1]) != want {
+		t.Errorf("ResultReuseConfiguration %v, want %s", reuse, want)
+	}
+
+	if res := run(0); res.Stats.Reused || runs.Load() != 2 {
+		t.Errorf("RunReusing(0): reused %v, %d engine runs; want a fresh run", res.Stats.Reused, runs.Load())
+	}
+	if res := run(59 * time.Second); res.Stats.Reused || runs.Load() != 3 {
+		t.Errorf("RunReusing(59s): reused %v, %d engine runs; want a fresh run (under a minute)", res.Stats.Reused, runs.Load())
+	}
+	var starts []fakeathena.Call
+	for _, c := range counting.Calls() {
+		if c.Op == "StartQueryExecution" {
+			starts = append(starts, c)
+		}
+	}
+	for _, c := range starts[2:] {
+		if c.Body["ResultReuseConfiguration"] != nil {
+			t.Errorf("a fresh run asked for reuse: %v", c.Body["ResultReuseConfiguration"])
+		}
+	}
+	clk.Add(30 * time.Second)
+	if res := run(time.Minute); !res.Stats.Reused || !res.Stats.ComputedAt.Equal(clk.Now().Add(-30*time.Second)) || runs.Load() != 3 {
+		t.Errorf("RunReusing(1m) 30s after the latest run: reused %v, computed at %v; want the latest run's result",
+			res.Stats.Reused, res.Stats.ComputedAt)
+	}
+	clk.Add(time.Minute)
+	if res := run(time.Minute); res.Stats.Reused || runs.Load() != 4 {
+		t.Errorf("RunReusing(1m) 90s after the latest run: reused %v, %d engine runs; want a fresh run", res.Stats.Reused, runs.Load())
+	}
+	// Other arguments are another statement.
+	other, err := q.Args(e.ds.Start, addDays(e.ds.End, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.RunReusing(context.Background(), q, other, time.Hour); err != nil || res.Stats.Reused || runs.Load() != 5 {
+		t.Errorf("other arguments: %v, reused %v, %d engine runs", err, res != nil && res.Stats.Reused, runs.Load())
+	}
+	// Athena reuses nothing for a query that overrides the result location.
+	over := remote.New(client, fast(remote.Config{ReuseMaxAge: time.Hour, OutputLocation: "s3://elsewhere/"}))
+	if res, err := over.Run(context.Background(), q, args); err != nil || res.Stats.Reused || runs.Load() != 6 {
+		t.Errorf("with OutputLocation: %v, reused %v, %d engine runs", err, res != nil && res.Stats.Reused, runs.Load())
 	}
 }

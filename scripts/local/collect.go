@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventlake/eventlake/athena/api"
+	"github.com/eventlake/eventlake/athena/dashboard"
 	"github.com/eventlake/eventlake/collector"
 	"github.com/eventlake/eventlake/local/pipeline"
 	"github.com/eventlake/eventlake/tracker"
@@ -65,6 +67,9 @@ func startServer(p *pipeline.Pipeline, ln net.Listener, key string, withAdmin bo
 			return nil, fmt.Errorf("serve the admin page: %w", err)
 		}
 		mux.Handle("GET /admin/activity", page)
+		if err := serveAnalytics(mux, p, log); err != nil {
+			return nil, err
+		}
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 			target := "/admin/activity"
 			if u := s.user.Load(); u != nil {
@@ -83,6 +88,29 @@ func startServer(p *pipeline.Pipeline, ln net.Listener, key string, withAdmin bo
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.errc <- s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// serveAnalytics adds the analytics API (/api/v1/queries, GET /analytics)
+// and the dashboard (/dashboard) over the lake, on DuckDB, beside the
+// collector (whose POST /analytics stays: the API takes GET only).
+func serveAnalytics(mux *http.ServeMux, p *pipeline.Pipeline, log *slog.Logger) error {
+	db, err := p.Lake(context.Background())
+	if err != nil {
+		return err
+	}
+	a, err := api.New(api.Config{Runner: db, Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve the analytics API: %w", err)
+	}
+	d, err := dashboard.New(dashboard.Config{API: a, UserURL: "/admin/activity?user=", Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve the dashboard: %w", err)
+	}
+	mux.Handle("GET "+api.QueriesPath, a)
+	mux.Handle("GET "+api.QueriesPath+"/", a)
+	mux.Handle("GET "+api.AnalyticsPath, a)
+	mux.Handle("GET /dashboard", d)
+	return nil
 }
 
 // wait serves until ctx is done.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/athena/api"
 	"github.com/eventlake/eventlake/athena/local"
 	"github.com/eventlake/eventlake/internal/cli"
 	"github.com/eventlake/eventlake/local/fakedata"
@@ -241,6 +242,8 @@ func demo(ctx context.Context, o options, out io.Writer, log *slog.Logger) (err 
 		srv.user.Store(&busiest)
 		fmt.Fprintf(out, "\nThe admin activity page is at %s/admin/activity?user=%s and the collector at %s (Ctrl-C stops everything).\n",
 			srv.url, url.QueryEscape(busiest), srv.url)
+		fmt.Fprintf(out, "The dashboard is at %s/dashboard, the analytics API at %s%s (seed 001: %s/analytics?timestamp=%d).\n",
+			srv.url, srv.url, api.QueriesPath, srv.url, lastHit(events).Truncate(time.Hour).Add(time.Hour).Unix())
 		if err := srv.wait(ctx); err != nil {
 			return err
 		}
@@ -319,7 +322,8 @@ func serveOnly(ctx context.Context, p *pipeline.Pipeline, srv *server, out io.Wr
 	fmt.Fprintf(out, "No generated traffic (-events 0): send events to the collector at %s, for example:\n", srv.url)
 	curlExamples(out, srv.url, o.writeKey)
 	if o.serve != "" {
-		fmt.Fprintf(out, "The admin activity page is at %s/admin/activity?user=<id>.\n", srv.url)
+		fmt.Fprintf(out, "The admin activity page is at %s/admin/activity?user=<id>, the dashboard at %s/dashboard, the analytics API at %s%s.\n",
+			srv.url, srv.url, srv.url, api.QueriesPath)
 	}
 	fmt.Fprintf(out, "Ctrl-C stops everything; the lake is in %s (go run ./scripts/eventlake query -local %s <query>).\n", o.lake, o.lake)
 	if err := srv.wait(ctx); err != nil {
@@ -340,6 +344,22 @@ func serveOnly(ctx context.Context, p *pipeline.Pipeline, srv *server, out io.Wr
 func withPut(pr pipeline.Progress, put int64) pipeline.Progress {
 	pr.Accepted = max(pr.Accepted, put)
 	return pr
+}
+
+// lastHit is the time of the latest click or impression (of the latest
+// event when there is none), so that the seed 001 URL the demo prints
+// shows counts.
+func lastHit(events []tracker.Event) time.Time {
+	var at time.Time
+	for _, e := range events {
+		if (e.Type == "click" || e.Type == "impression") && e.At.After(at) {
+			at = e.At
+		}
+	}
+	if at.IsZero() && len(events) > 0 {
+		at = events[len(events)-1].At
+	}
+	return at
 }
 
 func shortARN(arn string) string {

@@ -167,6 +167,27 @@ func TestDemoServesTheAdminPageUntilInterrupted(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<table") {
 		t.Errorf("admin page: %s\n%.500s", resp.Status, body)
 	}
+	// The dashboard and the analytics API over the demo's lake.
+	d := waitOutput(t, &out, regexp.MustCompile(`The dashboard is at (http://\S+), the analytics API at (http://\S+) \(seed 001: (http://\S+)\)`), done)
+	for _, c := range []struct{ url, ctype, want string }{
+		{d[1], "text/html; charset=utf-8", `<svg class="chart wide"`},
+		{d[2], "application/json; charset=utf-8", `"name":"active_users_by_day"`},
+		{d[2] + "/logins_by_day?format=csv", "text/csv; charset=utf-8", "day,logins,users\n"},
+		{d[3], "text/plain; charset=utf-8", "unique_users,"},
+	} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != c.ctype || !strings.Contains(string(b), c.want) {
+			t.Errorf("GET %s: %s %s\n%.600s", c.url, resp.Status, resp.Header.Get("Content-Type"), b)
+		}
+		if strings.Contains(string(b), `class="error"`) {
+			t.Errorf("GET %s: a chart failed:\n%s", c.url, b)
+		}
+	}
 	// The summarize Lambda's handler kept the summary: a real last seen and
 	// a count, not "never" and 0.
 	if !strings.Contains(string(body), `id="last-seen"><time`) || strings.Contains(string(body), `id="actions">0<`) {
@@ -239,6 +260,76 @@ func TestServeWithoutEvents(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 	assertStopped(t, dynamoEndpointRE.FindStringSubmatch(out.String())[1])
+}
+
+// TestSeed001RoundTrip posts seed 001's clicks and impressions to the
+// local stack's collector (POST /analytics from a browser; impressions take
+// the lake route, straight to Firehose) and asks GET /analytics for the
+// hour until the lake has caught up: the answer counts exactly what was
+// posted in that hour, a bot's click (curl's user agent) left out.
+func TestSeed001RoundTrip(t *testing.T) {
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-events", "0", "-format", "json", "-lake", t.TempDir(), "-serve", "127.0.0.1:0"}, &out, &logs)
+	}()
+	m := waitOutput(t, &out, regexp.MustCompile(`send events to the collector at (http://\S+), for example`), done)
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	const browser = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+	for i, p := range []struct {
+		user, event string
+		at          time.Duration
+		ua          string
+	}{
+		{"3", "click", time.Minute, browser}, {"3", "click", 2 * time.Minute, browser},
+		{"4", "click", 59*time.Minute + 59*time.Second, browser},
+		{"3", "impression", 10 * time.Minute, browser}, {"5", "impression", 30 * time.Minute, browser},
+		{"6", "click", time.Hour, browser},             // the next hour: not counted
+		{"7", "login", 5 * time.Minute, browser},       // neither a click nor an impression
+		{"8", "click", 20 * time.Minute, "curl/8.5.0"}, // a bot's: flagged, not counted
+	} {
+		u := fmt.Sprintf("%s/analytics?timestamp=%d&user=%s&event=%s&write_key=%s", m[1], hour.Add(p.at).Unix(), p.user, p.event, DefaultWriteKey)
+		req, _ := http.NewRequest(http.MethodPost, u, nil)
+		req.Header.Set("User-Agent", p.ua)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("POST %d: %s", i, resp.Status)
+		}
+	}
+	want := "unique_users,3\nclicks,3\nimpressions,2"
+	target := fmt.Sprintf("%s/analytics?timestamp=%d&max_age=0", m[1], hour.Add(time.Hour).Unix())
+	deadline := time.Now().Add(2 * time.Minute)
+	var got string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got = string(b); resp.StatusCode == http.StatusOK && got == want {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if got != want {
+		t.Errorf("GET /analytics answered %q, want %q (what was posted)", got, want)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s\n%s", err, out.String(), logs.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("run did not return after Ctrl-C")
+	}
 }
 
 func TestDemoStopsEverythingOnCtrlC(t *testing.T) {

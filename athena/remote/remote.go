@@ -100,6 +100,10 @@ func New(api API, cfg Config) *Runner {
 	return &Runner{api: api, cfg: cfg.withDefaults()}
 }
 
+// Database is the database the runner's queries run in (Config.Database,
+// default applied).
+func (r *Runner) Database() string { return r.cfg.Database }
+
 // ErrQueryFailed is matched (errors.Is) by every *QueryError.
 var ErrQueryFailed = errors.New("athena query did not succeed")
 

@@ -238,6 +238,7 @@ func (l *Lake) MaterializeIdentities(ctx context.Context, opts IdentitiesOptions
 	}
 	state := &IdentitiesState{Links: athena.Links{Run: run, Watermark: w}, State: StateCopying, Days: days, StartedAt: start.UTC()}
 	staging := stagingPrefix + run + "/"
+	runPrefix := athena.LinksPrefix + athena.LinksPartition + "=" + run + "/"
 	var outputs []Object
 	published := false
 	defer func() {
@@ -247,8 +248,9 @@ func (l *Lake) MaterializeIdentities(ctx context.Context, opts IdentitiesOptions
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if !published {
-			if len(outputs) > 0 {
-				_ = l.store.Delete(cctx, keysOf(outputs))
+			// Whatever the run's folder holds: no view names it.
+			if objs, lerr := l.store.List(cctx, runPrefix); lerr == nil && len(objs) > 0 {
+				_ = l.store.Delete(cctx, keysOf(objs))
 			}
 			state.State = StateAborted
 		}
@@ -281,7 +283,6 @@ func (l *Lake) MaterializeIdentities(ctx context.Context, opts IdentitiesOptions
 		return res, err
 	}
 	staged = slices.DeleteFunc(staged, func(o Object) bool { return o.Size == 0 })
-	runPrefix := athena.LinksPrefix + athena.LinksPartition + "=" + run + "/"
 	for i, s := range staged {
 		state.Files = append(state.Files, Object{Key: fmt.Sprintf("%slinks-%d.parquet", runPrefix, i), Size: s.Size})
 	}

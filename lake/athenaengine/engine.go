@@ -35,7 +35,7 @@ func New(runner *remote.Runner, store *lake.S3Store) *Engine {
 }
 
 // Dialect implements lake.Engine.
-func (e *Engine) Dialect() lake.Dialect { return lake.AthenaDialect }
+func (e *Engine) Dialect() lake.Dialect { return lake.AthenaDialect() }
 
 // Close implements lake.Engine.
 func (e *Engine) Close() error { return nil }

@@ -48,7 +48,7 @@ func New(ctx context.Context, store *lake.FolderStore, cfg Config) (*Engine, err
 }
 
 // Dialect implements lake.Engine.
-func (e *Engine) Dialect() lake.Dialect { return lake.DuckDBDialect }
+func (e *Engine) Dialect() lake.Dialect { return lake.DuckDBDialect() }
 
 // Close implements lake.Engine.
 func (e *Engine) Close() error { return e.db.Close() }
@@ -113,7 +113,7 @@ func (e *Engine) defineSource(ctx context.Context, scope []string) error {
 		}
 		parts = append(parts, spec)
 	}
-	return e.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+lake.DuckDBDialect.Source+" AS\n"+strings.Join(parts, "\nUNION ALL\n"))
+	return e.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+lake.DuckDBDialect().Source+" AS\n"+strings.Join(parts, "\nUNION ALL\n"))
 }
 
 // emptySelect is a relation with lake_events' columns and no rows.

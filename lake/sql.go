@@ -32,18 +32,22 @@ type Dialect struct {
 	HashHex func(expr string) string
 }
 
-// AthenaDialect is Trino's: sha256 takes varbinary and to_hex answers in
-// upper case.
-var AthenaDialect = Dialect{
+// AthenaDialect returns Trino's dialect: sha256 takes varbinary and to_hex
+// answers in upper case.
+func AthenaDialect() Dialect { return athenaDialect }
+
+// DuckDBDialect returns DuckDB's dialect: sha256 takes varchar and answers
+// in lower-case hex. The source is the view lake/duckengine defines over
+// the files in scope.
+func DuckDBDialect() Dialect { return duckDBDialect }
+
+var athenaDialect = Dialect{
 	Name:    "athena",
 	Source:  "events",
 	HashHex: func(e string) string { return "lower(to_hex(sha256(to_utf8(" + e + "))))" },
 }
 
-// DuckDBDialect is DuckDB's: sha256 takes varchar and answers in lower-case
-// hex. The source is the view lake/duckengine defines over the files in
-// scope.
-var DuckDBDialect = Dialect{
+var duckDBDialect = Dialect{
 	Name:    "duckdb",
 	Source:  "lake_events",
 	HashHex: func(e string) string { return "sha256(" + e + ")" },

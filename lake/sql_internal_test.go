@@ -21,7 +21,7 @@ func TestStatementsFitAthena(t *testing.T) {
 	for i := range MaxSQLHashes {
 		hashes = append(hashes, UserHash(fmt.Sprint(i)))
 	}
-	for _, d := range []Dialect{AthenaDialect, DuckDBDialect} {
+	for _, d := range []Dialect{athenaDialect, duckDBDialect} {
 		rw, err := d.rewriteSQL("2026-11-30", uris, MaxBuckets, hashes)
 		if err != nil {
 			t.Fatal(err)
@@ -40,18 +40,18 @@ func TestStatementsFitAthena(t *testing.T) {
 			}
 		}
 	}
-	if _, err := AthenaDialect.rewriteSQL("2026-11-30", uris, 1, append(hashes, UserHash("one more"))); err == nil {
+	if _, err := athenaDialect.rewriteSQL("2026-11-30", uris, 1, append(hashes, UserHash("one more"))); err == nil {
 		t.Error("more than MaxSQLHashes accepted")
 	}
-	if _, err := AthenaDialect.rewriteSQL("2026-11-30", append(uris, uris...), 1, hashes); err == nil || !strings.Contains(err.Error(), "more than Athena takes") {
+	if _, err := athenaDialect.rewriteSQL("2026-11-30", append(uris, uris...), 1, hashes); err == nil || !strings.Contains(err.Error(), "more than Athena takes") {
 		t.Errorf("an oversized statement: %v", err)
 	}
 	for _, bad := range []string{"2026-11-3", "2026-11-30'", ""} {
-		if _, err := AthenaDialect.rewriteSQL(bad, uris[:1], 1, nil); err == nil {
+		if _, err := athenaDialect.rewriteSQL(bad, uris[:1], 1, nil); err == nil {
 			t.Errorf("day %q accepted", bad)
 		}
 	}
-	if _, err := AthenaDialect.findSQL([]string{"not a hash"}, ""); err == nil {
+	if _, err := athenaDialect.findSQL([]string{"not a hash"}, ""); err == nil {
 		t.Error("a non-hash accepted")
 	}
 }

@@ -90,10 +90,12 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(pageSource))
 
-// ContentSecurityPolicy is the page's policy: no script, no image, no
+// ContentSecurityPolicy returns the page's policy: no script, no image, no
 // font, no connection, no frame; the one stylesheet by its hash; forms to
 // the page itself.
-var ContentSecurityPolicy = func() string {
+func ContentSecurityPolicy() string { return contentSecurityPolicy }
+
+var contentSecurityPolicy = func() string {
 	sum := sha256.Sum256([]byte(styleSource))
 	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
 		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -241,7 +243,7 @@ type job struct {
 // ServeHTTP renders the page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("X-Frame-Options", "DENY")

@@ -75,7 +75,7 @@ func TestPageQueries(t *testing.T) {
 	if status != http.StatusOK || g.runs.Load() != 12 || g.peak != 3 {
 		t.Fatalf("first view: %d, %d runs, at most %d at once; want 200, 12, 3", status, g.runs.Load(), g.peak)
 	}
-	if csp := hdr.Get("Content-Security-Policy"); csp != dashboard.ContentSecurityPolicy || !strings.Contains(csp, "default-src 'none'") ||
+	if csp := hdr.Get("Content-Security-Policy"); csp != dashboard.ContentSecurityPolicy() || !strings.Contains(csp, "default-src 'none'") ||
 		strings.Contains(csp, "script-src") || hdr.Get("X-Frame-Options") != "DENY" || hdr.Get("Cache-Control") != "no-store" {
 		t.Errorf("headers %v", hdr)
 	}

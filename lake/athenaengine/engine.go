@@ -35,7 +35,7 @@ func New(runner *remote.Runner, store *lake.S3Store) *Engine {
 }
 
 // Dialect implements lake.Engine.
-func (e *Engine) Dialect() lake.Dialect { return lake.AthenaDialect }
+func (e *Engine) Dialect() lake.Dialect { return lake.AthenaDialect() }
 
 // PublishLinks implements lake.Engine: CREATE OR REPLACE VIEW identities
 // (athena.ViewsDDLWith) in the runner's workgroup and database, which

@@ -48,7 +48,7 @@ func New(ctx context.Context, store *lake.FolderStore, cfg Config) (*Engine, err
 }
 
 // Dialect implements lake.Engine.
-func (e *Engine) Dialect() lake.Dialect { return lake.DuckDBDialect }
+func (e *Engine) Dialect() lake.Dialect { return lake.DuckDBDialect() }
 
 // PublishLinks implements lake.Engine. The query runners of a local lake
 // (athena/local, this engine's own included) define the identities view
@@ -119,7 +119,7 @@ func (e *Engine) defineSource(ctx context.Context, scope []string) error {
 		}
 		parts = append(parts, spec)
 	}
-	return e.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+lake.DuckDBDialect.Source+" AS\n"+strings.Join(parts, "\nUNION ALL\n"))
+	return e.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+lake.DuckDBDialect().Source+" AS\n"+strings.Join(parts, "\nUNION ALL\n"))
 }
 
 // emptySelect is a relation with lake_events' columns and no rows.

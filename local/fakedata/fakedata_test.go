@@ -124,7 +124,7 @@ func TestRealism(t *testing.T) {
 	for _, ua := range fakedata.UserAgents() {
 		uas[ua] = true
 	}
-	for _, ua := range fakedata.BotUserAgents {
+	for _, ua := range fakedata.BotUserAgents() {
 		uas[ua] = true
 		if c := tracker.Classify(ua); !c.Bot {
 			t.Errorf("bot user agent %q is not classified as a bot", ua)
@@ -203,8 +203,8 @@ func TestRealism(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if len(fakedata.UserAgents())+len(fakedata.BotUserAgents) < 25 {
-		t.Errorf("only %d user agents", len(fakedata.UserAgents())+len(fakedata.BotUserAgents))
+	if len(fakedata.UserAgents())+len(fakedata.BotUserAgents()) < 25 {
+		t.Errorf("only %d user agents", len(fakedata.UserAgents())+len(fakedata.BotUserAgents()))
 	}
 }
 

@@ -1,6 +1,10 @@
 package fakedata
 
-import "github.com/eventlake/eventlake/tracker"
+import (
+	"slices"
+
+	"github.com/eventlake/eventlake/tracker"
+)
 
 // userAgent is a real User-Agent header and the kind of device that sends
 // it (tracker.DeviceDesktop, DeviceMobile or DeviceTablet); app marks the
@@ -61,11 +65,13 @@ var browserUserAgents = []userAgent{
 // token), which sends screen events.
 var appUserAgent = userAgent{"Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", mobile, true}
 
-// BotUserAgents are the User-Agent headers of crawlers, which browse
+// BotUserAgents returns the User-Agent headers of crawlers, which browse
 // anonymously from their operators' address blocks, and of a customer's
 // export script, which calls the product with its user's ID. The tracker
-// classifies every one of them as a bot.
-var BotUserAgents = []string{
+// classifies every one of them as a bot. The slice is a copy.
+func BotUserAgents() []string { return slices.Clone(botUserAgents) }
+
+var botUserAgents = []string{
 	"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/138.0.7204.92 Safari/537.36",
 	"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
@@ -73,15 +79,15 @@ var BotUserAgents = []string{
 	scriptUserAgent,
 }
 
-// crawlerUserAgents are the crawlers among BotUserAgents.
-var crawlerUserAgents = BotUserAgents[:4]
+// crawlerUserAgents are the crawlers among botUserAgents.
+var crawlerUserAgents = botUserAgents[:4]
 
 // scriptUserAgent is the export script's.
 const scriptUserAgent = "python-requests/2.32.3"
 
 // UserAgents returns the distinct User-Agent headers of people's browsers
 // and of the native app that the generator uses (bots' are in
-// BotUserAgents), for tests of user-agent parsing.
+// botUserAgents), for tests of user-agent parsing.
 func UserAgents() []string {
 	seen := map[string]bool{}
 	var out []string

@@ -341,11 +341,11 @@ func TestAnalyticsAlarms(t *testing.T) {
 			gte, gt := "GreaterThanOrEqualToThreshold", "GreaterThanThreshold"
 			ns := s.Pipeline.Props.NamePrefix
 			want := map[string]alarm{
-				"AWS/Lambda Errors " + fn:                                 {"Sum", 300, 1, gte},
-				"AWS/Lambda Throttles " + fn:                              {"Sum", 300, 1, gte},
-				"AWS/Lambda Duration " + fn:                               {"p99", 300, 25000, gt},
-				"AWS/ApiGateway 5xx " + api + " $default":                 {"Sum", 300, 1, gte},
-				ns + " " + MetricAnalyticsBytesScanned + " ":              {"Sum", 3600, float64(an.Options.BytesScannedAlarm), gt},
+				"AWS/Lambda Errors " + fn:                    {"Sum", 300, 1, gte},
+				"AWS/Lambda Throttles " + fn:                 {"Sum", 300, 1, gte},
+				"AWS/Lambda Duration " + fn:                  {"p99", 300, 25000, gt},
+				"AWS/ApiGateway 5xx " + api + " $default":    {"Sum", 300, 1, gte},
+				ns + " " + MetricAnalyticsBytesScanned + " ": {"Sum", 3600, float64(an.Options.BytesScannedAlarm), gt},
 			}
 			ids := map[string]bool{}
 			for _, a := range an.Alarms {

@@ -25,6 +25,21 @@ const (
 	ViewName        = "events_dedup"
 	// IdentitiesView maps each anonymous_id to the user it became.
 	IdentitiesView = "identities"
+	// LinksTable holds the identity links the lake's maintenance
+	// materializes (see Links), partitioned by LinksPartition.
+	LinksTable = "identity_links"
+	// LinksPartition is LinksTable's partition column: the run that wrote
+	// a materialization.
+	LinksPartition = "run"
+	// LinksPrefix is where the materializations live in the lake bucket,
+	// beside events/: identities/run=<run>/<file>.parquet.
+	LinksPrefix = "identities/"
+	// LinksPointerKey is the lake's document naming the materialization
+	// the identities view reads (lake.IdentitiesState). On AWS the view in
+	// the Glue catalog names it and the document is the maintenance's
+	// record; in a local lake folder the document is what athena/local
+	// defines the view from.
+	LinksPointerKey = "maintenance/identities/current.json"
 	// DefaultProjectionStart is the first day partition projection offers.
 	DefaultProjectionStart = "2020-01-01"
 )
@@ -57,6 +72,11 @@ type DDLConfig struct {
 	// ProjectionStart is the first projected day ({{.ProjectionStart}}),
 	// YYYY-MM-DD; default DefaultProjectionStart.
 	ProjectionStart string
+	// LinksLocation is the S3 prefix of the materialized identity links
+	// ({{.LinksLocation}}, the identity_links table); default the sibling
+	// "identities/" of Location's last folder (s3://my-lake/identities/
+	// for s3://my-lake/events/).
+	LinksLocation string
 }
 
 // Statement is one DDL statement, ready for StartQueryExecution (which runs
@@ -86,12 +106,20 @@ func (c DDLConfig) withDefaults() (DDLConfig, error) {
 	if c.Location != "" && !strings.HasSuffix(c.Location, "/") {
 		c.Location += "/"
 	}
+	if c.LinksLocation == "" && c.Location != "" {
+		c.LinksLocation = siblingLinks(c.Location)
+	}
+	if c.LinksLocation != "" && !strings.HasSuffix(c.LinksLocation, "/") {
+		c.LinksLocation += "/"
+	}
 	var problems []string
 	if !databaseRE.MatchString(c.Database) {
 		problems = append(problems, fmt.Sprintf("Database %q: want lower-case letters, digits and _", c.Database))
 	}
 	if !locationRE.MatchString(c.Location) {
 		problems = append(problems, fmt.Sprintf("Location %q: want s3://bucket/prefix/ without quotes or spaces", c.Location))
+	} else if !locationRE.MatchString(c.LinksLocation) || c.LinksLocation == c.Location {
+		problems = append(problems, fmt.Sprintf("LinksLocation %q: want s3://bucket/prefix/ without quotes or spaces, apart from Location", c.LinksLocation))
 	}
 	if c.Format != FormatParquet && c.Format != FormatJSON {
 		problems = append(problems, fmt.Sprintf("Format %q: want parquet or json", c.Format))
@@ -105,10 +133,26 @@ func (c DDLConfig) withDefaults() (DDLConfig, error) {
 	return c, nil
 }
 
+// siblingLinks is the default LinksLocation: "identities/" beside the last
+// folder of location (which ends in "/"), or under the bucket's root.
+func siblingLinks(location string) string {
+	rest, ok := strings.CutPrefix(location, "s3://")
+	if !ok {
+		return ""
+	}
+	trimmed := strings.TrimSuffix(rest, "/")
+	if i := strings.LastIndex(trimmed, "/"); i >= 0 {
+		return "s3://" + trimmed[:i+1] + LinksPrefix
+	}
+	return "s3://" + trimmed + "/" + LinksPrefix
+}
+
 // DDL renders the statements that create the catalog objects, in order: the
 // database, the events table in cfg.Format with partition projection on dt,
-// and the views (events_dedup, identities). Every statement is idempotent (IF NOT EXISTS,
-// OR REPLACE). The error names every bad field of cfg.
+// the identity_links table (Parquet, injected projection on run), and the
+// views (events_dedup, identities, the latter in its full-scan form until
+// the lake's maintenance replaces it). Every statement is idempotent (IF
+// NOT EXISTS, OR REPLACE). The error names every bad field of cfg.
 func DDL(cfg DDLConfig) ([]Statement, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -119,8 +163,8 @@ func DDL(cfg DDLConfig) ([]Statement, error) {
 		table = "create_table_json"
 	}
 	var out []Statement
-	for _, name := range append([]string{"create_database", table}, viewFiles...) {
-		sql, err := renderDDL(name, cfg)
+	for _, name := range append([]string{"create_database", table, "create_table_identity_links"}, viewFiles...) {
+		sql, err := renderDDL(name, viewData{DDLConfig: cfg})
 		if err != nil {
 			return nil, err
 		}
@@ -132,16 +176,69 @@ func DDL(cfg DDLConfig) ([]Statement, error) {
 // viewFiles are the view templates, in the order they are created.
 var viewFiles = []string{"create_view_events_dedup", "create_view_identities"}
 
+// Links names a materialization of the identity links: the first link of
+// every anonymous_id among the events of the days before Watermark
+// (dt < Watermark), written by the lake's maintenance under
+// LinksPrefix + "run=" + Run + "/". With one, the identities view reads the
+// materialization and the events from Watermark on, and so the partitions a
+// question asks about plus those of the last days, instead of every
+// partition of the lake's history. The JSON form is what the lake's
+// document at LinksPointerKey starts with.
+type Links struct {
+	// Run is the run that wrote the materialization (the run ID of package
+	// lake): letters, digits, '-' and '_', at most 64.
+	Run string `json:"run"`
+	// Watermark is the first day (YYYY-MM-DD) whose events the
+	// materialization does not hold.
+	Watermark string `json:"watermark"`
+}
+
+var runRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Check reports whether l can be rendered into the view's SQL: a run of
+// letters, digits, '-' and '_', and a day.
+func (l Links) Check() error {
+	var problems []string
+	if !runRE.MatchString(l.Run) {
+		problems = append(problems, fmt.Sprintf("run %q: want letters, digits, - and _ (at most 64)", l.Run))
+	}
+	if _, err := time.Parse(tracker.DateLayout, l.Watermark); err != nil {
+		problems = append(problems, fmt.Sprintf("watermark %q: want YYYY-MM-DD", l.Watermark))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("identity links: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// viewData fills the templates: the DDL configuration and, for the
+// identities view, the materialization it reads (nil: every partition).
+type viewData struct {
+	DDLConfig
+	Links *Links
+}
+
 // ViewsDDL renders the CREATE OR REPLACE VIEW statements of the views over
-// database.events, in order. The local runner runs them on DuckDB with
-// database "main".
-func ViewsDDL(database string) ([]string, error) {
+// database.events, in order, with the identities view in its full-scan
+// form. The local runner runs them on DuckDB with database "main".
+func ViewsDDL(database string) ([]string, error) { return ViewsDDLWith(database, nil) }
+
+// ViewsDDLWith is ViewsDDL with the identities view reading links, a
+// materialization of the identity links (nil: the full-scan form). The
+// lake's maintenance runs its last statement (the identities view) on
+// Athena after writing a materialization.
+func ViewsDDLWith(database string, links *Links) ([]string, error) {
 	if !databaseRE.MatchString(database) {
 		return nil, fmt.Errorf("view DDL: database %q: want lower-case letters, digits and _", database)
 	}
+	if links != nil {
+		if err := links.Check(); err != nil {
+			return nil, fmt.Errorf("view DDL: %w", err)
+		}
+	}
 	out := make([]string, len(viewFiles))
 	for i, name := range viewFiles {
-		sql, err := renderDDL(name, DDLConfig{Database: database})
+		sql, err := renderDDL(name, viewData{DDLConfig: DDLConfig{Database: database}, Links: links})
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +247,14 @@ func ViewsDDL(database string) ([]string, error) {
 	return out, nil
 }
 
-func renderDDL(name string, cfg DDLConfig) (string, error) {
+// LinksColumns are the columns of LinksTable, in order, without its
+// partition column LinksPartition: what a materialization's files hold.
+func LinksColumns() []ViewColumn {
+	str := func(name string) ViewColumn { return ViewColumn{Name: name, HiveType: "string", TrinoType: "varchar"} }
+	return []ViewColumn{str(tracker.FieldAnonymousID), str(tracker.FieldUserID), str("linked_at"), str(tracker.FieldEventID)}
+}
+
+func renderDDL(name string, cfg viewData) (string, error) {
 	text, err := ddlFiles.ReadFile("ddl/" + name + ".sql")
 	if err != nil {
 		return "", fmt.Errorf("read DDL %s: %w", name, err)
@@ -197,10 +301,16 @@ type View struct {
 }
 
 // Views describes every view of database, in creation order: events_dedup,
-// then identities. It fails if a field of tracker.EventFields() has a type
-// it cannot spell in Trino.
-func Views(database string) ([]View, error) {
-	ddls, err := ViewsDDL(database)
+// then identities in its full-scan form (what the CDK app declares; the
+// lake's maintenance replaces it once it has materialized the identity
+// links). It fails if a field of tracker.EventFields() has a type it cannot
+// spell in Trino.
+func Views(database string) ([]View, error) { return ViewsWith(database, nil) }
+
+// ViewsWith is Views with the identities view reading links (see
+// ViewsDDLWith).
+func ViewsWith(database string, links *Links) ([]View, error) {
+	ddls, err := ViewsDDLWith(database, links)
 	if err != nil {
 		return nil, err
 	}

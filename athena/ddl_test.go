@@ -3,6 +3,7 @@ package athena
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -45,8 +46,8 @@ func TestDDLColumnsMatchEventSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(stmts) != 4 {
-				t.Fatalf("got %d statements, want database, table, two views", len(stmts))
+			if len(stmts) != 5 {
+				t.Fatalf("got %d statements, want database, table, links table, two views", len(stmts))
 			}
 			cols, parts := tableColumns(t, stmts[1].SQL)
 			if len(cols) != len(want) {
@@ -61,8 +62,18 @@ func TestDDLColumnsMatchEventSchema(t *testing.T) {
 				t.Errorf("partition columns %v, want [[%s string]]", parts, tracker.PartitionColumn)
 			}
 
+			// The links table: LinksColumns, partitioned by run.
+			lcols, lparts := tableColumns(t, stmts[2].SQL)
+			var wantLinks [][2]string
+			for _, c := range LinksColumns() {
+				wantLinks = append(wantLinks, [2]string{c.Name, c.HiveType})
+			}
+			if fmt.Sprint(lcols) != fmt.Sprint(wantLinks) || len(lparts) != 1 || lparts[0] != [2]string{LinksPartition, "string"} {
+				t.Errorf("links table columns %v partitions %v, want %v by %s", lcols, lparts, wantLinks, LinksPartition)
+			}
+
 			// The view selects every column of the table and dt, in order.
-			view := stmts[2].SQL
+			view := stmts[3].SQL
 			sel := regexp.MustCompile(`(?s)AS\s+SELECT (.*?)\nFROM`).FindStringSubmatch(view)
 			if sel == nil {
 				t.Fatalf("no select list in view\n%s", view)
@@ -82,7 +93,11 @@ func TestDDLRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := stmts[0].SQL + "\n" + stmts[1].SQL + "\n" + stmts[2].SQL + "\n" + stmts[3].SQL
+	var sqls []string
+	for _, s := range stmts {
+		sqls = append(sqls, s.SQL)
+	}
+	all := strings.Join(sqls, "\n")
 	for _, want := range []string{
 		"CREATE DATABASE IF NOT EXISTS `analytics`",
 		"CREATE EXTERNAL TABLE IF NOT EXISTS `analytics`.`events`",
@@ -96,8 +111,12 @@ func TestDDLRender(t *testing.T) {
 		"CREATE OR REPLACE VIEW analytics.events_dedup AS",
 		"FROM analytics.events",
 		"PARTITION BY dt, user_id, anonymous_id, event_at, event_id",
+		"CREATE EXTERNAL TABLE IF NOT EXISTS `analytics`.`identity_links`",
+		"LOCATION 's3://my-lake/identities/'",
+		"'projection.run.type' = 'injected'",
+		"'storage.location.template' = 's3://my-lake/identities/run=${run}/'",
 		"CREATE OR REPLACE VIEW analytics.identities AS",
-		"PARTITION BY anonymous_id ORDER BY event_at, event_id",
+		"PARTITION BY anonymous_id ORDER BY event_at, event_id, user_id",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("rendered DDL lacks %q:\n%s", want, all)
@@ -132,6 +151,8 @@ func TestDDLConfigErrors(t *testing.T) {
 		{"database injection", DDLConfig{Database: "x`; DROP", Location: "s3://my-lake/events/"}, []string{"Database"}},
 		{"format", DDLConfig{Location: "s3://my-lake/events/", Format: "csv"}, []string{"Format"}},
 		{"projection start", DDLConfig{Location: "s3://my-lake/events/", ProjectionStart: "2020-13-01"}, []string{"ProjectionStart"}},
+		{"links location", DDLConfig{Location: "s3://my-lake/events/", LinksLocation: "s3://my-lake/x'y/"}, []string{"LinksLocation"}},
+		{"links location is the events'", DDLConfig{Location: "s3://my-lake/events/", LinksLocation: "s3://my-lake/events"}, []string{"LinksLocation"}},
 		{"every field", DDLConfig{Database: "A", Location: "x", Format: "orc", ProjectionStart: "y"},
 			[]string{"Database", "Location", "Format", "ProjectionStart"}},
 	}
@@ -221,8 +242,82 @@ func TestViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(stmts); n != 4 || stmts[3].Name != "create_view_identities" {
+	if n := len(stmts); n != 5 || stmts[4].Name != "create_view_identities" || stmts[2].Name != "create_table_identity_links" {
 		t.Errorf("DDL statements %d, last %s", n, stmts[n-1].Name)
+	}
+}
+
+func TestLinksLocation(t *testing.T) {
+	for loc, want := range map[string]string{
+		"s3://my-lake/events/":       "s3://my-lake/identities/",
+		"s3://my-lake/a/b/events":    "s3://my-lake/a/b/identities/",
+		"s3://my-lake/":              "s3://my-lake/identities/",
+		"s3://my-lake/events/stream": "s3://my-lake/events/identities/",
+	} {
+		stmts, err := DDL(DDLConfig{Location: loc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stmts[2].SQL, "LOCATION '"+want+"'") {
+			t.Errorf("Location %s: links table\n%s\nwant LOCATION %s", loc, stmts[2].SQL, want)
+		}
+	}
+	stmts, err := DDL(DDLConfig{Location: "s3://my-lake/events/", LinksLocation: "s3://other/links"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stmts[2].SQL, "'storage.location.template' = 's3://other/links/run=${run}/'") {
+		t.Errorf("links table with LinksLocation:\n%s", stmts[2].SQL)
+	}
+}
+
+// TestMaterializedIdentitiesView checks the identities view with a
+// materialization: the links of the run named as a literal, unioned with
+// the links of the events from the watermark on (a literal too, so both
+// engines prune partitions), first link per anonymous ID; bad names are
+// refused before anything is rendered.
+func TestMaterializedIdentitiesView(t *testing.T) {
+	links := &Links{Run: "20261130T013000Z-1a2b3c", Watermark: "2026-11-29"}
+	stmts, err := ViewsDDLWith("analytics", links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := stmts[1]
+	for _, want := range []string{
+		"CREATE OR REPLACE VIEW analytics.identities AS\nSELECT anonymous_id, user_id, linked_at\n",
+		"FROM analytics.identity_links\n    WHERE run = '20261130T013000Z-1a2b3c'\n    UNION ALL",
+		"FROM analytics.events\n    WHERE dt >= '2026-11-29' AND anonymous_id IS NOT NULL AND user_id IS NOT NULL",
+		"PARTITION BY anonymous_id ORDER BY linked_at, event_id, user_id",
+	} {
+		if !strings.Contains(id, want) {
+			t.Errorf("materialized view lacks %q:\n%s", want, id)
+		}
+	}
+	full, err := ViewsDDL("analytics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full[0] != stmts[0] || strings.Contains(full[1], "identity_links") {
+		t.Errorf("the full-scan form:\n%s", full[1])
+	}
+	vs, err := ViewsWith("analytics", links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs[1].Name != IdentitiesView || !strings.HasPrefix(vs[1].SQL, "SELECT anonymous_id, user_id, linked_at\nFROM (") || len(vs[1].Columns) != 3 {
+		t.Errorf("materialized view %+v", vs[1])
+	}
+	for _, bad := range []Links{{Run: "x'; DROP", Watermark: "2026-11-29"}, {Run: "r", Watermark: "2026-11-29' OR '1"}, {Run: "", Watermark: ""}} {
+		if _, err := ViewsDDLWith("analytics", &bad); err == nil {
+			t.Errorf("links %+v accepted", bad)
+		}
+	}
+	var names []string
+	for _, c := range LinksColumns() {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "anonymous_id,user_id,linked_at,event_id" {
+		t.Errorf("links columns %v", names)
 	}
 }
 

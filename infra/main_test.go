@@ -64,6 +64,8 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 	cdkContext["eventlake:collectorAllowedOrigins"] = "https://shop.example"
 	cdkContext["eventlake:collectorDomainName"] = "events.shop.example"
 	cdkContext["eventlake:collectorCertificateArn"] = "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+	cdkContext["eventlake:analyticsJwtIssuer"] = "https://login.shop.example/"
+	cdkContext["eventlake:analyticsJwtAudience"] = "analytics-web"
 	env := map[string]string{"CDK_DEFAULT_REGION": "eu-central-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
 
 	outdir := t.TempDir()
@@ -142,9 +144,20 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 		case "AWS::SNS::Subscription":
 			found[r.Type] = r.Properties["Endpoint"] == "ops@example.com"
 		case "AWS::ApiGatewayV2::Api":
+			if strings.HasSuffix(fmt.Sprint(r.Properties["Name"]), "-analytics") {
+				// The analytics' API: its JWT authorizer is checked below.
+				continue
+			}
 			cors := string(mustJSON(r.Properties["CorsConfiguration"]))
 			if !strings.Contains(cors, `"AllowOrigins":["https://shop.example"]`) || r.Properties["DisableExecuteApiEndpoint"] != true {
 				t.Errorf("%s: CORS and custom domain not from the context: %v", id, r.Properties)
+			}
+			found[r.Type] = true
+		case "AWS::ApiGatewayV2::Authorizer":
+			jwt := string(mustJSON(r.Properties["JwtConfiguration"]))
+			if r.Properties["AuthorizerType"] != "JWT" || !strings.Contains(jwt, `"Issuer":"https://login.shop.example/"`) ||
+				!strings.Contains(jwt, `"Audience":["analytics-web"]`) {
+				t.Errorf("%s: the analytics' authorizer not from the context: %v", id, r.Properties)
 			}
 			found[r.Type] = true
 		case "AWS::ApiGatewayV2::DomainName":
@@ -169,7 +182,7 @@ func TestAppSynthesizesCleanUnderCDKNag(t *testing.T) {
 			}
 		}
 	}
-	if len(found) != 8 {
+	if len(found) != 9 {
 		t.Errorf("template lacks resources: %v", found)
 	}
 

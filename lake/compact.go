@@ -91,6 +91,9 @@ type CompactResult struct {
 	Remaining []string
 	// StagingCleaned counts the staging objects of dead runs removed.
 	StagingCleaned int
+	// Identities is what the materialization of the identity links did
+	// after the days (see MaterializeIdentities); nil when it did not run.
+	Identities *IdentitiesResult
 }
 
 // Compact rewrites each selected day whose objects are not one rewrite's
@@ -157,6 +160,19 @@ func (l *Lake) Compact(ctx context.Context, opts CompactOptions) (*CompactResult
 			res.Days = append(res.Days, dr)
 		}
 		l.progress(Progress{Op: "compact", Day: day, N: i + 1, Of: len(days), Result: &dr, Err: err})
+	}
+	if err := ctx.Err(); err != nil {
+		return res, errors.Join(append(errs, err)...)
+	}
+	if !opts.Deadline.IsZero() && l.cfg.Now().After(opts.Deadline) {
+		res.Identities = &IdentitiesResult{Skipped: "deadline"}
+	} else {
+		idr, err := l.MaterializeIdentities(ctx, IdentitiesOptions{DryRun: opts.DryRun})
+		res.Identities = idr
+		if err != nil {
+			errs = append(errs, fmt.Errorf("identities: %w", err))
+		}
+		l.progress(Progress{Op: "compact", Message: identitiesMessage(idr, err), Err: err})
 	}
 	return res, errors.Join(errs...)
 }

@@ -66,12 +66,18 @@ func queryArgs(q athena.Query, start, end time.Time) []string {
 // returns each one's rows, sorted, as text.
 func answers(t *testing.T, root string, start, end time.Time) map[string][]string {
 	t.Helper()
-	ctx := context.Background()
-	db, err := local.Open(ctx, local.Config{Root: root, Threads: 2})
+	db, err := local.Open(context.Background(), local.Config{Root: root, Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	return answersOf(t, db, start, end)
+}
+
+// answersOf is answers through a runner (DuckDB, or Athena's).
+func answersOf(t *testing.T, db athena.Runner, start, end time.Time) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
 	qs, err := athena.Queries()
 	if err != nil {
 		t.Fatal(err)

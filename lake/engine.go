@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/tracker"
 )
 
 // MaxBuckets bounds the files of one rewritten partition: Athena's UNLOAD
@@ -29,6 +30,13 @@ type Engine interface {
 	// bucket=<n>/ per bucket, as files in format (GZIP Parquet or gzip
 	// NDJSON). dest must hold nothing yet.
 	Unload(ctx context.Context, sql string, scope []string, dest string, format athena.Format) error
+	// PublishLinks makes the identities view read the materialization of
+	// the identity links links names (athena.ViewsDDLWith), once its files
+	// are in place: Athena replaces the view in the Glue catalog (CREATE OR
+	// REPLACE VIEW in the workgroup); DuckDB has nothing to do, because a
+	// local lake's query runners define the view from the pointer
+	// (athena.LinksPointerKey) that the Lake writes next.
+	PublishLinks(ctx context.Context, links athena.Links) error
 	// Close releases the engine.
 	Close() error
 }
@@ -43,4 +51,17 @@ func intCell(res *athena.Result, r, c int) (int64, error) {
 		return 0, fmt.Errorf("lake: %q at row %d, column %d is not an integer", res.Rows[r][c].String, r, c)
 	}
 	return n, nil
+}
+
+// UnloadOrder is the order of the rows in each file an Engine's Unload
+// writes, for a SELECT whose columns (bucket left out) are columns: the
+// rewrite's RewriteOrder for the events, the anonymous ID for the identity
+// links (sql/identities.sql). Athena's UNLOAD keeps the SELECT's ORDER BY
+// in each file; an engine that stores the rows first orders them again by
+// this.
+func UnloadOrder(columns []string) string {
+	if len(columns) > 0 && columns[0] == tracker.FieldAnonymousID {
+		return tracker.FieldAnonymousID
+	}
+	return RewriteOrder
 }

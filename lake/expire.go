@@ -30,13 +30,20 @@ type ExpireResult struct {
 	Before string
 	Days   []DayResult
 	Failed map[string]error
+	// Identities is the materialization of the identity links written
+	// without the dropped days' links (when days were dropped, or it was
+	// stale).
+	Identities *IdentitiesResult
 }
 
 // Expire drops every day partition older than MaxAgeDays: under the day's
 // lock, it writes a manifest of the objects (op expire), deletes them, and
 // with PurgeVersions removes the day's noncurrent versions. It is safe to
 // re-run: a dropped day has no objects. Objects that arrive late for an
-// expired day are dropped by the next run.
+// expired day are dropped by the next run. Then the identity links are
+// materialized again without the dropped days' (their first links go with
+// them, as the identities view over every partition would lose them), the
+// earlier materializations' versions purged with PurgeVersions.
 func (l *Lake) Expire(ctx context.Context, opts ExpireOptions) (*ExpireResult, error) {
 	if opts.MaxAgeDays < 1 {
 		return nil, fmt.Errorf("lake: expire: MaxAgeDays %d: want at least 1", opts.MaxAgeDays)
@@ -73,6 +80,16 @@ func (l *Lake) Expire(ctx context.Context, opts ExpireOptions) (*ExpireResult, e
 		}
 		l.progress(Progress{Op: "expire", Day: s.Day, N: i + 1, Of: len(days), Result: &dr, Err: err})
 	}
+	dropped := false
+	for _, d := range res.Days {
+		dropped = dropped || (d.Skipped == "" && d.InputObjects > 0)
+	}
+	idr, err := l.MaterializeIdentities(ctx, IdentitiesOptions{Force: dropped, DryRun: opts.DryRun, PurgeVersions: opts.PurgeVersions})
+	res.Identities = idr
+	if err != nil {
+		errs = append(errs, fmt.Errorf("identities: %w", err))
+	}
+	l.progress(Progress{Op: "expire", Message: identitiesMessage(idr, err), Err: err})
 	return res, errors.Join(errs...)
 }
 

@@ -70,6 +70,9 @@ type ForgetResult struct {
 	// Errors is what was removed from the lake's error output (ErrorsPrefix:
 	// Firehose's error records, the relay's kept-aside records).
 	Errors ErrorsScrub
+	// Identities is the materialization of the identity links written
+	// without the actors (the earlier ones deleted, their versions purged).
+	Identities *IdentitiesResult
 	// AuditKey is the audit record's key in the lake store.
 	AuditKey string
 }
@@ -112,8 +115,11 @@ type Audit struct {
 	Lake []AuditDay `json:"lake"`
 	// ErrorOutput: what was removed from the lake's errors/ prefix.
 	ErrorOutput *ErrorsScrub `json:"error_output,omitempty"`
-	Remaining   int64        `json:"remaining"`
-	Errors      []string     `json:"errors,omitempty"`
+	// Identities: the materialization of the identity links written
+	// without the actors.
+	Identities *IdentitiesResult `json:"identities,omitempty"`
+	Remaining  int64             `json:"remaining"`
+	Errors     []string          `json:"errors,omitempty"`
 }
 
 // AuditHot is the hot store's part of an audit record.
@@ -187,7 +193,9 @@ func (l *Lake) Audits(ctx context.Context, request string) ([]Audit, error) {
 //  3. delete their partitions of the events table and their summary items;
 //  4. find the lake's objects that hold their events ("$path") and rewrite
 //     each day that holds some without them, purging the day's noncurrent
-//     versions;
+//     versions; then materialize the identity links again without them
+//     (MaterializeIdentities, forced), delete the earlier materializations
+//     and purge their versions;
 //  5. after Settle, sweep the hot store again (events written before every
 //     writer reloaded the list), remove their records from the lake's error
 //     output (ErrorsPrefix: Firehose's error records and the relay's
@@ -379,6 +387,15 @@ func (l *Lake) Forget(ctx context.Context, req ForgetRequest, opts ForgetOptions
 		}
 		l.progress(Progress{Op: "forget", Day: day, N: i + 1, Of: len(days), Result: &dr, Err: err})
 	}
+	// The identity links: a materialization holds the forgotten users'
+	// links (and, once their events are gone, another user may own a
+	// visitor first); the old ones go for good.
+	idr, err := l.MaterializeIdentities(ctx, IdentitiesOptions{Force: true, PurgeVersions: true, must: allHashes})
+	res.Identities, audit.Identities = idr, idr
+	if err != nil {
+		errs = append(errs, fmt.Errorf("identities: %w", err))
+	}
+	report(identitiesMessage(idr, err))
 	_ = l.putAudit(ctx, audit)
 
 	// 5. Once every writer has the list, the last sweep and the check.

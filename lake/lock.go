@@ -29,13 +29,18 @@ func lockKey(day string) string { return locksPrefix + "dt=" + day }
 // object, or the takeover (a conditional replace) of a lock that expired.
 // The returned release deletes it if it is still this run's.
 func (l *Lake) lock(ctx context.Context, day, run, op string) (func(), error) {
+	return l.lockObject(ctx, lockKey(day), day, run, op)
+}
+
+// lockObject takes the lock object key (what it guards is named by day in
+// errors) for run; see lock.
+func (l *Lake) lockObject(ctx context.Context, key, day, run, op string) (func(), error) {
 	host, _ := os.Hostname()
 	doc := lockDoc{Run: run, Op: op, Host: host, ExpiresAt: l.cfg.Now().UTC().Add(l.cfg.LockTTL)}
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
 	}
-	key := lockKey(day)
 	_, err = l.store.Put(ctx, key, body, Condition{IfNoneMatch: true})
 	if errors.Is(err, ErrPrecondition) {
 		cur, obj, gerr := l.store.Get(ctx, key)

@@ -42,6 +42,15 @@ const (
 	LogFieldDuplicates      = "duplicates_removed"
 	// LogFieldSuppressedEvents (suppressed_events) counts the events of
 	// forgotten actors left out, as in SuppressingFirehose's line.
+
+	// LogFieldIdentitiesWatermark is the watermark of the materialization
+	// of the identity links the identities view reads after the run (empty
+	// when there is none), LogFieldIdentitiesLinks its links, and
+	// LogFieldIdentities what the run did to it: "materialized", or why not
+	// ("current", "empty", "deadline", "failed").
+	LogFieldIdentitiesWatermark = "identities_watermark"
+	LogFieldIdentitiesLinks     = "identities_links"
+	LogFieldIdentities          = "identities"
 )
 
 // ScheduledConfig is the scheduled compaction's configuration, read from
@@ -90,6 +99,11 @@ type ScheduledResult struct {
 	DaysCompacted int `json:"days_compacted"`
 	DaysFailed    int `json:"days_failed"`
 	DaysRemaining int `json:"days_remaining"`
+	// Identities is what the run did to the materialization of the
+	// identity links (see LogFieldIdentities), IdentitiesWatermark the
+	// watermark the identities view reads from afterwards.
+	Identities          string `json:"identities"`
+	IdentitiesWatermark string `json:"identities_watermark,omitempty"`
 }
 
 // DefaultDayBudget is the time a scheduled run keeps free for the day it
@@ -98,7 +112,8 @@ type ScheduledResult struct {
 const DefaultDayBudget = 3 * time.Minute
 
 // CompactScheduled is the scheduled Lambda's handler (EventBridge Scheduler
-// invokes it daily): it compacts every dirty day before today, stops
+// invokes it daily): it compacts every dirty day before today and
+// materializes the identity links up to yesterday (see Compact), stops
 // starting days DefaultDayBudget before ctx's deadline (the rest is done by
 // the next run, and reported as days_remaining), logs one summary line
 // (LogMessageCompaction) and fails when a day failed, so the function's
@@ -124,6 +139,21 @@ func (l *Lake) CompactScheduled(ctx context.Context) (ScheduledResult, error) {
 			}
 		}
 	}
+	var links int64
+	if res != nil && res.Identities != nil {
+		id := res.Identities
+		switch {
+		case id.Skipped != "":
+			out.Identities = id.Skipped
+		case id.Run == "":
+			out.Identities = "failed"
+		default:
+			out.Identities = "materialized"
+		}
+		if id.Run != "" {
+			out.IdentitiesWatermark, links = id.Watermark, id.Rows
+		}
+	}
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelError
@@ -132,6 +162,8 @@ func (l *Lake) CompactScheduled(ctx context.Context) (ScheduledResult, error) {
 		slog.Int(LogFieldDaysCompacted, out.DaysCompacted), slog.Int(LogFieldDaysFailed, out.DaysFailed),
 		slog.Int(LogFieldDaysRemaining, out.DaysRemaining), slog.Int(LogFieldObjectsReplaced, objs),
 		slog.Int(LogFieldFilesWritten, files), slog.Int64(LogFieldDuplicates, dups), slog.Int64(LogFieldSuppressedEvents, suppressed),
+		slog.String(LogFieldIdentities, out.Identities), slog.String(LogFieldIdentitiesWatermark, out.IdentitiesWatermark),
+		slog.Int64(LogFieldIdentitiesLinks, links),
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))

@@ -66,13 +66,19 @@ func TestCompactScheduled(t *testing.T) {
 	if summary()[lake.LogFieldDuplicates].(float64) == 0 {
 		t.Errorf("no duplicates counted: %v", summary())
 	}
+	// The identity links of the days before yesterday (testEnd).
+	if s := summary(); res.Identities != "materialized" || s[lake.LogFieldIdentities] != "materialized" ||
+		s[lake.LogFieldIdentitiesWatermark] != testEnd.Format("2006-01-02") || s[lake.LogFieldIdentitiesLinks].(float64) == 0 {
+		t.Errorf("identities: %+v, summary %v", res, s)
+	}
 	// A clock past the deadline: no day is started.
 	late := newLocalLake(t, lake.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	if _, err := laketest.WriteLake(ctx, late.root, events, 10, athena.FormatParquet); err != nil {
 		t.Fatal(err)
 	}
 	res, err = late.lake.CompactScheduled(short)
-	if err != nil || res.DaysCompacted != 0 || res.DaysRemaining != 3 || summary()[lake.LogFieldDaysRemaining] != float64(3) {
+	if err != nil || res.DaysCompacted != 0 || res.DaysRemaining != 3 || summary()[lake.LogFieldDaysRemaining] != float64(3) ||
+		res.Identities != "deadline" || summary()[lake.LogFieldIdentities] != "deadline" {
 		t.Errorf("past the deadline: %+v %v", res, err)
 	}
 	// A failed day fails the invocation (the Errors alarm).

@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"unicode/utf8"
 
+	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -154,6 +155,7 @@ type sqlParams struct {
 	Outputs    string // quoted URIs
 	Suppressed string // predicate
 	UserHashes string // predicate
+	Run        string
 }
 
 func render(name string, p sqlParams) (string, error) {
@@ -267,4 +269,31 @@ func (d Dialect) linkedSQL(userHashes, anonHashes []string) (string, error) {
 		match = append(match, d.HashHex("'"+anonymousPrefix+"' || anonymous_id")+" IN ("+list+")")
 	}
 	return render("linked", sqlParams{UserHashes: strings.Join(match, " OR ")})
+}
+
+// identitiesSQL renders the SELECT of a materialization of the identity
+// links of the days before watermark, without the links of the actors of
+// hashes (see sql/identities.sql).
+func (d Dialect) identitiesSQL(watermark string, hashes []string) (string, error) {
+	if !dayRE.MatchString(watermark) {
+		return "", fmt.Errorf("lake: watermark %q: want YYYY-MM-DD", watermark)
+	}
+	sup, err := d.suppressedSQL(hashes)
+	if err != nil {
+		return "", err
+	}
+	return render("identities", sqlParams{Source: d.Source, Day: watermark, Suppressed: sup})
+}
+
+// linksCheckSQL renders the check of a materialization's files (see
+// sql/links_check.sql).
+func (d Dialect) linksCheckSQL(run string, hashes []string) (string, error) {
+	if err := (athena.Links{Run: run, Watermark: "2000-01-01"}).Check(); err != nil {
+		return "", err
+	}
+	sup, err := d.suppressedSQL(hashes)
+	if err != nil {
+		return "", err
+	}
+	return render("links_check", sqlParams{Run: run, Suppressed: sup})
 }

@@ -94,6 +94,11 @@ func TestCompactAthena(t *testing.T) {
 	if got := a.count(t, "SELECT count(*) FROM events"); got != int64(len(deliveries)) {
 		t.Fatalf("before: %d rows, want %d", got, len(deliveries))
 	}
+	const identities = "SELECT anonymous_id, user_id, linked_at FROM identities ORDER BY anonymous_id"
+	fullScan, err := a.runner.Execute(ctx, identities, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := a.lake.Compact(ctx, lake.CompactOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -117,18 +122,45 @@ func TestCompactAthena(t *testing.T) {
 		t.Errorf("%d objects, want one per day", len(objs))
 	}
 	// The rewrite ran on Athena: an UNLOAD that reads the listed objects by
-	// "$path" into the staging prefix.
-	var unloads int
+	// "$path" into the staging prefix. Then the identity links of the days
+	// before yesterday: an UNLOAD of the first links, and the view replaced
+	// with the run and the watermark as literals.
+	var unloads, links, views int
+	id := res.Identities
+	if id == nil || id.Skipped != "" || id.Watermark != testEnd.Format("2006-01-02") || id.Rows == 0 || id.Files == 0 {
+		t.Fatalf("identities %+v", id)
+	}
 	for _, s := range a.athena.Statements() {
-		if strings.HasPrefix(s, "UNLOAD (") {
+		switch {
+		case strings.HasPrefix(s, "UNLOAD (\nSELECT anonymous_id, user_id, linked_at, event_id, 1 AS bucket"):
+			links++
+			if !strings.Contains(s, "FROM events\n") || !strings.Contains(s, "WHERE dt < '"+id.Watermark+"'") {
+				t.Errorf("links unload %.400s", s)
+			}
+		case strings.HasPrefix(s, "UNLOAD ("):
 			unloads++
 			if !strings.Contains(s, `"$path" IN ('s3://eventlake-lake/events/dt=`) || !strings.Contains(s, "TO 's3://eventlake-lake/maintenance/staging/") {
 				t.Errorf("unload %.300s", s)
 			}
+		case strings.HasPrefix(s, "CREATE OR REPLACE VIEW eventlake.identities AS"):
+			views++
+			if !strings.Contains(s, "FROM eventlake.identity_links\n    WHERE run = '"+id.Run+"'") || !strings.Contains(s, "WHERE dt >= '"+id.Watermark+"'") {
+				t.Errorf("view %s", s)
+			}
 		}
 	}
-	if unloads != 3 {
-		t.Errorf("%d UNLOADs, want 3", unloads)
+	if unloads != 3 || links != 1 || views != 1 {
+		t.Errorf("%d UNLOADs, %d of links, %d views replaced; want 3, 1, 1", unloads, links, views)
+	}
+	materialized, err := a.runner.Execute(ctx, identities, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(materialized.Rows) != fmt.Sprint(fullScan.Rows) || len(fullScan.Rows) == 0 {
+		t.Errorf("identities through the materialization:\n%v\nover every partition:\n%v", materialized.Rows, fullScan.Rows)
+	}
+	if files, _ := a.s3.Store.List(ctx, "identities/"); len(files) != id.Files || !strings.HasPrefix(files[0].Key, "identities/run="+id.Run+"/links-") {
+		t.Errorf("identity links %v", keysOf(files))
 	}
 	// The replaced objects are noncurrent versions now: recoverable.
 	vs, err := a.s3.Store.Versions(ctx, "events/")
@@ -152,7 +184,7 @@ func TestCompactAthena(t *testing.T) {
 	// Re-run: nothing to do, no statement run.
 	before := len(a.athena.Statements())
 	again, err := a.lake.Compact(ctx, lake.CompactOptions{})
-	if err != nil || len(again.Days) != 0 || len(a.athena.Statements()) != before {
+	if err != nil || len(again.Days) != 0 || len(a.athena.Statements()) != before || again.Identities.Skipped != "current" {
 		t.Errorf("re-run: %+v %v, %d statements", again, err, len(a.athena.Statements())-before)
 	}
 }

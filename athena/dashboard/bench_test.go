@@ -19,6 +19,8 @@ import (
 	"github.com/eventlake/eventlake/athena/dashboard"
 	"github.com/eventlake/eventlake/athena/lakegen"
 	"github.com/eventlake/eventlake/athena/local"
+	"github.com/eventlake/eventlake/lake"
+	"github.com/eventlake/eventlake/lake/duckengine"
 )
 
 // The benchmark's history: as athena/local's benchmark, 2,000 accounts and
@@ -64,7 +66,17 @@ func (r *recorder) reset() {
 //   - refresh-30d, refresh-90d: one full refresh of the default (30-day)
 //     and the 90-day view: the bytes the 12 queries read and athena_usd/op,
 //     what Athena would bill for them ($5 per TB, 10 MB minimum per
-//     query), from the queries' own figures; with -v, each query's.
+//     query), from the queries' own figures; with -v, each query's. The
+//     identities view reads the ID columns of every partition.
+//
+//   - materialize: the identity links materialized up to yesterday
+//     (lake.MaterializeIdentities, as the daily compaction runs it); the
+//     bytes and bill of its SELECT (the ID columns of every partition
+//     before the watermark, once a day).
+//
+//   - materialized/refresh-30d, materialized/refresh-90d: the same
+//     refreshes with the identities view reading the materialization and
+//     the partitions of yesterday and today.
 //
 // The lake is generated once per run.
 func BenchmarkDashboard(b *testing.B) {
@@ -142,8 +154,76 @@ func BenchmarkDashboard(b *testing.B) {
 				b.Logf("%s, one refresh (%s):\n%s", layout.name, v.name, refreshCost(rec.stats))
 			})
 		}
+
+		watermark := materialize(b, layout.root, layout.format)
+		b.Run(layout.name+"/materialize", func(b *testing.B) {
+			var bytes int64
+			var bill float64
+			for b.Loop() {
+				// What the materialization's SELECT reads (lake/sql/identities.sql).
+				res, err := db.Query(context.Background(), `SELECT count(*) FROM (
+  SELECT anonymous_id, row_number() OVER (PARTITION BY anonymous_id ORDER BY event_at, event_id, user_id) AS nth
+  FROM events WHERE dt < ? AND anonymous_id IS NOT NULL AND user_id IS NOT NULL) WHERE nth = 1`, watermark)
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes += res.Stats.BytesScanned
+				bill += athena.Cost(res.Stats.BytesScanned)
+			}
+			b.ReportMetric(float64(bytes)/float64(b.N), "bytes_read/op")
+			b.ReportMetric(bill/float64(b.N), "athena_usd/op")
+		})
+		render(b, rec, view90) // the first view over the materialization reads its footer
+		for _, v := range []struct{ name, target string }{{"refresh-30d", "/dashboard"}, {"refresh-90d", view90}} {
+			b.Run(layout.name+"/materialized/"+v.name, func(b *testing.B) {
+				var bytes int64
+				var bill float64
+				for b.Loop() {
+					rec.reset()
+					render(b, rec, v.target)
+					for _, s := range rec.stats {
+						bytes += s.BytesScanned
+						bill += athena.Cost(s.BytesScanned)
+					}
+				}
+				if links := db.Links(); links == nil || links.Watermark != watermark {
+					b.Fatalf("the refresh read %+v, want the materialization up to %s", links, watermark)
+				}
+				b.ReportMetric(float64(bytes)/float64(b.N), "bytes_read/op")
+				b.ReportMetric(bill/float64(b.N), "athena_usd/op")
+				b.Logf("%s, one refresh (%s) with the identity links materialized up to %s:\n%s", layout.name, v.name, watermark, refreshCost(rec.stats))
+			})
+		}
 		db.Close()
 	}
+}
+
+// materialize writes the lake's identity links up to yesterday as the daily
+// compaction does (DuckDB, the lake folder's store) and returns the
+// watermark.
+func materialize(b *testing.B, root string, format athena.Format) string {
+	b.Helper()
+	ctx := context.Background()
+	st, err := lake.NewFolderStore(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := duckengine.New(ctx, st, duckengine.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	l, err := lake.New(st, eng, lake.Config{Format: format, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	res, err := l.MaterializeIdentities(ctx, lake.IdentitiesOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: %s, in %s", root, res, time.Since(start).Round(time.Millisecond))
+	return res.Watermark
 }
 
 // render shows the page once with an empty cache.

@@ -7,6 +7,7 @@ package local_test
 // the touch rule, the session rule, the rounding.
 
 import (
+	"cmp"
 	"database/sql"
 	"fmt"
 	"maps"
@@ -80,10 +81,17 @@ func inDt(e lakegen.Event, lo, hi string) bool { return e.Dt >= lo && (hi == "" 
 type model struct {
 	events []lakegen.Event
 	// link maps each anonymous ID to the user of its earliest event (by
-	// event_at, then event_id) that carries both IDs: the first link wins.
+	// event_at, then event_id, then user_id) that carries both IDs: the
+	// first link wins.
 	link map[string]lakegen.Event
 	// firstLink is each user's earliest link time.
 	firstLink map[string]string
+}
+
+// linkOrder orders two links of an anonymous ID: by event_at, then
+// event_id, then user_id.
+func linkOrder(a, b lakegen.Event) int {
+	return cmp.Or(strings.Compare(a.EventAt, b.EventAt), strings.Compare(a.EventID, b.EventID), strings.Compare(a.UserID, b.UserID))
 }
 
 func newModel(events []lakegen.Event) *model {
@@ -92,7 +100,7 @@ func newModel(events []lakegen.Event) *model {
 		if e.UserID == "" || e.AnonymousID == "" {
 			continue
 		}
-		if old, ok := m.link[e.AnonymousID]; !ok || e.EventAt+"|"+e.EventID < old.EventAt+"|"+old.EventID {
+		if old, ok := m.link[e.AnonymousID]; !ok || linkOrder(e, old) < 0 {
 			m.link[e.AnonymousID] = e
 		}
 	}

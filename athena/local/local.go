@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -57,6 +58,11 @@ type Config struct {
 	Format athena.Format
 	// Threads caps DuckDB's worker threads; 0 means one per CPU.
 	Threads int
+	// FullScanIdentities ignores a materialization of the identity links
+	// the folder holds (athena.LinksPointerKey): the identities view reads
+	// the ID columns of every partition, its form before any
+	// materialization. For comparisons; the answers are the same.
+	FullScanIdentities bool
 
 	// unpartitioned reads <Root>/*.json (plain NDJSON, no dt folders) and
 	// derives dt from event_at, so every query reads every file. Only the
@@ -75,8 +81,10 @@ type DB struct {
 	conn *duckdb.Connector
 	db   *sql.DB
 
-	mu      sync.Mutex // guards formats and schemas
+	mu      sync.Mutex // guards formats, links and schemas
 	formats string     // the formats the events view reads now
+	links   string     // the identity links the identities view reads now
+	current *athena.Links
 	// schemas records, per partition folder and Parquet object name,
 	// whether the object has every column of tracker.EventFields(). Lake
 	// objects are immutable (compaction writes new ones), so an object's
@@ -111,9 +119,14 @@ type lakeFiles struct {
 type parquetObject struct{ dir, name string }
 
 // Open starts an in-memory DuckDB, loads the Trino macros, and defines the
-// events view over cfg.Root and the events_dedup view (the same DDL as on
-// Athena). It fails when cfg.Root does not exist or is not a folder: a
-// mistyped path must not read as an empty lake. Close releases it.
+// events view over cfg.Root, the identity_links view over the
+// materializations under <Root>/identities/, and the events_dedup and
+// identities views (the same DDL as on Athena; identities reads the
+// materialization the folder's athena.LinksPointerKey names, if any, and
+// every partition otherwise). Every query defines them again when the
+// folder changed: new objects, a new materialization. It fails when
+// cfg.Root does not exist or is not a folder: a mistyped path must not read
+// as an empty lake. Close releases it.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := CheckRoot(cfg.Root); err != nil {
 		return nil, err
@@ -162,19 +175,7 @@ func (d *DB) init(ctx context.Context) error {
 	if _, err := d.db.ExecContext(ctx, macrosSQL); err != nil {
 		return fmt.Errorf("local athena: load macros: %w", err)
 	}
-	if err := d.refreshEvents(ctx); err != nil {
-		return err
-	}
-	views, err := athena.ViewsDDL("main")
-	if err != nil {
-		return err
-	}
-	for _, view := range views {
-		if _, err := d.db.ExecContext(ctx, view); err != nil {
-			return fmt.Errorf("local athena: create view: %w", err)
-		}
-	}
-	return nil
+	return d.refreshEvents(ctx)
 }
 
 // Close closes the database.
@@ -329,14 +330,22 @@ func (d *DB) parquetColumns(ctx context.Context, quoted []string) (map[string]ma
 	return cols, nil
 }
 
-// refreshEvents (re)defines the events view over the formats present now.
-// Parquet objects are read by column name with union_by_name only when some
-// object lacks a column (written before the column existed): DuckDB then
-// reads every object's footer at every query, a cost that Athena, which
-// reads columns by name anyway, does not have.
+// refreshEvents (re)defines the events view over the formats present now,
+// and the identity links and views (refreshLinks). Parquet objects are read
+// by column name with union_by_name only when some object lacks a column
+// (written before the column existed): DuckDB then reads every object's
+// footer at every query, a cost that Athena, which reads columns by name
+// anyway, does not have.
 func (d *DB) refreshEvents(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.defineEvents(ctx); err != nil {
+		return err
+	}
+	return d.refreshLinks(ctx)
+}
+
+func (d *DB) defineEvents(ctx context.Context) error {
 	lf, err := d.present()
 	if err != nil {
 		return fmt.Errorf("local athena: list %s: %w", d.cfg.Root, err)
@@ -394,6 +403,110 @@ func (d *DB) refreshEvents(ctx context.Context) error {
 	}
 	d.formats = key
 	return nil
+}
+
+// linksPointer is what the runner reads of the lake's document at
+// athena.LinksPointerKey (lake.IdentitiesState).
+type linksPointer struct {
+	athena.Links
+	Rows int64 `json:"rows"`
+}
+
+// readLinks returns the materialization the folder's pointer names, nil
+// when there is none (or Config.FullScanIdentities).
+func (d *DB) readLinks() (*linksPointer, error) {
+	if d.cfg.FullScanIdentities || d.cfg.unpartitioned {
+		return nil, nil
+	}
+	path := filepath.Join(d.cfg.Root, filepath.FromSlash(athena.LinksPointerKey))
+	body, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local athena: read the identity links pointer: %w", err)
+	}
+	var p linksPointer
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, fmt.Errorf("local athena: the identity links pointer %s: %w", path, err)
+	}
+	if err := p.Check(); err != nil {
+		return nil, fmt.Errorf("local athena: the identity links pointer %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// refreshLinks (re)defines identity_links over the materializations in the
+// folder (every run, by its run=<run> folder, as Athena's table with
+// injected projection) and the events_dedup and identities views, the
+// latter reading the materialization the pointer names. A pointer whose
+// materialization has rows but no files is an error: the view would miss
+// links. The caller holds d.mu.
+func (d *DB) refreshLinks(ctx context.Context) error {
+	p, err := d.readLinks()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(d.cfg.Root, strings.TrimSuffix(athena.LinksPrefix, "/"))
+	files, err := filepath.Glob(filepath.Join(dir, athena.LinksPartition+"=*", "*.parquet"))
+	if err != nil {
+		return fmt.Errorf("local athena: list identity links: %w", err)
+	}
+	var links *athena.Links
+	if p != nil {
+		links = &p.Links
+		current, err := filepath.Glob(filepath.Join(dir, athena.LinksPartition+"="+p.Run, "*.parquet"))
+		if err != nil {
+			return fmt.Errorf("local athena: list identity links: %w", err)
+		}
+		if p.Rows > 0 && len(current) == 0 {
+			return fmt.Errorf("local athena: the identity links materialization %s holds %d rows but %s has no files", p.Run, p.Rows, filepath.Join(dir, athena.LinksPartition+"="+p.Run))
+		}
+	}
+	key := fmt.Sprintf("files=%t links=%v", len(files) > 0, links)
+	if d.links == key {
+		return nil
+	}
+	var sel []string
+	for _, c := range athena.LinksColumns() {
+		sel = append(sel, c.Name)
+	}
+	var def string
+	if len(files) > 0 {
+		def = fmt.Sprintf("SELECT %s, %s FROM read_parquet('%s/%s=*/*.parquet', hive_partitioning = true, hive_types = {'%s': 'VARCHAR'})",
+			strings.Join(sel, ", "), athena.LinksPartition, filepath.ToSlash(dir), athena.LinksPartition, athena.LinksPartition)
+	} else {
+		for i, c := range sel {
+			sel[i] = "CAST(NULL AS VARCHAR) AS " + c
+		}
+		def = "SELECT " + strings.Join(sel, ", ") + ", CAST(NULL AS VARCHAR) AS " + athena.LinksPartition + " WHERE false"
+	}
+	if _, err := d.db.ExecContext(ctx, "CREATE OR REPLACE VIEW main."+athena.LinksTable+" AS\n"+def); err != nil {
+		return fmt.Errorf("local athena: create view %s: %w", athena.LinksTable, err)
+	}
+	views, err := athena.ViewsDDLWith("main", links)
+	if err != nil {
+		return err
+	}
+	for _, view := range views {
+		if _, err := d.db.ExecContext(ctx, view); err != nil {
+			return fmt.Errorf("local athena: create view: %w", err)
+		}
+	}
+	d.links, d.current = key, links
+	return nil
+}
+
+// Links returns the materialization of the identity links the identities
+// view read at the last query (nil: every partition).
+func (d *DB) Links() *athena.Links {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.current == nil {
+		return nil
+	}
+	l := *d.current
+	return &l
 }
 
 // Run runs a query of the library with its checked arguments, unchanged.

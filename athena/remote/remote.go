@@ -100,6 +100,19 @@ func New(api API, cfg Config) *Runner {
 	return &Runner{api: api, cfg: cfg.withDefaults()}
 }
 
+// The runner's log line for each query that succeeded (LogMessageQuery,
+// level INFO) and its field with the bytes Athena scanned (0 for a reused
+// result), which the CDK construct's metric filter of the analytics
+// function sums.
+const (
+	LogMessageQuery     = "athena query"
+	LogFieldDataScanned = "data_scanned_bytes"
+)
+
+// Database is the database the runner's queries run in (Config.Database,
+// default applied).
+func (r *Runner) Database() string { return r.cfg.Database }
+
 // ErrQueryFailed is matched (errors.Is) by every *QueryError.
 var ErrQueryFailed = errors.New("athena query did not succeed")
 
@@ -215,8 +228,8 @@ func (r *Runner) execute(ctx context.Context, sqlText string, params []string, m
 	if res.Stats.Reused {
 		res.Stats.ComputedAt = r.reusedComputedAt(ctx, exec, start, maxAge)
 	}
-	r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "athena query",
-		slog.String("query_id", id), slog.Int64("data_scanned_bytes", res.Stats.BytesScanned),
+	r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, LogMessageQuery,
+		slog.String("query_id", id), slog.Int64(LogFieldDataScanned, res.Stats.BytesScanned),
 		slog.Float64("cost_usd", res.Stats.Billed()), slog.Bool("reused", res.Stats.Reused), slog.Int("rows", len(res.Rows)),
 		slog.Duration("elapsed", res.Stats.Elapsed))
 	return res, nil

@@ -40,7 +40,10 @@ type CatalogProps struct {
 
 // Catalog is what Athena needs to query the lake: the Glue database, the
 // events table with partition projection (so new days need no crawler or
-// MSCK REPAIR), the deduplicating view the queries read, a workgroup that enforces its result location, encryption and
+// MSCK REPAIR), the identity_links table of the materialized identity links,
+// the deduplicating and identities views the queries read (identities in
+// its full-scan form: the lake's maintenance replaces it, see docs/lake.md),
+// a workgroup that enforces its result location, encryption and
 // bytes-scanned cutoff, the bucket for its results, and the project's named
 // queries.
 type Catalog struct {
@@ -48,6 +51,11 @@ type Catalog struct {
 	Database awsglue.Database
 	// Table is athena.TableName, the events as Firehose writes them.
 	Table awsglue.S3Table
+	// Links is athena.LinksTable, the identity links the lake's
+	// maintenance materializes under athena.LinksPrefix (Parquet,
+	// partitioned by run with injected projection: a query names its run,
+	// as the identities view does once the maintenance replaced it).
+	Links awsglue.S3Table
 	// DedupView is athena.ViewName (one row per delivered event), declared
 	// as a Glue VIRTUAL_VIEW from athena.Views.
 	DedupView awsglue.CfnTable
@@ -128,6 +136,43 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 			map[string]*string{"case.insensitive": jsii.String("false")})
 	}
 
+	// The materialized identity links: written by the lake's maintenance
+	// (lake.MaterializeIdentities), read through the identities view once
+	// the maintenance has replaced it (athena/ddl/create_table_identity_links.sql).
+	linkColumns := make([]*awsglue.Column, 0, len(athena.LinksColumns()))
+	for _, col := range athena.LinksColumns() {
+		t, err := glueType(col.HiveType)
+		if err != nil {
+			return nil, fmt.Errorf("glue column %s: %w", col.Name, err)
+		}
+		linkColumns = append(linkColumns, &awsglue.Column{Name: jsii.String(col.Name), Type: t})
+	}
+	links := awsglue.NewS3Table(c, jsii.String("IdentityLinks"), &awsglue.S3TableProps{
+		Database:    db,
+		TableName:   jsii.String(athena.LinksTable),
+		Description: jsii.String("eventlake identity links: the first link of every anonymous_id before a watermark, one folder per materialization run"),
+		Columns:     &linkColumns,
+		PartitionKeys: &[]*awsglue.Column{{
+			Name:    jsii.String(athena.LinksPartition),
+			Type:    awsglue.Schema_STRING(),
+			Comment: jsii.String("the materialization's run; the identities view names the current one"),
+		}},
+		PartitionProjection: &map[string]awsglue.PartitionProjectionConfiguration{
+			athena.LinksPartition: awsglue.PartitionProjectionConfiguration_Injected(),
+		},
+		Parameters: &map[string]*string{
+			"parquet.compression": jsii.String("GZIP"),
+			"storage.location.template": awscdk.Fn_Join(jsii.String(""), &[]*string{
+				jsii.String("s3://"), props.Bucket.BucketName(),
+				jsii.String("/" + athena.LinksPrefix + athena.LinksPartition + "=${" + athena.LinksPartition + "}/"),
+			}),
+		},
+		DataFormat:       awsglue.DataFormat_PARQUET(),
+		HasEncryptedData: jsii.Bool(false),
+		Storage:          awsglue.S3TableStorage_FromBucket(props.Bucket),
+		S3Prefix:         jsii.String(athena.LinksPrefix),
+	})
+
 	// Logical IDs: events_dedup keeps "DedupView", which deployed stacks
 	// have; other views are named after theirs.
 	viewIDs := map[string]string{athena.ViewName: "DedupView", athena.IdentitiesView: "IdentitiesView"}
@@ -160,7 +205,7 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 				},
 			},
 		})
-		gv.Node().AddDependency(table)
+		gv.Node().AddDependency(table, links)
 		glueViews = append(glueViews, gv)
 	}
 	dedup := glueViews[0]
@@ -222,6 +267,7 @@ func NewCatalog(scope constructs.Construct, id string, props *CatalogProps) (*Ca
 		Construct:    c,
 		Database:     db,
 		Table:        table,
+		Links:        links,
 		DedupView:    dedup,
 		Views:        glueViews,
 		Results:      results,

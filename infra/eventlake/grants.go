@@ -19,13 +19,16 @@ func (p *Pipeline) GrantTracker(grantee awsiam.IGrantable) {
 }
 
 // GrantQuery lets grantee query the lake with Athena in the pipeline's
-// workgroup (what `go run ./scripts/eventlake query` needs): run and read query
-// executions and the named queries in the workgroup, read the Glue database,
-// events table and events_dedup view, read the events (the lake key
-// included), and write and read the query results.
+// workgroup (what `go run ./scripts/eventlake query` and the analytics
+// function need): run and read query executions and the named queries in
+// the workgroup, read the Glue database, the events and identity_links
+// tables and the events_dedup and identities views, read the events and the
+// materialized identity links (the lake key included), and write and read
+// the query results.
 func (p *Pipeline) GrantQuery(grantee awsiam.IGrantable) {
 	c := p.Catalog
 	c.Table.GrantRead(grantee)
+	c.Links.GrantRead(grantee)
 	c.Results.GrantReadWrite(grantee, nil)
 	st := awscdk.Stack_Of(p.Construct)
 	arn := func(resource string, name *string) *string {

@@ -245,9 +245,10 @@ func objectArn(pl *Pipeline, pattern string) *string {
 }
 
 // grantRewrite lets grantee rewrite the lake: run Athena queries (UNLOAD
-// included) in the workgroup; list the bucket and its versions; read, write
-// and delete objects and versions under events/ and maintenance/ (never
-// errors/); use the lake key.
+// included) in the workgroup; read the Glue tables and views and replace
+// the identities view (glue:UpdateTable on it alone); list the bucket and
+// its versions; read, write and delete objects and versions under events/,
+// identities/ and maintenance/ (never errors/); use the lake key.
 func (m *Maintenance) grantRewrite(grantee awsiam.IGrantable) {
 	pl := m.pipeline
 	c := pl.Catalog
@@ -271,7 +272,15 @@ func (m *Maintenance) grantRewrite(grantee awsiam.IGrantable) {
 		Grantee: grantee,
 		Actions: jsii.Strings("glue:GetDatabase", "glue:GetTable"),
 		ResourceArns: &[]*string{glue("catalog", nil), glue("database", db),
-			table(athena.TableName), table(athena.ViewName), table(athena.IdentitiesView)},
+			table(athena.TableName), table(athena.LinksTable), table(athena.ViewName), table(athena.IdentitiesView)},
+	})
+	// After materializing the identity links, the maintenance replaces the
+	// identities view (CREATE OR REPLACE VIEW through the workgroup), which
+	// updates this one Glue table; it creates and deletes none.
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("glue:UpdateTable"),
+		ResourceArns: &[]*string{glue("catalog", nil), glue("database", db), table(athena.IdentitiesView)},
 	})
 	// Athena writes each statement's result (and UNLOAD's manifest) to the
 	// workgroup's result location with the caller's rights.
@@ -294,7 +303,7 @@ func (m *Maintenance) grantRewrite(grantee awsiam.IGrantable) {
 		Grantee: grantee,
 		Actions: jsii.Strings("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
 			"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
-		ResourceArns: &[]*string{objectArn(pl, EventsPrefix+"*"), objectArn(pl, MaintenancePrefix+"*")},
+		ResourceArns: &[]*string{objectArn(pl, EventsPrefix+"*"), objectArn(pl, athena.LinksPrefix+"*"), objectArn(pl, MaintenancePrefix+"*")},
 	})
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
@@ -354,10 +363,11 @@ func (m *Maintenance) addNagSuppressions() {
 	bucket := "Resource::<" + logicalID(pl.Lake.Bucket) + ".Arn>/"
 	suppress(defaultPolicy(m.Compaction.Role), &cdknag.NagPackSuppression{
 		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("Compaction rewrites objects with generated names under events/ (Firehose's objects and its own files) " +
-			"and keeps its manifests, locks, staging and the suppression list under maintenance/; it needs those two prefixes " +
-			"of the object ARN with a wildcard. It never touches errors/. The Glue and workgroup grants are GrantQuery's."),
-		AppliesTo: &[]interface{}{bucket + EventsPrefix + "*", bucket + MaintenancePrefix + "*",
+		Reason: jsii.String("Compaction rewrites objects with generated names under events/ (Firehose's objects and its own files), " +
+			"writes the identity links' materializations under identities/ and keeps its manifests, locks, staging and the " +
+			"suppression list under maintenance/; it needs those three prefixes of the object ARN with a wildcard. It never " +
+			"touches errors/. The Glue and workgroup grants are GrantQuery's, plus glue:UpdateTable on the identities view alone."),
+		AppliesTo: &[]interface{}{bucket + EventsPrefix + "*", bucket + athena.LinksPrefix + "*", bucket + MaintenancePrefix + "*",
 			"Resource::<" + logicalID(pl.Catalog.Results) + ".Arn>/*"},
 	})
 	suppress(defaultPolicy(m.scheduleRole), &cdknag.NagPackSuppression{

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/eventlake/eventlake/athena"
 	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lambdas/streamtofirehose/relay"
 )
@@ -128,7 +129,9 @@ func TestCompactionFunctionAndSchedule(t *testing.T) {
 }
 
 // TestCompactionRoleGrants pins the compaction role: exactly these actions
-// on exactly these resources; deletes only under events/ and maintenance/.
+// on exactly these resources; deletes only under events/, identities/ (the
+// identity links' old materializations) and maintenance/; Glue updates on
+// the identities view alone.
 func TestCompactionRoleGrants(t *testing.T) {
 	s := maintenanceStack(t)
 	m, pl := maintained, s.Pipeline
@@ -139,8 +142,10 @@ func TestCompactionRoleGrants(t *testing.T) {
 		"s3:ListBucket " + bucket, "s3:ListBucketVersions " + bucket,
 		"s3:DeleteObject " + bucket + "/events/*", "s3:DeleteObjectVersion " + bucket + "/events/*",
 		"s3:PutObject " + bucket + "/maintenance/*", "s3:DeleteObject " + bucket + "/maintenance/*",
+		"s3:PutObject " + bucket + "/identities/*", "s3:DeleteObject " + bucket + "/identities/*",
 		"kms:Decrypt " + key, "kms:GenerateDataKey " + key,
 		"athena:StartQueryExecution", "logs:PutLogEvents",
+		"glue:UpdateTable arn:aws:glue:us-east-1:${AWS::AccountId}:table/${" + s.id(pl.Catalog.Database) + "}/" + athena.IdentitiesView,
 	} {
 		ok := got[want]
 		if !ok && !strings.Contains(want, " ") {
@@ -157,8 +162,16 @@ func TestCompactionRoleGrants(t *testing.T) {
 		if strings.Contains(action, "*") && !strings.HasPrefix(action, "s3:GetBucket") && !strings.HasPrefix(action, "s3:GetObject") && !strings.HasPrefix(action, "s3:List") {
 			t.Errorf("wildcard action %s", g)
 		}
-		if strings.Contains(action, "Delete") && !(strings.HasSuffix(res, "/events/*") || strings.HasSuffix(res, "/maintenance/*")) {
-			t.Errorf("delete outside events/ and maintenance/: %s", g)
+		if strings.Contains(action, "Delete") && !(strings.HasSuffix(res, "/events/*") || strings.HasSuffix(res, "/identities/*") ||
+			strings.HasSuffix(res, "/maintenance/*")) {
+			t.Errorf("delete outside events/, identities/ and maintenance/: %s", g)
+		}
+		if action == "glue:UpdateTable" && strings.HasPrefix(res, "arn:aws:glue:us-east-1:${AWS::AccountId}:table/") &&
+			!strings.HasSuffix(res, "/"+athena.IdentitiesView) {
+			t.Errorf("the compaction role may update another table: %s", g)
+		}
+		if strings.HasPrefix(action, "glue:") && (strings.Contains(action, "Create") || strings.Contains(action, "Delete")) {
+			t.Errorf("the compaction role may %s", g)
 		}
 		if strings.Contains(res, "/errors/") {
 			t.Errorf("the compaction role reaches errors/: %s", g)
@@ -264,7 +277,7 @@ func TestMaintenanceSuppressionsAreNarrow(t *testing.T) {
 	m, pl := maintained, s.Pipeline
 	bucket := "Resource::<" + s.id(pl.Lake.Bucket) + ".Arn>/"
 	want := map[string]string{
-		logicalID(defaultPolicy(m.Compaction.Role)): "AwsSolutions-IAM5 " + bucket + "events/* " + bucket + "maintenance/* Resource::<" + s.id(pl.Catalog.Results) + ".Arn>/*",
+		logicalID(defaultPolicy(m.Compaction.Role)): "AwsSolutions-IAM5 " + bucket + "events/* " + bucket + "identities/* " + bucket + "maintenance/* Resource::<" + s.id(pl.Catalog.Results) + ".Arn>/*",
 		logicalID(defaultPolicy(m.scheduleRole)):    "AwsSolutions-IAM5 Resource::<" + s.id(m.Compaction.Function) + ".Arn>:*",
 		s.id(m.DeadLetter):                          "AwsSolutions-SQS3",
 	}

@@ -24,8 +24,8 @@ var requiredFeatureFlags = map[string]interface{}{
 }
 
 // Pipeline is the whole eventlake pipeline as one construct: tables, lake,
-// catalog, delivery stream, relay, monitoring, the summary consumer and the
-// HTTP collector. Its fields expose each
+// catalog, delivery stream, relay, monitoring, the summary consumer, the
+// HTTP collector and the analytics API and dashboard. Its fields expose each
 // concern's construct so an application can extend it (grant its roles
 // access with GrantTracker and GrantQuery, subscribe to
 // Monitoring.Topic, add alarms with Monitoring.AddAlarm, ...).
@@ -43,6 +43,9 @@ type Pipeline struct {
 	Summary *Summary
 	// Collector is the HTTP collector; nil without PipelineProps.Collector.
 	Collector *Collector
+	// Analytics is the analytics API and dashboard; nil without
+	// PipelineProps.Analytics.
+	Analytics *Analytics
 	// OpsKey encrypts the on-failure queues, the alarm topic (when the
 	// pipeline creates it), the log groups and the collector's write keys;
 	// it is deleted (after 7 days) with the stack, as they are.
@@ -193,6 +196,18 @@ func NewPipeline(scope constructs.Construct, id string, props *PipelineProps) (*
 			LambdasDir:       p.LambdasDir,
 			Name:             p.NamePrefix,
 			SecretKey:        pl.OpsKey,
+			LogKey:           pl.OpsKey,
+			LogRetention:     retention,
+			Namespace:        p.NamePrefix,
+			Monitoring:       pl.Monitoring,
+		})
+	}
+	if p.Analytics != nil {
+		pl.Analytics = NewAnalytics(c, "Analytics", &AnalyticsProps{
+			AnalyticsOptions: *p.Analytics,
+			Pipeline:         pl,
+			LambdasDir:       p.LambdasDir,
+			Name:             p.NamePrefix,
 			LogKey:           pl.OpsKey,
 			LogRetention:     retention,
 			Namespace:        p.NamePrefix,

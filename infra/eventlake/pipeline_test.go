@@ -36,7 +36,7 @@ var variants = []struct {
 }{{"parquet", defaultStack}, {"json", jsonStack}, {"existing tables", existingStack}, {"summary disabled", noSummaryStack}}
 
 func TestNagFindsNothingUnsuppressed(t *testing.T) {
-	for _, v := range variants {
+	for _, v := range append(variants[:len(variants):len(variants)], analyticsVariants...) {
 		t.Run(v.name, func(t *testing.T) {
 			s := v.get(t)
 			ann := s.Annotations
@@ -120,7 +120,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Logs::LogGroup":                  3, // relay, summary, Firehose
 		"AWS::Logs::MetricFilter":              8, // relay 3, summary 5
 		"AWS::Glue::Database":                  1,
-		"AWS::Glue::Table":                     3, // events, events_dedup, identities
+		"AWS::Glue::Table":                     4, // events, identity_links, events_dedup, identities
 		"AWS::Athena::WorkGroup":               1,
 		"AWS::Athena::NamedQuery":              len(queries),
 		"AWS::SNS::Topic":                      1,
@@ -147,9 +147,31 @@ func TestResourceCounts(t *testing.T) {
 		}
 		return m
 	}
+	// The analytics: their function, role, two log groups, one metric
+	// filter, five alarms, the HTTP API with its stage, four routes to one
+	// integration and the function's permission per route; with a JWT
+	// issuer, its authorizer.
+	withAnalytics := func(m map[string]int, jwt bool) map[string]int {
+		add := map[string]int{
+			"AWS::Lambda::Function": 1, "AWS::IAM::Role": 1, "AWS::Logs::LogGroup": 2, "AWS::Logs::MetricFilter": 1,
+			"AWS::CloudWatch::Alarm": 5, "AWS::ApiGatewayV2::Api": 1, "AWS::ApiGatewayV2::Stage": 1,
+			"AWS::ApiGatewayV2::Route": 4, "AWS::ApiGatewayV2::Integration": 1, "AWS::Lambda::Permission": 4,
+		}
+		if jwt {
+			add["AWS::ApiGatewayV2::Authorizer"] = 1
+		}
+		for typ, n := range add {
+			base, ok := m[typ]
+			if !ok {
+				base = common[typ]
+			}
+			m[typ] = base + n
+		}
+		return m
+	}
 	for _, typ := range []string{"AWS::SecretsManager::Secret", "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage",
 		"AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration", "AWS::Lambda::Permission",
-		"AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping"} {
+		"AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping", "AWS::ApiGatewayV2::Authorizer"} {
 		common[typ] = 0
 	}
 	for _, tc := range []struct {
@@ -177,6 +199,11 @@ func TestResourceCounts(t *testing.T) {
 			"AWS::Lambda::EventSourceMapping": 1, "AWS::SQS::Queue": 1, "AWS::Logs::LogGroup": 2,
 			"AWS::Logs::MetricFilter": 3, "AWS::IAM::Role": 2,
 		}},
+		// The analytics with their defaults (no collector).
+		{"analytics", analyticsStack, withAnalytics(map[string]int{"AWS::CloudWatch::Alarm": 18, "AWS::SNS::Subscription": 0}, false)},
+		// JSON, a JWT authorizer, and a test role granted GrantQuery.
+		{"analytics jwt", analyticsJwtStack, withAnalytics(map[string]int{"AWS::CloudWatch::Alarm": 17, "AWS::SNS::Subscription": 0,
+			"AWS::IAM::Role": 4}, true)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.get(t)
@@ -1382,7 +1409,7 @@ func TestPipelineInAnAppWithoutFeatureFlags(t *testing.T) {
 // cfn-lint first (make lint-template); without it the test fails, it does
 // not skip.
 func TestTemplatesLintClean(t *testing.T) {
-	for _, v := range variants {
+	for _, v := range append(variants[:len(variants):len(variants)], analyticsVariants...) {
 		t.Run(v.name, func(t *testing.T) { lintClean(t, v.get(t)) })
 	}
 }

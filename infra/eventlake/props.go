@@ -213,6 +213,13 @@ type PipelineProps struct {
 	// Collector). It is opt-in because it is a public endpoint: nil leaves
 	// it out (eventlake's own stack sets it unless told not to).
 	Collector *CollectorOptions
+
+	// Analytics, when set, adds the analytics API and dashboard: an API
+	// Gateway HTTP API of its own (IAM authorization on every route, or a
+	// JWT authorizer) and the analytics Lambda on Athena (see Analytics).
+	// It is opt-in, as the collector is: nil leaves it out (eventlake's
+	// own stack sets it unless told not to).
+	Analytics *AnalyticsOptions
 }
 
 // ErrInvalidProps is matched (errors.Is) by every *PropsError.
@@ -294,6 +301,10 @@ func (p PipelineProps) WithDefaults() PipelineProps {
 		c := p.Collector.withDefaults()
 		p.Collector = &c
 	}
+	if p.Analytics != nil {
+		a := p.Analytics.withDefaults()
+		p.Analytics = &a
+	}
 	return p
 }
 
@@ -329,7 +340,7 @@ var retentionDays = map[int]awslogs.RetentionDays{
 // whose value AWS would reject or that would break the pipeline, including a
 // LambdasDir without the bootstrap binary of a Lambda the pipeline ships
 // (the relay's, the summarize Lambda's unless DisableSummary, the
-// collector's with Collector). It
+// collector's with Collector, the analytics Lambda's with Analytics). It
 // returns nil when p is usable. It does not look into existing tables; NewPipeline checks that the
 // events table has a stream.
 func (p PipelineProps) Validate() error {
@@ -434,6 +445,9 @@ func (p PipelineProps) Validate() error {
 	if p.Collector != nil {
 		p.Collector.problems(bad)
 	}
+	if p.Analytics != nil {
+		p.Analytics.problems(bad)
+	}
 	if len(probs) > 0 {
 		return &PropsError{Problems: probs}
 	}
@@ -449,6 +463,9 @@ func (p PipelineProps) functionNames() []string {
 	}
 	if p.Collector != nil {
 		names = append(names, CollectorFunctionName)
+	}
+	if p.Analytics != nil {
+		names = append(names, AnalyticsFunctionName)
 	}
 	return names
 }

@@ -165,6 +165,55 @@ var contextFields = []contextField{
 	stringField("collectorCertificateArn", func(p *EventlakeStackProps) *string { return &collectorOf(p).CertificateArn }),
 	stringField("collectorIPPolicy", func(p *EventlakeStackProps) *string { return &collectorOf(p).IPPolicy }),
 	intField("collectorRetentionDays", func(p *EventlakeStackProps) *int { return &collectorOf(p).RetentionDays }),
+	boolField("disableAnalytics", func(p *EventlakeStackProps) *bool { return &p.DisableAnalytics }),
+	stringField("analyticsJwtIssuer", func(p *EventlakeStackProps) *string { return &analyticsOf(p).JwtIssuer }),
+	{"analyticsJwtAudience", func(p *EventlakeStackProps, v string) error {
+		analyticsOf(p).JwtAudience = splitList(v)
+		return nil
+	}},
+	{"analyticsJwtScopes", func(p *EventlakeStackProps, v string) error {
+		analyticsOf(p).JwtScopes = splitList(v)
+		return nil
+	}},
+	{"analyticsThrottleRate", func(p *EventlakeStackProps, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number of requests per second", v)
+		}
+		analyticsOf(p).ThrottleRate = f
+		return nil
+	}},
+	intField("analyticsThrottleBurst", func(p *EventlakeStackProps) *int { return &analyticsOf(p).ThrottleBurst }),
+	stringField("analyticsUserUrlPrefix", func(p *EventlakeStackProps) *string { return &analyticsOf(p).UserURLPrefix }),
+	intField("analyticsConcurrency", func(p *EventlakeStackProps) *int { return &analyticsOf(p).Concurrency }),
+	{"analyticsBytesScannedAlarm", func(p *EventlakeStackProps, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number of bytes", v)
+		}
+		analyticsOf(p).BytesScannedAlarm = n
+		return nil
+	}},
+}
+
+// analyticsOf returns p's analytics options, setting them when they are
+// not set yet: an analytics* key configures the analytics.
+func analyticsOf(p *EventlakeStackProps) *eventlake.AnalyticsOptions {
+	if p.Analytics == nil {
+		p.Analytics = &eventlake.AnalyticsOptions{}
+	}
+	return p.Analytics
+}
+
+// splitList splits a comma-separated context value, dropping empty items.
+func splitList(v string) []string {
+	var items []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // collectorOf returns p's collector options, setting them when they are
@@ -198,6 +247,9 @@ func ContextKeys() []string {
 // are eventlake:collector<Option> (eventlake:collectorRoutes is
 // "page_view=lake,click=lake", eventlake:collectorAllowedOrigins is
 // comma-separated); eventlake:disableCollector leaves it out. The
+// analytics' options are eventlake:analytics<Option>
+// (eventlake:analyticsJwtAudience and analyticsJwtScopes are
+// comma-separated); eventlake:disableAnalytics leaves them out. The
 // pipeline's typed props (existing tables, billing, alarm topic) have no
 // context keys: set them in Go.
 func PropsFromContext(get func(key *string) interface{}, getenv func(string) string) (*EventlakeStackProps, error) {

@@ -57,6 +57,14 @@ func TestPropsFromContext(t *testing.T) {
 		"eventlake:collectorCertificateArn":         "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
 		"eventlake:collectorIPPolicy":               "anonymize",
 		"eventlake:collectorRetentionDays":          float64(180),
+		"eventlake:analyticsJwtIssuer":              "https://example.okta.com/oauth2/default",
+		"eventlake:analyticsJwtAudience":            "0oa1analytics, 0oa2cli,",
+		"eventlake:analyticsJwtScopes":              "analytics:read",
+		"eventlake:analyticsThrottleRate":           "20",
+		"eventlake:analyticsThrottleBurst":          float64(40),
+		"eventlake:analyticsUserUrlPrefix":          "https://admin.shop.example/activity?user=",
+		"eventlake:analyticsConcurrency":            float64(6),
+		"eventlake:analyticsBytesScannedAlarm":      "50000000000",
 	}), getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +80,18 @@ func TestPropsFromContext(t *testing.T) {
 		RetentionDays:  180,
 	}); p.Collector == nil || !reflect.DeepEqual(*p.Collector, want) || p.DisableCollector {
 		t.Errorf("collector %+v, disabled %v", p.Collector, p.DisableCollector)
+	}
+	if want := (eventlake.AnalyticsOptions{
+		JwtIssuer:         "https://example.okta.com/oauth2/default",
+		JwtAudience:       []string{"0oa1analytics", "0oa2cli"},
+		JwtScopes:         []string{"analytics:read"},
+		ThrottleRate:      20,
+		ThrottleBurst:     40,
+		UserURLPrefix:     "https://admin.shop.example/activity?user=",
+		Concurrency:       6,
+		BytesScannedAlarm: 50_000_000_000,
+	}); p.Analytics == nil || !reflect.DeepEqual(*p.Analytics, want) || p.DisableAnalytics {
+		t.Errorf("analytics %+v, disabled %v", p.Analytics, p.DisableAnalytics)
 	}
 	if p.SummaryWindow != 5*time.Minute || p.DisableSummary {
 		t.Errorf("summary window %s, disabled %v", p.SummaryWindow, p.DisableSummary)
@@ -101,12 +121,17 @@ func TestPropsFromContext(t *testing.T) {
 	// Without collector keys the options stay unset (NewEventlakeStack
 	// deploys the collector with its defaults); disableCollector leaves it
 	// out.
-	if p.Collector != nil || p.DisableCollector {
-		t.Errorf("no context: collector %+v, disabled %v", p.Collector, p.DisableCollector)
+	if p.Collector != nil || p.DisableCollector || p.Analytics != nil || p.DisableAnalytics {
+		t.Errorf("no context: collector %+v, disabled %v; analytics %+v, disabled %v", p.Collector, p.DisableCollector,
+			p.Analytics, p.DisableAnalytics)
 	}
 	p, err = PropsFromContext(contextOf(map[string]interface{}{"eventlake:disableCollector": true}), getenv)
 	if err != nil || !p.DisableCollector || p.Collector != nil {
 		t.Errorf("disableCollector from cdk.json: %+v %v", p, err)
+	}
+	p, err = PropsFromContext(contextOf(map[string]interface{}{"eventlake:disableAnalytics": "true"}), getenv)
+	if err != nil || !p.DisableAnalytics || p.Analytics != nil {
+		t.Errorf("disableAnalytics from -c: %+v %v", p, err)
 	}
 
 	// A JSON boolean from cdk.json turns the summary consumer off.
@@ -124,13 +149,16 @@ func TestPropsFromContext(t *testing.T) {
 		"eventlake:collectorThrottleRate":  "fast",
 		"eventlake:collectorThrottleBurst": "big",
 		"eventlake:disableCollector":       "maybe",
+		"eventlake:analyticsThrottleRate":  "lots",
+		"eventlake:disableAnalytics":       "perhaps",
 	}), getenv)
 	var pe *eventlake.PropsError
-	if !errors.As(err, &pe) || len(pe.Problems) != 8 {
+	if !errors.As(err, &pe) || len(pe.Problems) != 10 {
 		t.Fatalf("err = %v", err)
 	}
 	for _, k := range []string{"eventlake:batchSize", "eventlake:bufferingInterval", "eventlake:bytesScannedCutoff", "eventlake:disableSummary",
-		"eventlake:collectorRoutes", "eventlake:collectorThrottleRate", "eventlake:collectorThrottleBurst", "eventlake:disableCollector"} {
+		"eventlake:collectorRoutes", "eventlake:collectorThrottleRate", "eventlake:collectorThrottleBurst", "eventlake:disableCollector",
+		"eventlake:analyticsThrottleRate", "eventlake:disableAnalytics"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("%q does not name %s", err, k)
 		}
@@ -154,12 +182,14 @@ func TestContextKeysCoverEveryProp(t *testing.T) {
 			typed++
 			continue
 		}
-		if f.Name == "Collector" {
-			// One key per option: eventlake:collectorRoutes, ...
-			opts := reflect.TypeOf(eventlake.CollectorOptions{})
+		if opts, ok := map[string]reflect.Type{"Collector": reflect.TypeOf(eventlake.CollectorOptions{}),
+			"Analytics": reflect.TypeOf(eventlake.AnalyticsOptions{})}[f.Name]; ok {
+			// One key per option: eventlake:collectorRoutes,
+			// eventlake:analyticsJwtIssuer, ... (URL as Url).
+			prefix := strings.ToLower(f.Name)
 			for j := 0; j < opts.NumField(); j++ {
-				if key := "collector" + opts.Field(j).Name; !keys[key] {
-					t.Errorf("no context key %s%s for CollectorOptions.%s: add it to contextFields", ContextPrefix, key, opts.Field(j).Name)
+				if key := prefix + strings.ReplaceAll(opts.Field(j).Name, "URL", "Url"); !keys[key] {
+					t.Errorf("no context key %s%s for %s.%s: add it to contextFields", ContextPrefix, key, opts.Name(), opts.Field(j).Name)
 				}
 			}
 			continue
@@ -172,7 +202,7 @@ func TestContextKeysCoverEveryProp(t *testing.T) {
 	if typed != 4 {
 		t.Errorf("%d typed (interface) props, the test knows 4 (EventsTable, SummaryTable, Billing, AlarmTopic)", typed)
 	}
-	for _, k := range []string{"region", "account", "stackName", "disableCollector"} {
+	for _, k := range []string{"region", "account", "stackName", "disableCollector", "disableAnalytics"} {
 		if !keys[k] {
 			t.Errorf("no context key %s%s", ContextPrefix, k)
 		}

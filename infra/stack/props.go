@@ -16,6 +16,11 @@ type EventlakeStackProps struct {
 	// deploys it by default (with PipelineProps.Collector's options, or
 	// the defaults when Collector is nil); the construct alone does not.
 	DisableCollector bool
+	// DisableAnalytics leaves the analytics API and dashboard out. The
+	// stack deploys them by default (with PipelineProps.Analytics'
+	// options, or the defaults, IAM authorization, when Analytics is nil);
+	// the construct alone does not.
+	DisableAnalytics bool
 }
 
 // Validate reports every invalid pipeline field in one *eventlake.PropsError.
@@ -24,16 +29,24 @@ func (p EventlakeStackProps) Validate() error {
 		return &eventlake.PropsError{Problems: []eventlake.FieldProblem{{
 			Field: "Collector", Reason: "sets the collector's options, and DisableCollector leaves it out"}}}
 	}
+	if p.DisableAnalytics && p.Analytics != nil {
+		return &eventlake.PropsError{Problems: []eventlake.FieldProblem{{
+			Field: "Analytics", Reason: "sets the analytics' options, and DisableAnalytics leaves them out"}}}
+	}
 	return p.pipelineProps().Validate()
 }
 
 // pipelineProps are the pipeline's props as the stack passes them: the
-// collector with its default options unless DisableCollector. The
+// collector with its default options unless DisableCollector, the
+// analytics with theirs unless DisableAnalytics. The
 // caller's props are not changed.
 func (p EventlakeStackProps) pipelineProps() eventlake.PipelineProps {
 	pp := p.PipelineProps
 	if !p.DisableCollector && pp.Collector == nil {
 		pp.Collector = &eventlake.CollectorOptions{}
+	}
+	if !p.DisableAnalytics && pp.Analytics == nil {
+		pp.Analytics = &eventlake.AnalyticsOptions{}
 	}
 	return pp
 }

@@ -20,8 +20,9 @@ const PipelineID = "Default"
 const MaintenanceID = "Maintenance"
 
 // EventlakeStack is eventlake's own stack: the pipeline, with the HTTP
-// collector unless DisableCollector, and the outputs applications and
-// operators need.
+// collector unless DisableCollector and the analytics API and dashboard
+// unless DisableAnalytics, the lake's maintenance, and the outputs
+// applications and operators need.
 type EventlakeStack struct {
 	awscdk.Stack
 	// Pipeline is the whole pipeline; its fields expose each concern.
@@ -100,10 +101,23 @@ func (s *EventlakeStack) outputs() {
 			out("CollectorDomainTarget", "point the custom domain's DNS record (CNAME or alias) here", c.Domain.RegionalDomainName())
 		}
 	}
+	if a := p.Analytics; a != nil {
+		out("AnalyticsUrl", "the analytics API (GET api/v1/queries, api/v1/queries/{name}, analytics) and dashboard (GET dashboard); "+
+			authOf(a.Options), a.Url)
+		out("AnalyticsFunctionName", "the analytics Lambda", a.Function.FunctionName())
+	}
 	out("GlueDatabaseName", "the Athena database", p.Catalog.Database.DatabaseName())
 	out("AthenaWorkGroupName", "the Athena workgroup", p.Catalog.WorkGroup.Ref())
 	out("AthenaResultsBucketName", "Athena query results", p.Catalog.Results.BucketName())
 	out("AlarmTopicArn", "alarm notifications", p.Monitoring.Topic.TopicArn())
 	out("DashboardName", "the CloudWatch dashboard", p.Monitoring.Dashboard.DashboardName())
 	out("CompactionFunctionName", "the daily lake compaction (eventlake compact runs the same)", s.Maintenance.Compaction.Function.FunctionName())
+}
+
+// authOf says how callers of the analytics API authenticate.
+func authOf(o eventlake.AnalyticsOptions) string {
+	if o.JwtIssuer != "" {
+		return "send a bearer token of " + o.JwtIssuer
+	}
+	return "sign requests with SigV4 (execute-api:Invoke)"
 }

@@ -124,6 +124,11 @@ func TestOutputs(t *testing.T) {
 		"CollectorUrl": obj{"Fn::Join": []interface{}{"", []interface{}{
 			"https://", ref(p.Collector.Api), ".execute-api.us-east-1.", obj{"Ref": "AWS::URLSuffix"}, "/",
 		}}},
+		// The analytics, deployed by default.
+		"AnalyticsFunctionName": ref(p.Analytics.Function),
+		"AnalyticsUrl": obj{"Fn::Join": []interface{}{"", []interface{}{
+			"https://", ref(p.Analytics.Api), ".execute-api.us-east-1.", obj{"Ref": "AWS::URLSuffix"}, "/",
+		}}},
 	} {
 		check(t, "output "+name, func() { tmpl.HasOutput(jsii.String(name), obj{"Value": value}) })
 	}
@@ -159,7 +164,7 @@ func TestCollectorIsDeployedByDefault(t *testing.T) {
 	}
 	// The collector's binary is needed only with the collector.
 	noCollector := t.TempDir()
-	for _, name := range []string{eventlake.RelayFunctionName, eventlake.SummaryFunctionName} {
+	for _, name := range []string{eventlake.RelayFunctionName, eventlake.SummaryFunctionName, eventlake.AnalyticsFunctionName} {
 		if err := os.MkdirAll(filepath.Join(noCollector, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -173,6 +178,50 @@ func TestCollectorIsDeployedByDefault(t *testing.T) {
 	if err := (EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: noCollector}}).Validate(); err == nil ||
 		!strings.Contains(err.Error(), eventlake.CollectorFunctionName) {
 		t.Errorf("with the collector and no binary: %v", err)
+	}
+}
+
+// TestAnalyticsAreDeployedByDefault: the stack deploys the analytics
+// API and dashboard with IAM authorization unless DisableAnalytics;
+// options and DisableAnalytics together are an error; the caller's props
+// are not changed; the analytics' binary is needed only with them.
+func TestAnalyticsAreDeployedByDefault(t *testing.T) {
+	s, tmpl := defaultStack(t)
+	a := s.Pipeline.Analytics
+	if a == nil {
+		t.Fatal("the default stack has no analytics")
+	}
+	if a.Authorizer != nil || a.Options.ThrottleRate != eventlake.DefaultAnalyticsThrottleRate {
+		t.Errorf("analytics authorizer %v, throttle %v", a.Authorizer, a.Options.ThrottleRate)
+	}
+	routes := tmpl.FindResources(jsii.String("AWS::ApiGatewayV2::Route"), obj{"Properties": obj{"AuthorizationType": "AWS_IAM"}})
+	if len(*routes) != 4 {
+		t.Errorf("%d IAM-authorized routes, want the analytics' 4", len(*routes))
+	}
+	props := EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: lambdasDir}}
+	if err := props.Validate(); err != nil || props.Analytics != nil {
+		t.Errorf("defaults: %v; caller's Analytics %v", err, props.Analytics)
+	}
+	props.DisableAnalytics = true
+	props.Analytics = &eventlake.AnalyticsOptions{}
+	if err := props.Validate(); err == nil || !strings.Contains(err.Error(), "DisableAnalytics") {
+		t.Errorf("options with DisableAnalytics: %v", err)
+	}
+	partial := t.TempDir()
+	for _, name := range []string{eventlake.RelayFunctionName, eventlake.SummaryFunctionName, eventlake.CollectorFunctionName} {
+		if err := os.MkdirAll(filepath.Join(partial, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(partial, name, "bootstrap"), []byte("binary"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := (EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: partial}, DisableAnalytics: true}).Validate(); err != nil {
+		t.Errorf("without the analytics: %v", err)
+	}
+	if err := (EventlakeStackProps{PipelineProps: eventlake.PipelineProps{LambdasDir: partial}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), eventlake.AnalyticsFunctionName) {
+		t.Errorf("with the analytics and no binary: %v", err)
 	}
 }
 
@@ -254,7 +303,7 @@ func TestCDKDeployBuildsTheLambdas(t *testing.T) {
 	}
 	script := out.String()
 	for _, want := range []string{"GOOS=linux GOARCH=arm64 CGO_ENABLED=0", "-tags lambda.norpc",
-		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName, eventlake.SummaryFunctionName, eventlake.CollectorFunctionName} {
+		"-o " + eventlake.DefaultLambdasDir + "/$l/bootstrap", "./lambdas/$l", eventlake.RelayFunctionName, eventlake.SummaryFunctionName, eventlake.CollectorFunctionName, eventlake.AnalyticsFunctionName} {
 		if !strings.Contains(script, want) {
 			t.Errorf("make lambdas does not %q:\n%s", want, script)
 		}

@@ -37,6 +37,20 @@ func New(runner *remote.Runner, store *lake.S3Store) *Engine {
 // Dialect implements lake.Engine.
 func (e *Engine) Dialect() lake.Dialect { return lake.AthenaDialect() }
 
+// PublishLinks implements lake.Engine: CREATE OR REPLACE VIEW identities
+// (athena.ViewsDDLWith) in the runner's workgroup and database, which
+// updates the Glue view (the caller's role needs glue:UpdateTable on it).
+func (e *Engine) PublishLinks(ctx context.Context, links athena.Links) error {
+	ddl, err := athena.ViewsDDLWith(e.runner.Database(), &links)
+	if err != nil {
+		return err
+	}
+	if _, err := e.runner.Execute(ctx, ddl[len(ddl)-1], nil); err != nil {
+		return fmt.Errorf("replace the identities view: %w", err)
+	}
+	return nil
+}
+
 // Close implements lake.Engine.
 func (e *Engine) Close() error { return nil }
 

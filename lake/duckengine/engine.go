@@ -50,6 +50,12 @@ func New(ctx context.Context, store *lake.FolderStore, cfg Config) (*Engine, err
 // Dialect implements lake.Engine.
 func (e *Engine) Dialect() lake.Dialect { return lake.DuckDBDialect() }
 
+// PublishLinks implements lake.Engine. The query runners of a local lake
+// (athena/local, this engine's own included) define the identities view
+// from the pointer the Lake writes after this, at their next query: there
+// is no catalog to change.
+func (e *Engine) PublishLinks(context.Context, athena.Links) error { return nil }
+
 // Close implements lake.Engine.
 func (e *Engine) Close() error { return e.db.Close() }
 
@@ -148,7 +154,7 @@ func (e *Engine) Query(ctx context.Context, sql string, scope []string) (*athena
 // Unload implements lake.Engine: it materializes the SELECT in a table, then
 // writes each bucket with COPY ... TO <dest>bucket=<n>/data_0.parquet
 // (FORMAT PARQUET, COMPRESSION GZIP), or FORMAT JSON to data_0.json.gz, in
-// the rewrite's order. (DuckDB's PARTITION_BY writes Parquet but not JSON,
+// lake.UnloadOrder. (DuckDB's PARTITION_BY writes Parquet but not JSON,
 // and does not promise the order within a partition.)
 func (e *Engine) Unload(ctx context.Context, sql string, scope []string, dest string, format athena.Format) error {
 	if err := lake.CheckKey(strings.TrimSuffix(dest, "/") + "/x"); err != nil || !strings.HasSuffix(dest, "/") {
@@ -179,6 +185,16 @@ func (e *Engine) Unload(ctx context.Context, sql string, scope []string, dest st
 	if err != nil {
 		return err
 	}
+	desc, err := e.db.Query(ctx, "SELECT column_name FROM (DESCRIBE "+table+")")
+	if err != nil {
+		return err
+	}
+	var cols []string
+	for _, r := range desc.Rows {
+		if r[0].String != "bucket" {
+			cols = append(cols, r[0].String)
+		}
+	}
 	for i := range res.Rows {
 		b, err := strconv.Atoi(res.Rows[i][0].String)
 		if err != nil {
@@ -193,7 +209,7 @@ func (e *Engine) Unload(ctx context.Context, sql string, scope []string, dest st
 			return err
 		}
 		if err := e.db.Exec(ctx, fmt.Sprintf("COPY (SELECT %s FROM %s WHERE bucket = %d ORDER BY %s) TO %s (%s)",
-			strings.Join(tracker.FieldNames(), ", "), table, b, lake.RewriteOrder, target, opts)); err != nil {
+			strings.Join(cols, ", "), table, b, lake.UnloadOrder(cols), target, opts)); err != nil {
 			return err
 		}
 	}

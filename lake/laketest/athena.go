@@ -21,22 +21,28 @@ import (
 	"github.com/eventlake/eventlake/athena/fakeathena"
 	"github.com/eventlake/eventlake/athena/local"
 	"github.com/eventlake/eventlake/athena/remote"
+	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/tracker"
 )
 
 // Athena is a fake Athena endpoint (athena/fakeathena, the real SDK client
 // on the wire) whose engine is DuckDB over the S3 bucket's events: before
-// each statement it mirrors events/ from the bucket (through the S3 API) to
-// a folder and defines the events table over it with Athena's hidden column
-// "$path" (s3://bucket/key), the events_dedup and identities views, and the
-// Trino macros. It runs SELECTs, and UNLOAD statements of the form
+// each statement it mirrors events/ and identities/ from the bucket (through
+// the S3 API) to a folder and defines the events table over it with Athena's
+// hidden column "$path" (s3://bucket/key), the identity_links table (by its
+// run=<run> folders, as the Glue table's injected projection), the
+// events_dedup and identities views, and the Trino macros. Like the Glue
+// catalog, it keeps the identities view that a CREATE OR REPLACE VIEW
+// <database>.identities statement defined (run with the database read as
+// DuckDB's main). It runs SELECTs, and UNLOAD statements of the form
 //
 //	UNLOAD (<select>) TO 's3://bucket/prefix/' WITH (format = 'PARQUET'|'JSON', compression = 'GZIP', partitioned_by = ARRAY['bucket'])
 //
 // as Athena does: the destination must be empty; the rows are written to
 // prefix/bucket=<n>/<file> (GZIP Parquet, or gzip NDJSON) through the S3
 // API. Trino's lower(to_hex(sha256(to_utf8(x)))) runs as DuckDB's
-// sha256(x). It is a test helper.
+// sha256(x). SELECTs may carry execution parameters (the query library's),
+// as Athena's. It is a test helper.
 type Athena struct {
 	*fakeathena.Server
 	s3     *S3
@@ -45,6 +51,7 @@ type Athena struct {
 
 	mu         sync.Mutex
 	etags      map[string]string // mirrored key -> ETag
+	identities string            // the identities view a statement defined, in DuckDB's terms
 	statements []string
 	fail       func(sql string) error
 	seq        int
@@ -87,7 +94,12 @@ func (a *Athena) FailWhen(f func(sql string) error) {
 	a.fail = f
 }
 
-var unloadRE = regexp.MustCompile(`(?s)^UNLOAD \((.*)\) TO '(s3://[^']+/)' WITH \((.*)\)$`)
+var (
+	unloadRE = regexp.MustCompile(`(?s)^UNLOAD \((.*)\) TO '(s3://[^']+/)' WITH \((.*)\)$`)
+	// viewRE matches the identities view's replacement and names its
+	// database.
+	viewRE = regexp.MustCompile(`^CREATE OR REPLACE VIEW ([a-z_][a-z0-9_]*)\.` + athena.IdentitiesView + ` AS\n`)
+)
 
 // trinoSHA256 is Trino's lower-case hex SHA-256 of a varchar, which DuckDB
 // spells sha256(x): its sha256 takes varchar and returns lower-case hex.
@@ -106,41 +118,51 @@ func (a *Athena) engine(ctx context.Context, sql string, params []any) (*athena.
 			return nil, err
 		}
 	}
-	if len(params) > 0 {
-		return nil, errors.New("laketest: the lake's statements carry no execution parameters")
-	}
 	if err := a.sync(ctx); err != nil {
 		return nil, err
 	}
 	sql = trinoSHA256.ReplaceAllString(sql, "sha256($1)")
 	if m := unloadRE.FindStringSubmatch(sql); m != nil {
+		if len(params) > 0 {
+			return nil, errors.New("laketest: the lake's UNLOAD statements carry no execution parameters")
+		}
 		return &athena.Result{}, a.unload(ctx, m[1], m[2], m[3])
+	}
+	if m := viewRE.FindStringSubmatch(sql); m != nil {
+		view := strings.ReplaceAll(sql, m[1]+".", "main.")
+		if err := a.db.Exec(ctx, view); err != nil {
+			return nil, err
+		}
+		a.identities = view
+		return &athena.Result{}, nil
 	}
 	if strings.HasPrefix(strings.TrimSpace(sql), "UNLOAD") {
 		return nil, fmt.Errorf("laketest: UNLOAD not of the supported form: %.200s", sql)
 	}
-	return a.db.Query(ctx, sql)
+	return a.db.Query(ctx, sql, params...)
 }
 
 // sync mirrors the bucket's events/ into the folder and defines the views.
 func (a *Athena) sync(ctx context.Context) error {
 	seen := map[string]bool{}
-	p := s3.NewListObjectsV2Paginator(a.s3.Client, &s3.ListObjectsV2Input{Bucket: &a.s3.Bucket, Prefix: aws.String("events/")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return err
-		}
-		for _, o := range page.Contents {
-			key, etag := aws.ToString(o.Key), aws.ToString(o.ETag)
-			seen[key] = true
-			if a.etags[key] == etag {
-				continue
-			}
-			if err := a.download(ctx, key); err != nil {
+	for _, prefix := range []string{"events/", athena.LinksPrefix} {
+		p := s3.NewListObjectsV2Paginator(a.s3.Client, &s3.ListObjectsV2Input{Bucket: &a.s3.Bucket, Prefix: aws.String(prefix)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
 				return err
 			}
-			a.etags[key] = etag
+			for _, o := range page.Contents {
+				key, etag := aws.ToString(o.Key), aws.ToString(o.ETag)
+				seen[key] = true
+				if a.etags[key] == etag {
+					continue
+				}
+				if err := a.download(ctx, key); err != nil {
+					return err
+				}
+				a.etags[key] = etag
+			}
 		}
 	}
 	for key := range a.etags {
@@ -176,8 +198,12 @@ func (a *Athena) download(ctx context.Context, key string) error {
 // defineViews defines events with "$path" over the mirror, as Athena's
 // table, and the views over it.
 func (a *Athena) defineViews(ctx context.Context) error {
-	var parquet, json bool
+	var parquet, json, links bool
 	for key := range a.etags {
+		if strings.HasPrefix(key, athena.LinksPrefix) {
+			links = true
+			continue
+		}
 		parquet = parquet || strings.HasSuffix(key, ".parquet")
 		json = json || strings.HasSuffix(key, ".gz")
 	}
@@ -205,9 +231,29 @@ func (a *Athena) defineViews(ctx context.Context) error {
 	if err := a.db.Exec(ctx, "CREATE OR REPLACE VIEW main.events AS\n"+strings.Join(parts, "\nUNION ALL\n")); err != nil {
 		return err
 	}
+	var linkCols []string
+	for _, c := range athena.LinksColumns() {
+		linkCols = append(linkCols, c.Name)
+	}
+	// Athena names the files UNLOAD wrote without an extension, and a
+	// materialization's files are copied to links-<n>.parquet.
+	linksDef := fmt.Sprintf(`SELECT %s, run FROM read_parquet('%s/%srun=*/*', hive_partitioning = true, hive_types = {'run': 'VARCHAR'})`,
+		strings.Join(linkCols, ", "), a.mirror, athena.LinksPrefix)
+	if !links {
+		for i, c := range linkCols {
+			linkCols[i] = "CAST(NULL AS VARCHAR) AS " + c
+		}
+		linksDef = "SELECT " + strings.Join(linkCols, ", ") + ", CAST(NULL AS VARCHAR) AS run WHERE false"
+	}
+	if err := a.db.Exec(ctx, "CREATE OR REPLACE VIEW main."+athena.LinksTable+" AS\n"+linksDef); err != nil {
+		return err
+	}
 	views, err := athena.ViewsDDL("main")
 	if err != nil {
 		return err
+	}
+	if a.identities != "" {
+		views[len(views)-1] = a.identities
 	}
 	for _, v := range views {
 		if err := a.db.Exec(ctx, v); err != nil {
@@ -254,11 +300,21 @@ func (a *Athena) unload(ctx context.Context, sql, target, with string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	cols := strings.Join(tracker.FieldNames(), ", ")
+	desc, err := a.db.Query(ctx, "SELECT column_name FROM (DESCRIBE main.unload)")
+	if err != nil {
+		return err
+	}
+	var columns []string
+	for _, r := range desc.Rows {
+		if r[0].String != "bucket" {
+			columns = append(columns, r[0].String)
+		}
+	}
+	cols := strings.Join(columns, ", ")
 	for _, row := range buckets.Rows {
 		b := row[0].String
 		file := filepath.ToSlash(filepath.Join(tmp, "part-"+b))
-		if err := a.db.Exec(ctx, fmt.Sprintf("COPY (SELECT %s FROM main.unload WHERE bucket = %s ORDER BY user_id NULLS LAST, anonymous_id NULLS LAST, event_at, event_id) TO '%s' (%s)", cols, b, file, format)); err != nil {
+		if err := a.db.Exec(ctx, fmt.Sprintf("COPY (SELECT %s FROM main.unload WHERE bucket = %s ORDER BY %s) TO '%s' (%s)", cols, b, lake.UnloadOrder(columns), file, format)); err != nil {
 			return err
 		}
 		body, err := os.ReadFile(file)

@@ -46,6 +46,17 @@ const (
 	EnvConcurrency = "DASHBOARD_CONCURRENCY"
 )
 
+// DashboardPath is the dashboard's path.
+const DashboardPath = "/dashboard"
+
+// RoutePaths are the paths the function serves, each with GET, in API
+// Gateway's route syntax ({name} is a path parameter): the API's list and
+// queries, seed 001's GET /analytics and the dashboard. The CDK construct
+// (infra/eventlake, NewAnalytics) routes exactly these to the function.
+func RoutePaths() []string {
+	return []string{api.QueriesPath, api.QueriesPath + "/{name}", api.AnalyticsPath, DashboardPath}
+}
+
 // Config is the function's configuration.
 type Config struct {
 	WorkGroup, Database, Catalog string
@@ -115,6 +126,6 @@ func NewHTTP(cfg Config, athena remote.API, logger *slog.Logger) (http.Handler, 
 	mux.Handle("GET "+api.QueriesPath, a)
 	mux.Handle("GET "+api.QueriesPath+"/", a)
 	mux.Handle("GET "+api.AnalyticsPath, a)
-	mux.Handle("GET /dashboard", d)
+	mux.Handle("GET "+DashboardPath, d)
 	return mux, nil
 }

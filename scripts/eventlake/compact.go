@@ -82,6 +82,9 @@ func runCompact(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stderr, "compact %s: %d days rewritten, %d skipped, %d failed: %d objects (%s) -> %d files (%s), %d duplicates removed, %s\n",
 		o.where, rewritten, len(res.Days)-rewritten, len(res.Failed), objs, athena.FormatBytes(in), files, athena.FormatBytes(out), dups, time.Since(start).Round(time.Millisecond))
+	if res.Identities != nil {
+		fmt.Fprintln(stderr, res.Identities) // the materialized identity links (docs/lake.md)
+	}
 	if errors.Is(err, lake.ErrLocked) {
 		return fmt.Errorf("%w\n(another run holds a day: run again later)", err)
 	}

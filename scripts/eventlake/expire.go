@@ -69,5 +69,8 @@ func runExpire(ctx context.Context, argv []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stderr, "expire %s: days before %s: %s %d days, %d objects (%s), %d versions purged, %d failed, %s\n",
 		o.where, res.Before, verb, len(res.Days), objs, athena.FormatBytes(bytes), versions, len(res.Failed), time.Since(start).Round(time.Millisecond))
+	if res.Identities != nil {
+		fmt.Fprintln(stderr, res.Identities)
+	}
 	return err
 }

@@ -104,6 +104,9 @@ func runForget(ctx context.Context, argv []string, stdout, stderr io.Writer) err
 		o.where, res.Request, verb, res.Users, res.Anonymous+res.Linked, res.Linked, res.SuppressionAdded,
 		res.Hot.EventsDeleted, res.Hot.SummaryDeleted, sumFound(res.Found), len(res.Found), res.RowsRemoved(), res.Remaining,
 		res.Errors.Events, res.AuditKey, time.Since(start).Round(time.Millisecond))
+	if res.Identities != nil {
+		fmt.Fprintln(stderr, res.Identities)
+	}
 	if o.hot == nil && !*dry {
 		fmt.Fprintln(stderr, "forget: the hot store was left alone (-no-hot-store)")
 	}

@@ -78,11 +78,17 @@ func TestLakeCommandsLocal(t *testing.T) {
 	if !strings.Contains(out, "rewritten") || !strings.Contains(errs, "days rewritten") || !strings.Contains(errs, "duplicates removed") {
 		t.Errorf("compact output:\n%s\n%s", out, errs)
 	}
+	// The identity links of the days before yesterday are materialized.
+	yesterday := today.AddDate(0, 0, -1).Format(tracker.DateLayout)
+	if !strings.Contains(errs, "links before "+yesterday+" materialized (run ") {
+		t.Errorf("compact did not report the identity links:\n%s", errs)
+	}
 	if n := countLocal(t, root, "SELECT count(*) FROM events WHERE dt < '"+today.Format(tracker.DateLayout)+"'"); n != countLocal(t, root, "SELECT count(*) FROM events_dedup WHERE dt < '"+today.Format(tracker.DateLayout)+"'") {
 		t.Errorf("after compact: events (%d) differs from events_dedup", n)
 	}
 	err, _, errs = runCmd(t, "compact", "-local", root, "-json")
-	if err != nil || !strings.Contains(errs, "0 days rewritten") {
+	if err != nil || !strings.Contains(errs, "0 days rewritten") || !strings.Contains(errs, "identities: the materialization ") ||
+		!strings.Contains(errs, "is current") {
 		t.Errorf("compact again: %v\n%s", err, errs)
 	}
 
@@ -103,7 +109,7 @@ func TestLakeCommandsLocal(t *testing.T) {
 	if res.Request != "ticket-7" || res.Remaining != 0 || res.Hot.EventsDeleted != hotOf("u0002") || res.RowsRemoved() == 0 {
 		t.Errorf("forget: %+v\n%s", res, errs)
 	}
-	if !strings.Contains(errs, "forgot 1 users") || strings.Contains(errs, "u0002") {
+	if !strings.Contains(errs, "forgot 1 users") || strings.Contains(errs, "u0002") || !strings.Contains(errs, "links before "+yesterday+" materialized") {
 		t.Errorf("forget summary (must not name the user):\n%s", errs)
 	}
 	if n := countLocal(t, root, "SELECT count(*) FROM events WHERE user_id = 'u0002'"); n != 0 {

@@ -2,8 +2,6 @@ package eventlake
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -423,15 +421,7 @@ func TestAnalyticsLeftOut(t *testing.T) {
 
 func TestValidateAnalyticsOptions(t *testing.T) {
 	// A build without the analytics function: enough only without them.
-	partial := t.TempDir()
-	for _, name := range []string{RelayFunctionName, SummaryFunctionName} {
-		if err := os.MkdirAll(filepath.Join(partial, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(partial, name, "bootstrap"), []byte("binary"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	partial := someLambdas(t, RelayFunctionName, SummaryFunctionName)
 	if err := (PipelineProps{LambdasDir: partial}).Validate(); err != nil {
 		t.Errorf("without the analytics: %v", err)
 	}
@@ -467,26 +457,7 @@ func TestValidateAnalyticsOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.opts
 			err := (PipelineProps{LambdasDir: lambdasDir, Analytics: &opts}).Validate()
-			if tc.fields == nil {
-				if err != nil {
-					t.Fatalf("Validate = %v", err)
-				}
-				return
-			}
-			var pe *PropsError
-			if !errors.As(err, &pe) {
-				t.Fatalf("Validate = %v, want %v", err, tc.fields)
-			}
-			var got []string
-			for _, p := range pe.Problems {
-				got = append(got, p.Field)
-			}
-			sort.Strings(got)
-			want := append([]string(nil), tc.fields...)
-			sort.Strings(want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("problems %v, want %v", pe.Problems, tc.fields)
-			}
+			checkProblemFields(t, err, tc.fields)
 		})
 	}
 	opts := &AnalyticsOptions{}

@@ -2,11 +2,8 @@ package eventlake
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -542,15 +539,7 @@ func TestCollectorLeftOut(t *testing.T) {
 
 func TestValidateCollectorOptions(t *testing.T) {
 	// A build without the collector: enough only without it.
-	noCollector := t.TempDir()
-	for _, name := range []string{RelayFunctionName, SummaryFunctionName} {
-		if err := os.MkdirAll(filepath.Join(noCollector, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(noCollector, name, "bootstrap"), []byte("binary"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	noCollector := someLambdas(t, RelayFunctionName, SummaryFunctionName)
 	if err := (PipelineProps{LambdasDir: noCollector}).Validate(); err != nil {
 		t.Errorf("without the collector: %v", err)
 	}
@@ -590,26 +579,7 @@ func TestValidateCollectorOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.opts
 			err := (PipelineProps{LambdasDir: lambdasDir, Collector: &opts}).Validate()
-			if tc.fields == nil {
-				if err != nil {
-					t.Fatalf("Validate = %v", err)
-				}
-				return
-			}
-			var pe *PropsError
-			if !errors.As(err, &pe) {
-				t.Fatalf("Validate = %v, want %v", err, tc.fields)
-			}
-			var got []string
-			for _, p := range pe.Problems {
-				got = append(got, p.Field)
-			}
-			sort.Strings(got)
-			want := append([]string(nil), tc.fields...)
-			sort.Strings(want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("problems %v, want %v", pe.Problems, tc.fields)
-			}
+			checkProblemFields(t, err, tc.fields)
 		})
 	}
 	// WithDefaults fills a copy: the caller's options stay as they were.

@@ -3,9 +3,11 @@ package eventlake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -444,4 +446,46 @@ func (s *synthesized) rolePolicyGrants(t *testing.T, roleID string) map[string]b
 		}
 	}
 	return allowed
+}
+
+// someLambdas is a LambdasDir holding a stand-in bootstrap binary for each
+// of names only: what a build without the other functions leaves.
+func someLambdas(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range names {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "bootstrap"), []byte("binary"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// checkProblemFields fails t unless err is nil when fields is, or else a
+// *PropsError naming exactly fields (in any order).
+func checkProblemFields(t *testing.T, err error, fields []string) {
+	t.Helper()
+	if fields == nil {
+		if err != nil {
+			t.Fatalf("Validate = %v", err)
+		}
+		return
+	}
+	var pe *PropsError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Validate = %v, want %v", err, fields)
+	}
+	var got []string
+	for _, p := range pe.Problems {
+		got = append(got, p.Field)
+	}
+	sort.Strings(got)
+	want := append([]string(nil), fields...)
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems %v, want %v", pe.Problems, fields)
+	}
 }

@@ -66,3 +66,31 @@ func ExampleNewPipeline_collector() {
 	fmt.Println(o.Routes["page_view"], o.ThrottleRate, o.ThrottleBurst, o.IPPolicy)
 	// Output: lake 500 1000 keep
 }
+
+// The analytics API and dashboard are opt-in too. Here analysts sign in
+// with the company's identity provider: every route takes its JWTs with
+// the analytics:read scope instead of SigV4, and the dashboard links user
+// IDs to the admin page.
+func ExampleNewPipeline_analytics() {
+	app := awscdk.NewApp(nil)
+	stack := awscdk.NewStack(app, jsii.String("Shop"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Region: jsii.String("eu-west-1")},
+	})
+	pl, err := NewPipeline(stack, "Analytics", &PipelineProps{
+		NamePrefix: "shop_events",
+		LambdasDir: lambdasDir, // "build/lambdas" after `make lambdas`
+		Analytics: &AnalyticsOptions{
+			JwtIssuer:     "https://shop.okta.com/oauth2/default",
+			JwtAudience:   []string{"0oa-analytics"},
+			JwtScopes:     []string{"analytics:read"},
+			UserURLPrefix: "https://admin.shop.example/activity?user=",
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	a := pl.Analytics
+	fmt.Println(len(a.Routes), "routes,", a.Authorizer != nil, a.Options.ThrottleRate, a.Options.Concurrency)
+	// Output: 4 routes, true 50 4
+}

@@ -306,3 +306,108 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkMaterializeIdentities measures the nightly materialization of
+// the identity links on the benchmark's lake (90 days, about a million
+// events, as Firehose writes them), in the same run:
+//
+//   - full: every day before yesterday read (the first run, or one after a
+//     day before the current watermark changed);
+//   - incremental: the materialization up to the day before built on (its
+//     links stand for the days before its watermark), one day read.
+//
+// bytes_read/op is what DuckDB read for the run's SELECT, Athena's bill's
+// measure (from the same SELECT run through the local query runner).
+//
+//	go test ./lake -run '^$' -bench BenchmarkMaterializeIdentities -benchtime 1x -benchmem -timeout 30m
+func BenchmarkMaterializeIdentities(b *testing.B) {
+	src, _ := benchLake(b)
+	ctx := context.Background()
+	root := copyLake(b, src)
+	st, err := lake.NewFolderStore(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := duckengine.New(ctx, st, duckengine.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	l, err := lake.New(st, eng, lake.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	yesterday, before := today.AddDate(0, 0, -1).Format(tracker.DateLayout), today.AddDate(0, 0, -2).Format(tracker.DateLayout)
+	// What each form's SELECT reads (lake/sql/identities.sql), through the
+	// local query runner, which reports the bytes.
+	bytesOf := func(b *testing.B, sql string, args ...any) int64 {
+		b.Helper()
+		db, err := local.Open(ctx, local.Config{Root: root, Threads: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		res, err := db.Query(ctx, sql, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res.Stats.BytesScanned
+	}
+	const first = `SELECT count(*) FROM (
+  SELECT anonymous_id, row_number() OVER (PARTITION BY anonymous_id ORDER BY linked_at, event_id, user_id) AS nth FROM (`
+	for _, tc := range []struct {
+		name string
+		prep func(b *testing.B) // sets the current materialization up
+		opts lake.IdentitiesOptions
+		sql  func(run string) (string, []any)
+	}{
+		{"full", func(*testing.B) {}, lake.IdentitiesOptions{Watermark: yesterday, Force: true, Full: true},
+			func(string) (string, []any) {
+				return first + `SELECT anonymous_id, user_id, event_at AS linked_at, event_id FROM events
+    WHERE dt < ? AND anonymous_id IS NOT NULL AND user_id IS NOT NULL)) WHERE nth = 1`, []any{yesterday}
+			}},
+		{"incremental", func(b *testing.B) {
+			if _, err := l.MaterializeIdentities(ctx, lake.IdentitiesOptions{Watermark: before, Force: true, Full: true}); err != nil {
+				b.Fatal(err)
+			}
+		}, lake.IdentitiesOptions{Watermark: yesterday},
+			func(run string) (string, []any) {
+				return first + `SELECT anonymous_id, user_id, linked_at, event_id FROM identity_links WHERE run = ?
+    UNION ALL SELECT anonymous_id, user_id, event_at AS linked_at, event_id FROM events
+    WHERE dt >= ? AND dt < ? AND anonymous_id IS NOT NULL AND user_id IS NOT NULL)) WHERE nth = 1`, []any{run, before, yesterday}
+			}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var bytes int64
+			var res *lake.IdentitiesResult
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				tc.prep(b)
+				cur, err := l.Identities(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				prevRun := ""
+				if cur != nil {
+					prevRun = cur.Run
+				}
+				b.StartTimer()
+				res, err = l.MaterializeIdentities(ctx, tc.opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if (tc.name == "incremental") != (res.IncrementalFrom != "") {
+					b.Fatalf("%s run: %s", tc.name, res)
+				}
+				sql, args := tc.sql(prevRun)
+				bytes += bytesOf(b, sql, args...)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(bytes)/float64(b.N), "bytes_read/op")
+			b.ReportMetric(athena.Cost(bytes/int64(b.N)), "athena_usd/op")
+			b.Logf("%s: %s", tc.name, res)
+		})
+	}
+}

@@ -77,6 +77,11 @@ type IdentitiesResult struct {
 	// the current materialization read them (with a new watermark, also the
 	// days it adds).
 	Stale []string `json:"stale,omitempty"`
+	// IncrementalFrom is the previous materialization this one was built
+	// on (its links stood for the days before its watermark, and only the
+	// days from there were read); empty when every day before the
+	// watermark was read.
+	IncrementalFrom string `json:"incremental_from,omitempty"`
 	// Rows are the anonymous IDs linked, Files and Bytes what was written.
 	Rows  int64 `json:"rows"`
 	Files int   `json:"files"`
@@ -96,8 +101,12 @@ func (r *IdentitiesResult) String() string {
 	}
 	switch r.Skipped {
 	case "":
-		return fmt.Sprintf("identities: %d links before %s materialized (run %s, %d files, %s; %d stale days)",
-			r.Rows, r.Watermark, r.Run, r.Files, athena.FormatBytes(r.Bytes), len(r.Stale))
+		how := "every day read"
+		if r.IncrementalFrom != "" {
+			how = "incremental on " + r.IncrementalFrom
+		}
+		return fmt.Sprintf("identities: %d links before %s materialized (run %s, %d files, %s; %d stale days; %s)",
+			r.Rows, r.Watermark, r.Run, r.Files, athena.FormatBytes(r.Bytes), len(r.Stale), how)
 	case "current":
 		return fmt.Sprintf("identities: the materialization %s (%d links before %s) is current", r.Run, r.Rows, r.Watermark)
 	case "dry run":
@@ -126,8 +135,12 @@ type IdentitiesOptions struct {
 	Watermark string
 	// Force writes a new materialization even when the current one is up
 	// to date (an erasure and an expiry remove links, which the day
-	// fingerprints may not show).
+	// fingerprints may not show), reading every day before the watermark.
 	Force bool
+	// Full reads every day before the watermark even when the current
+	// materialization could stand for the days before its own watermark
+	// (none of them changed since): a check of the incremental runs.
+	Full bool
 	// DryRun reports whether a materialization is due and changes nothing.
 	DryRun bool
 	// PurgeVersions removes the noncurrent versions of every earlier
@@ -150,10 +163,15 @@ type IdentitiesOptions struct {
 //     it (a late object, a rewrite, an expiry: the day's objects are
 //     fingerprinted), or Force;
 //  2. lock the identities (maintenance/locks/identities; ErrLocked when
-//     another run holds it), read the suppression list;
+//     another run holds it), read the suppression list and the current
+//     materialization again;
 //  3. UNLOAD/COPY the first link per anonymous ID of the events before the
 //     watermark, without suppressed actors' links (sql/identities.sql), into
-//     a staging prefix of its own;
+//     a staging prefix of its own. When the watermark moved forward and no
+//     day before the current materialization's watermark changed (the
+//     nightly case), the current links stand for those days and only the
+//     days from its watermark on are read (incremental; not with Force or
+//     Full);
 //  4. record the run (state copying), copy the staged files to
 //     identities/run=<run>/links-<n>.parquet;
 //  5. check them (sql/links_check.sql: one row per anonymous ID, no
@@ -231,8 +249,22 @@ func (l *Lake) MaterializeIdentities(ctx context.Context, opts IdentitiesOptions
 	if err != nil {
 		return res, err
 	}
+	// The incremental form builds on the current materialization's files,
+	// which only a run holding the lock deletes: read it again under the
+	// lock, and build on it only if it is the one whose days were compared.
+	var prev *athena.Links
+	if cur != nil && !opts.Force && !opts.Full && cur.Watermark < w && staleBefore(res.Stale, cur.Watermark) == 0 {
+		now, err := l.Identities(ctx)
+		if err != nil {
+			return res, err
+		}
+		if now != nil && now.Run == cur.Run && now.State == StateDone {
+			prev = &now.Links
+			res.IncrementalFrom = now.Run
+		}
+	}
 	d := l.engine.Dialect()
-	sql, err := d.identitiesSQL(w, hashes)
+	sql, err := d.identitiesSQL(w, hashes, prev)
 	if err != nil {
 		return res, err
 	}
@@ -443,4 +475,15 @@ func dayFingerprints(objs []Object, watermark string) map[string]string {
 		out[day] = hex.EncodeToString(h.Sum(nil)[:16])
 	}
 	return out
+}
+
+// staleBefore counts the stale days before day.
+func staleBefore(stale []string, day string) int {
+	n := 0
+	for _, d := range stale {
+		if d < day {
+			n++
+		}
+	}
+	return n
 }

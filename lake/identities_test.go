@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/athena/local"
 	"github.com/eventlake/eventlake/lake"
 	"github.com/eventlake/eventlake/lake/laketest"
 	"github.com/eventlake/eventlake/tracker"
@@ -27,6 +28,18 @@ type identitiesSide struct {
 	answers func(t *testing.T, start, end time.Time) map[string][]string
 	// statements counts the engine's statements (Athena), -1 locally.
 	statements func() int
+	// query runs one SELECT where the side's queries run, its first
+	// column's values as text.
+	query func(t *testing.T, sql string) []string
+}
+
+// firstColumn renders a result's first column.
+func firstColumn(res *athena.Result) []string {
+	var out []string
+	for _, r := range res.Rows {
+		out = append(out, r[0].String)
+	}
+	return out
 }
 
 func localSide(t *testing.T) *identitiesSide {
@@ -42,6 +55,19 @@ func localSide(t *testing.T) *identitiesSide {
 		},
 		answers:    func(t *testing.T, start, end time.Time) map[string][]string { return answers(t, ll.root, start, end) },
 		statements: func() int { return -1 },
+		query: func(t *testing.T, sql string) []string {
+			t.Helper()
+			db, err := local.Open(context.Background(), local.Config{Root: ll.root, Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			res, err := db.Query(context.Background(), sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return firstColumn(res)
+		},
 	}
 }
 
@@ -64,6 +90,14 @@ func athenaSide(t *testing.T) *identitiesSide {
 			return answersOf(t, a.runner, start, end)
 		},
 		statements: func() int { return len(a.athena.Statements()) },
+		query: func(t *testing.T, sql string) []string {
+			t.Helper()
+			res, err := a.runner.Execute(context.Background(), sql, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return firstColumn(res)
+		},
 	}
 }
 
@@ -353,5 +387,85 @@ func TestLinksCheckFailure(t *testing.T) {
 	}
 	if got := ll.count(t, "SELECT count(*) FROM identities"); got == 0 {
 		t.Error("the identities view lost its links")
+	}
+}
+
+// TestIncrementalIdentities: when the watermark moves forward and no day
+// before the current materialization's watermark changed, the next one
+// builds on it and reads only the days from its watermark on; its links
+// equal a full run's (Full), and every query answers as over a lake that
+// never materialized anything. A late object on a day before the current
+// watermark makes the next run read every day again; Force does too.
+func TestIncrementalIdentities(t *testing.T) {
+	for name, newSide := range map[string]func(*testing.T) *identitiesSide{"duckdb": localSide, "athena": athenaSide} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newSide(t)
+			const days = 10
+			start := testEnd.AddDate(0, 0, -(days - 1))
+			day := func(back int) string { return testEnd.AddDate(0, 0, -back).Format(tracker.DateLayout) }
+			events := laketest.Generate(laketest.Config{End: testEnd, Days: days, Users: 6, Visitors: 10, Seed: 11})
+			objects := map[string][]laketest.Event{}
+			for i, e := range laketest.Deliveries(events, 0.05, 3) {
+				key := laketest.ObjectKey(e.Day(), "eventlake-1-"+e.Day()+"-"+string(rune('a'+i%3)))
+				objects[key] = append(objects[key], e)
+			}
+			s.put(t, objects)
+			links := func(run string) []string {
+				t.Helper()
+				return s.query(t, "SELECT anonymous_id || ' ' || user_id || ' ' || CAST(linked_at AS varchar) || ' ' || event_id "+
+					"FROM identity_links WHERE run = '"+run+"' ORDER BY 1")
+			}
+
+			// Up to six days back, every day read.
+			first, err := s.lake.MaterializeIdentities(ctx, lake.IdentitiesOptions{Watermark: day(6)})
+			if err != nil || first.Skipped != "" || first.IncrementalFrom != "" || first.Rows == 0 {
+				t.Fatalf("first: %+v %v", first, err)
+			}
+			// Three days on: incremental on the first.
+			second, err := s.lake.MaterializeIdentities(ctx, lake.IdentitiesOptions{Watermark: day(3)})
+			if err != nil || second.Skipped != "" || second.IncrementalFrom != first.Run || second.Rows <= first.Rows ||
+				!slices.Equal(second.Stale, []string{day(6), day(5), day(4)}) {
+				t.Fatalf("second: %+v %v (first %+v)", second, err, first)
+			}
+			if !strings.Contains(second.String(), "incremental on "+first.Run) {
+				t.Errorf("second: %s", second)
+			}
+			incremental := links(second.Run)
+			sameAnswers(t, "incremental", s.answers(t, start, testEnd), answers(t, referenceLake(t, events), start, testEnd))
+			// The same watermark read in full: the same links.
+			full, err := s.lake.MaterializeIdentities(ctx, lake.IdentitiesOptions{Watermark: day(3), Full: true, Force: true})
+			if err != nil || full.IncrementalFrom != "" || full.Rows != second.Rows {
+				t.Fatalf("full: %+v %v", full, err)
+			}
+			if got := links(full.Run); !slices.Equal(got, incremental) {
+				t.Errorf("incremental links differ from a full run's:\n%q\n%q", head(incremental), head(got))
+			}
+
+			// A late link on a day before the watermark: the next run reads
+			// every day, and finds it.
+			var visitor string
+			for _, e := range events {
+				if strings.HasPrefix(e.AnonymousID, "v-") && e.UserID == "" {
+					visitor = e.AnonymousID
+					break
+				}
+			}
+			late := []laketest.Event{{UserID: "u0001", AnonymousID: visitor, EventAt: day(8) + "T07:00:00.000Z", EventID: "late-early-link",
+				EventType: tracker.TypeIdentify}}
+			s.put(t, map[string][]laketest.Event{laketest.ObjectKey(day(8), "late-delivery"): late})
+			third, err := s.lake.MaterializeIdentities(ctx, lake.IdentitiesOptions{Watermark: day(1)})
+			if err != nil || third.IncrementalFrom != "" || !slices.Contains(third.Stale, day(8)) {
+				t.Fatalf("after a late object before the watermark: %+v %v", third, err)
+			}
+			withLate := append(slices.Clone(events), late...)
+			sameAnswers(t, "after the late link", s.answers(t, start, testEnd), answers(t, referenceLake(t, withLate), start, testEnd))
+			// Nothing changed since: a day on is incremental again.
+			fourth, err := s.lake.MaterializeIdentities(ctx, lake.IdentitiesOptions{Watermark: day(0)})
+			if err != nil || fourth.IncrementalFrom != third.Run {
+				t.Fatalf("fourth: %+v %v", fourth, err)
+			}
+			sameAnswers(t, "incremental after the late link", s.answers(t, start, testEnd), answers(t, referenceLake(t, withLate), start, testEnd))
+		})
 	}
 }

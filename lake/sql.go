@@ -273,8 +273,11 @@ func (d Dialect) linkedSQL(userHashes, anonHashes []string) (string, error) {
 
 // identitiesSQL renders the SELECT of a materialization of the identity
 // links of the days before watermark, without the links of the actors of
-// hashes (see sql/identities.sql).
-func (d Dialect) identitiesSQL(watermark string, hashes []string) (string, error) {
+// hashes (see sql/identities.sql). With a previous materialization prev
+// (non-nil), it reads prev's links and the days from prev's watermark on
+// only: the incremental form, right when no day before prev's watermark
+// changed since prev read it.
+func (d Dialect) identitiesSQL(watermark string, hashes []string, prev *athena.Links) (string, error) {
 	if !dayRE.MatchString(watermark) {
 		return "", fmt.Errorf("lake: watermark %q: want YYYY-MM-DD", watermark)
 	}
@@ -282,7 +285,17 @@ func (d Dialect) identitiesSQL(watermark string, hashes []string) (string, error
 	if err != nil {
 		return "", err
 	}
-	return render("identities", sqlParams{Source: d.Source, Day: watermark, Suppressed: sup})
+	p := sqlParams{Source: d.Source, Day: watermark, Suppressed: sup}
+	if prev != nil {
+		if err := prev.Check(); err != nil {
+			return "", err
+		}
+		if prev.Watermark >= watermark {
+			return "", fmt.Errorf("lake: an incremental materialization to %s from one up to %s", watermark, prev.Watermark)
+		}
+		p.Run, p.Since = prev.Run, prev.Watermark
+	}
+	return render("identities", p)
 }
 
 // linksCheckSQL renders the check of a materialization's files (see

@@ -129,6 +129,38 @@ func TestBackfillAndRedriveFromTheTable(t *testing.T) {
 	if left, _ := q.Receive(ctx, 10); len(left) != 1 || !strings.Contains(string(left[0].Body), "not") {
 		t.Errorf("left in the queue: %v", left)
 	}
+
+	// A batch of 10 records whose range holds 5 events: the others are
+	// older than the slack (late events). The 5 are sent, the message stays
+	// (ErrIncomplete); with AcceptIncomplete it goes.
+	q = recovery.DirQueue{Dir: t.TempDir()}
+	rec.DDBStreamBatchInfo.BatchSize = 10
+	body, _ = json.Marshal(rec)
+	if err := q.Send(ctx, body); err != nil {
+		t.Fatal(err)
+	}
+	rs, err = tools.Redrive(ctx, q, recovery.RedriveOptions{Slack: 8 * time.Hour})
+	if !errors.Is(err, recovery.ErrIncomplete) || rs.Incomplete != 1 || rs.Redriven != 0 || rs.Events != 5 {
+		t.Errorf("short redrive %+v, %v: want the 5 events sent and the message kept", rs, err)
+	}
+	if left, _ := q.Receive(ctx, 10); len(left) != 1 {
+		t.Errorf("left in the queue after a short redrive: %d messages", len(left))
+	}
+	// A wider slack finds the batch's older events: nothing is missing.
+	rs, err = tools.Redrive(ctx, q, recovery.RedriveOptions{Slack: 30 * time.Hour})
+	if err != nil || rs.Redriven != 1 || rs.Incomplete != 0 || rs.Events < 10 {
+		t.Errorf("wider redrive %+v, %v", rs, err)
+	}
+	if err := q.Send(ctx, body); err != nil {
+		t.Fatal(err)
+	}
+	rs, err = tools.Redrive(ctx, q, recovery.RedriveOptions{Slack: 8 * time.Hour, AcceptIncomplete: true})
+	if err != nil || rs.Redriven != 1 || rs.Incomplete != 0 {
+		t.Errorf("accepted short redrive %+v, %v", rs, err)
+	}
+	if left, _ := q.Receive(ctx, 10); len(left) != 0 {
+		t.Errorf("left in the queue after -accept-incomplete: %d messages", len(left))
+	}
 }
 
 // sqsDouble answers the three SQS JSON-protocol operations SQSQueue uses,

@@ -24,6 +24,12 @@ type RedriveOptions struct {
 	// Segments is the parallel Scan's segment count for the table fallback;
 	// default 4.
 	Segments int
+	// AcceptIncomplete deletes a message read back from the table even when
+	// the table's time range held fewer events than the batch's records
+	// (see RedriveSummary.Incomplete): for after the operator has sent the
+	// missing events another way (a wider Slack, a Backfill of their days)
+	// or accepted their loss (TTL expired them).
+	AcceptIncomplete bool
 }
 
 // RedriveSummary is what Redrive did.
@@ -33,6 +39,15 @@ type RedriveSummary struct {
 	// (delivery failed); Unreadable those that name no stream batch (left
 	// in the queue).
 	Messages, Redriven, Failed, Unreadable int
+	// Incomplete counts the messages read back from the table whose time
+	// range held fewer events than the batch had records: some of the
+	// batch's events have an event_at outside the range (events older than
+	// Slack: a mobile app's old events, a backfill) or are gone from the
+	// table (TTL). The events found were sent; the message stays in the
+	// queue (it names the shard and sequence range) unless
+	// AcceptIncomplete. (As many events as records or more does not prove
+	// every record was found, only that none is known missing.)
+	Incomplete int
 	// FromStream and FromTable count the messages read back from each.
 	FromStream, FromTable int
 	Counts
@@ -84,13 +99,18 @@ func (t *Tools) Redrive(ctx context.Context, q Queue, opts RedriveOptions) (Redr
 			break
 		}
 	}
-	t.progress("redrive: %d messages: %d redriven and deleted (%d from the stream, %d from the table), %d failed, %d unreadable; %d records, %d events sent, %d rejected (%d kept aside), %d of forgotten actors left out",
-		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
+	t.progress("redrive: %d messages: %d redriven and deleted (%d from the stream, %d from the table), %d failed, %d unreadable, %d incomplete; %d records, %d events sent, %d rejected (%d kept aside), %d of forgotten actors left out",
+		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Incomplete, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
 	if len(errs) > 0 {
 		return sum, fmt.Errorf("recovery: redrive: %d of %d messages left in the queue: %w", len(errs), sum.Messages, errors.Join(errs...))
 	}
 	return sum, nil
 }
+
+// ErrIncomplete is matched (errors.Is) by the error of a redrive that left
+// a message in the queue because the table held fewer events than its
+// batch (RedriveSummary.Incomplete).
+var ErrIncomplete = errors.New("fewer events in the table than the batch held")
 
 func (t *Tools) redriveOne(ctx context.Context, q Queue, m Message, opts RedriveOptions, sum *RedriveSummary) error {
 	rec, err := ParseOnFailure(m.Body)
@@ -134,6 +154,17 @@ func (t *Tools) redriveOne(ctx context.Context, q Queue, m Message, opts Redrive
 		if err := t.scan(ctx, from, to, opts.Segments, &c, nil); err != nil {
 			sum.Failed++
 			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+		if c.Records < b.BatchSize && !opts.AcceptIncomplete {
+			sum.Incomplete++
+			sum.Counts.addCounts(c)
+			t.progress("redrive: message %s (shard %s, %s..%s): the table holds %d events of %s..%s, fewer than the batch's %d records: "+
+				"the others have an event_at outside that range (older than -slack) or are gone (TTL). The %d found were sent; "+
+				"the message is left in the queue: redrive again with a larger -slack, or backfill the missing events' days, "+
+				"then run redrive with -accept-incomplete to delete it",
+				m.ID, b.ShardID, b.StartSequenceNumber, b.EndSequenceNumber, c.Records, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339),
+				b.BatchSize, c.Events)
+			return fmt.Errorf("message %s: %w: %d of %d records found in the table", m.ID, ErrIncomplete, c.Records, b.BatchSize)
 		}
 	default:
 		sum.Failed++

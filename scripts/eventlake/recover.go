@@ -152,6 +152,7 @@ func runRedrive(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 	var t target
 	t.flags(fs)
 	slack := fs.Duration("slack", 24*time.Hour, "when the stream no longer holds a batch: also send table events whose event_at is up to this long before the batch arrived (late events)")
+	acceptIncomplete := fs.Bool("accept-incomplete", false, "delete a message read back from the table even when the table held fewer events than its batch (after a wider -slack or a backfill sent the rest)")
 	segments := fs.Int("segments", 4, "parallel Scan segments when reading from the table")
 	if err := fs.Parse(argv); err != nil {
 		return cli.Usage(err)
@@ -172,7 +173,7 @@ func runRedrive(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	sum, err := b.tools.Redrive(ctx, b.queue, recovery.RedriveOptions{Slack: *slack, Segments: *segments})
+	sum, err := b.tools.Redrive(ctx, b.queue, recovery.RedriveOptions{Slack: *slack, Segments: *segments, AcceptIncomplete: *acceptIncomplete})
 	fmt.Fprintf(stdout, "messages %d, redriven %d (stream %d, table %d), failed %d, unreadable %d, records %d, events sent %d, rejected %d, kept aside %d, suppressed %d\n",
 		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
 	return err

@@ -139,6 +139,7 @@ lint-template: deps cfn-lint
 	  npx --no-install cdk synth --quiet --output "$$out" >"$$out.log" 2>&1 || { cat "$$out.log"; rm -f "$$out.log"; exit 1; }; \
 	  rm -f "$$out.log"; cfn-lint -- "$$out"/*.template.json && echo "cfn-lint $$(cfn-lint --version | cut -d' ' -f2): template clean"
 
+## cfn-lint: install cfn-lint (pip --user, else apt-get) where it is missing.
 cfn-lint:
 	@export PATH="$$HOME/.local/bin:$$PATH"; command -v cfn-lint >/dev/null 2>&1 || { \
 	  echo "cfn-lint not found: installing it with pip, else with apt-get"; \

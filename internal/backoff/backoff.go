@@ -1,7 +1,8 @@
 // Package backoff is eventlake's one retry delay: capped exponential backoff
 // with jitter, and a sleep that ends when its context is done. The tracker's
-// AsyncWriter, the stream-to-Firehose relay and the local event source all
-// wait between retries with it.
+// AsyncWriter, the stream-to-Firehose relay, the summary consumer, the local
+// event source and the local Firehose endpoint all wait between retries with
+// it.
 //
 //	p := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: backoff.Equal}
 //	for attempt := 1; ; attempt++ {

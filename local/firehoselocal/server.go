@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/eventlake/eventlake/internal/backoff"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -642,12 +643,10 @@ const (
 )
 
 // retryDelay is the wait before the retry that follows failed attempt n
-// (1, 2, ...).
+// (1, 2, ...): the project's backoff cap, without jitter (one sink, no
+// competing writers to spread; the tests count the retries by it).
 func retryDelay(n int) time.Duration {
-	if n > 16 {
-		return retryMax
-	}
-	return min(retryBase<<(n-1), retryMax)
+	return backoff.Policy{Base: retryBase, Max: retryMax}.Cap(n)
 }
 
 // retryItem is an object whose delivery failed.

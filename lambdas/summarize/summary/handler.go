@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
 
+	"github.com/eventlake/eventlake/internal/backoff"
 	"github.com/eventlake/eventlake/tracker"
 )
 
@@ -383,12 +383,12 @@ func (h *Handler) write(ctx context.Context, inv *invocation, agg *aggregate, de
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		wait := backoff(h.cfg.BackoffBase, h.cfg.BackoffMax, attempt)
+		wait := backoff.Policy{Base: h.cfg.BackoffBase, Max: h.cfg.BackoffMax, Jitter: backoff.Equal}.Delay(attempt)
 		if time.Now().Add(wait).After(stop) {
 			return fmt.Errorf("%d of %d actors not written before the invocation's deadline: %w", len(failed), len(deltas), last)
 		}
-		if !sleep(ctx, wait) {
-			return ctx.Err()
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return err
 		}
 		pending = failed
 	}
@@ -499,27 +499,4 @@ func requestID(ctx context.Context) string {
 		return lc.AwsRequestID
 	}
 	return ""
-}
-
-// backoff is the wait before pass attempt+1: capped exponential with equal
-// jitter (between half and all of it).
-func backoff(base, maxWait time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits for d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -174,8 +174,8 @@ func runRedrive(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 		return err
 	}
 	sum, err := b.tools.Redrive(ctx, b.queue, recovery.RedriveOptions{Slack: *slack, Segments: *segments, AcceptIncomplete: *acceptIncomplete})
-	fmt.Fprintf(stdout, "messages %d, redriven %d (stream %d, table %d), failed %d, unreadable %d, records %d, events sent %d, rejected %d, kept aside %d, suppressed %d\n",
-		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
+	fmt.Fprintf(stdout, "messages %d, redriven %d (stream %d, table %d), failed %d, unreadable %d, incomplete %d, records %d, events sent %d, rejected %d, kept aside %d, suppressed %d\n",
+		sum.Messages, sum.Redriven, sum.FromStream, sum.FromTable, sum.Failed, sum.Unreadable, sum.Incomplete, sum.Records, sum.Events, sum.Rejected, sum.KeptAside, sum.Suppressed)
 	return err
 }
 

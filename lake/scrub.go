@@ -75,12 +75,26 @@ func ScrubLines(body []byte, list *Suppression) ([]byte, int) {
 
 // errorLine is what ScrubLines reads of a line: a Firehose error record
 // (rawData), a kept-aside record (new_image, new_image_text) or an event.
+// rawData and new_image_text count when they are strings (stringField):
+// a value of another type fails no line, whose other fields are read.
 type errorLine struct {
-	RawData      *string         `json:"rawData"`
+	RawData      json.RawMessage `json:"rawData"`
 	NewImage     json.RawMessage `json:"new_image"`
-	NewImageText *string         `json:"new_image_text"`
+	NewImageText json.RawMessage `json:"new_image_text"`
 	UserID       any             `json:"user_id"`
 	AnonymousID  any             `json:"anonymous_id"`
+}
+
+// stringField returns the string a field holds, nil when it is absent,
+// null or of another type; odd reports another type.
+func stringField(raw json.RawMessage) (s *string, odd bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, false
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, true
+	}
+	return s, false
 }
 
 // scrubLine returns line without the events of forgotten actors (nil when
@@ -96,9 +110,14 @@ func scrubLine(line []byte, list *Suppression) (kept []byte, n int) {
 		}
 		return nil, 0
 	}
+	rawData, odd1 := stringField(l.RawData)
+	imageText, odd2 := stringField(l.NewImageText)
+	if (odd1 || odd2) && textSuppressed(line, list) {
+		return nil, 1 // not a record as the lake writes them: read as text too
+	}
 	switch {
-	case l.RawData != nil:
-		raw, err := base64.StdEncoding.DecodeString(*l.RawData)
+	case rawData != nil:
+		raw, err := base64.StdEncoding.DecodeString(*rawData)
 		if err != nil {
 			if textSuppressed(line, list) {
 				return nil, 1
@@ -116,6 +135,14 @@ func scrubLine(line []byte, list *Suppression) (kept []byte, n int) {
 		if err := json.Unmarshal(line, &fields); err != nil {
 			return nil, n
 		}
+		// The rawData read is the last key that matches it without regard
+		// to case: the others, which no reader sees, go with the events
+		// they may hold.
+		for k := range fields {
+			if strings.EqualFold(k, "rawData") {
+				delete(fields, k)
+			}
+		}
 		fields["rawData"], _ = json.Marshal(data)
 		out, err := json.Marshal(fields)
 		if err != nil {
@@ -127,8 +154,8 @@ func scrubLine(line []byte, list *Suppression) (kept []byte, n int) {
 			return nil, 1
 		}
 		return nil, 0
-	case l.NewImageText != nil:
-		if textSuppressed([]byte(*l.NewImageText), list) {
+	case imageText != nil:
+		if textSuppressed([]byte(*imageText), list) {
 			return nil, 1
 		}
 		return nil, 0
@@ -144,7 +171,8 @@ func scrubLine(line []byte, list *Suppression) (kept []byte, n int) {
 // scrubEvents returns data, one or more event objects (a Firehose record:
 // the relay packs several, separated by newlines), without those of
 // forgotten actors, and how many it removed. Data that is not a sequence of
-// JSON objects goes whole when its text names a forgotten actor.
+// JSON objects goes whole when an event read before the first that does not
+// decode, or its text, names a forgotten actor.
 func scrubEvents(data []byte, list *Suppression) ([]byte, int) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var spans [][2]int64
@@ -161,7 +189,11 @@ func scrubEvents(data []byte, list *Suppression) ([]byte, int) {
 			break
 		}
 		if err != nil {
-			if textSuppressed(data, list) {
+			// Not a sequence of JSON objects: all of it goes when an
+			// event read before the error was a forgotten actor's (its
+			// keys may be spelled in a case the text rule does not read)
+			// or when the text names one.
+			if n > 0 || textSuppressed(data, list) {
 				return nil, max(n, 1)
 			}
 			return data, 0
@@ -203,7 +235,15 @@ func imageSuppressed(img json.RawMessage, list *Suppression) bool {
 		Actor       str `json:"actor"`
 	}
 	if err := json.Unmarshal(img, &v); err != nil {
-		return textSuppressed(img, list)
+		if textSuppressed(img, list) {
+			return true
+		}
+		// JSON with a value of another type than DynamoDB JSON's
+		// somewhere: the IDs that are strings still name the actor.
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) {
+			return false
+		}
 	}
 	return actorSuppressed(list, []string{v.UserID.S}, []string{v.AnonymousID.S}, []string{v.Actor.S})
 }

@@ -9,7 +9,8 @@
 // (API Gateway joins repeated ones with commas; cookies come back as one
 // Cookie header), the body (base64-decoded when API Gateway encoded it),
 // RemoteAddr from requestContext.http.sourceIp (the client's address as
-// API Gateway saw it, so the handler needs no trusted proxies), Host from
+// API Gateway saw it, so the handler needs no trusted proxies; "ip:0",
+// without an IPv6 zone, empty when sourceIp is not an address), Host from
 // the host header or the domain name, and the invocation's context (its
 // deadline included). The response carries the status, the headers (repeated
 // ones joined with commas, Set-Cookie as cookies) and the body, base64
@@ -119,7 +120,9 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 	}
 	r.Header.Del("Host")
 	if ip, err := netip.ParseAddr(ev.RequestContext.HTTP.SourceIP); err == nil {
-		r.RemoteAddr = netip.AddrPortFrom(ip, 0).String()
+		// A zone means nothing beyond the link (API Gateway sends none),
+		// and one of any characters would make RemoteAddr unparseable.
+		r.RemoteAddr = netip.AddrPortFrom(ip.WithZone(""), 0).String()
 	}
 	return r, nil
 }

@@ -422,10 +422,9 @@ func runQueries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, o opti
 	now := time.Now().UTC()
 	fmt.Fprintf(out, "Running the %d Athena queries of athena/queries on DuckDB over the lake (SQL unchanged):\n\n", len(queries))
 	for _, q := range queries {
-		values := paramValues(q, now, latest, o.days, user)
-		args, err := q.Args(values...)
+		args, err := queryArgs(q, now, latest, o.days, user)
 		if err != nil {
-			return fmt.Errorf("query %s: %w", q.Name, err)
+			return err
 		}
 		res, err := db.Run(ctx, q, args)
 		if err != nil {
@@ -433,13 +432,7 @@ func runQueries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, o opti
 		}
 		fmt.Fprintf(out, "== %s: %s\n", q.Name, summary(q.Description))
 		if len(args) > 0 {
-			var ps []string
-			for _, a := range args {
-				if p := a.Param.Name + "=" + athena.TerminalText(a.Text); !slices.Contains(ps, p) {
-					ps = append(ps, p)
-				}
-			}
-			fmt.Fprintf(out, "   %s\n", strings.Join(ps, ", "))
+			fmt.Fprintf(out, "   %s\n", argsLine(args))
 		}
 		fmt.Fprintln(out)
 		if err := res.WriteTableOptions(out, athena.TableOptions{Indent: "   ", MaxRows: o.rows, MaxCellWidth: maxCell, NoFooter: true}); err != nil {
@@ -452,6 +445,29 @@ func runQueries(ctx context.Context, p *pipeline.Pipeline, out io.Writer, o opti
 		fmt.Fprintf(out, "   (%d row%s%s; %s)\n\n", len(res.Rows), plural(len(res.Rows)), more, res.Stats.Summary())
 	}
 	return nil
+}
+
+// queryArgs returns the arguments the demo runs q with (see paramValues):
+// now is when the queries run, latest the newest event's time, days the
+// history's length and user the busiest user.
+func queryArgs(q athena.Query, now, latest time.Time, days int, user string) ([]athena.Arg, error) {
+	args, err := q.Args(paramValues(q, now, latest, days, user)...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+	}
+	return args, nil
+}
+
+// argsLine is the line the demo prints under a query's name: each
+// parameter once, name=value.
+func argsLine(args []athena.Arg) string {
+	var ps []string
+	for _, a := range args {
+		if p := a.Param.Name + "=" + athena.TerminalText(a.Text); !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	return strings.Join(ps, ", ")
 }
 
 // maxCell is the most terminal columns of a cell the demo prints.

@@ -71,7 +71,8 @@ func assertStopped(t *testing.T, endpoint string) {
 }
 
 // TestDemo runs the command as `make demo` does, with small numbers, in
-// both lake formats.
+// both lake formats, and checks the answers of the queries on the lake it
+// wrote (checkDemoAnswers).
 func TestDemo(t *testing.T) {
 	queries, err := athena.Queries()
 	if err != nil {
@@ -83,6 +84,7 @@ func TestDemo(t *testing.T) {
 			var out, logs syncBuffer
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
+			began := time.Now().UTC()
 			err := run(ctx, []string{"-events", "400", "-users", "12", "-days", "30", "-format", format, "-lake", lake}, &out, &logs)
 			if err != nil {
 				t.Fatalf("run: %v\n%s\n%s", err, out.String(), logs.String())
@@ -118,6 +120,15 @@ func TestDemo(t *testing.T) {
 				t.Fatalf("no DynamoDB endpoint in the output:\n%s", text)
 			}
 			assertStopped(t, m[1])
+
+			// The answers on the lake the demo wrote, with its arguments
+			// (those it printed, unless the UTC day changed meanwhile).
+			now := time.Now().UTC()
+			printed := text
+			if !now.Truncate(24 * time.Hour).Equal(began.Truncate(24 * time.Hour)) {
+				printed = ""
+			}
+			checkDemoAnswers(t, ctx, lake, 30, now, printed)
 
 			if format != "json" {
 				return

@@ -25,8 +25,9 @@ func WindowFromEnv(getenv func(string) string) (time.Duration, error) {
 
 // ConfigFromEnv reads a Config from the environment through getenv
 // (os.Getenv in main). It fails, naming the variable, when
-// SUMMARY_TABLE_NAME is unset or a variable does not parse; New checks the
-// ranges.
+// SUMMARY_TABLE_NAME is unset or a variable does not parse or is out of
+// range (MAX_STATE_BYTES above MaxStateLimit), so that it accepts nothing
+// New refuses.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{SummaryTable: getenv(EnvSummaryTableName)}
 	if cfg.SummaryTable == "" {
@@ -39,7 +40,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	for _, n := range []struct {
 		name string
 		dst  *int
-	}{{EnvMaxStateBytes, &cfg.MaxStateBytes}, {EnvWriteConcurrency, &cfg.WriteConcurrency}} {
+		max  int
+	}{{EnvMaxStateBytes, &cfg.MaxStateBytes, MaxStateLimit}, {EnvWriteConcurrency, &cfg.WriteConcurrency, 0}} {
 		v := getenv(n.name)
 		if v == "" {
 			continue
@@ -47,6 +49,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		i, err := strconv.Atoi(v)
 		if err != nil || i <= 0 {
 			return Config{}, fmt.Errorf("summary: %s=%q is not a positive number", n.name, v)
+		}
+		if n.max > 0 && i > n.max {
+			return Config{}, fmt.Errorf("summary: %s=%d is more than %d", n.name, i, n.max)
 		}
 		*n.dst = i
 	}

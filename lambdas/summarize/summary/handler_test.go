@@ -451,6 +451,7 @@ func TestConfig(t *testing.T) {
 		{summary.EnvSummaryTableName: "s", summary.EnvWindowSeconds: "901"},
 		{summary.EnvSummaryTableName: "s", summary.EnvWindowSeconds: "1m"},
 		{summary.EnvSummaryTableName: "s", summary.EnvMaxStateBytes: "-1"},
+		{summary.EnvSummaryTableName: "s", summary.EnvMaxStateBytes: "1000001"}, // New would refuse it
 		{summary.EnvSummaryTableName: "s", summary.EnvSafetyMargin: "soon"},
 	} {
 		if _, err := summary.ConfigFromEnv(env(bad)); err == nil {

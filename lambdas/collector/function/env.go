@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,11 @@ const (
 	// erasure forgot are dropped before they are stored (lake.EnvSuppressionBucket).
 	EnvSuppressionBucket = lake.EnvSuppressionBucket
 )
+
+// MaxRetentionDays is the longest RETENTION_DAYS, the most days a
+// time.Duration holds (about 292 years); more would wrap around to a
+// negative or a short retention.
+const MaxRetentionDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 // DefaultRefresh is how often the write keys are read again by default: a
 // key added to the secret is accepted within this time, so rotation is: add
@@ -134,10 +140,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if v := getenv(EnvRetentionDays); v != "" {
 		days, err := strconv.Atoi(v)
-		if err != nil || days < 0 {
-			bad = append(bad, fmt.Sprintf("%s=%q is not a number of days", EnvRetentionDays, v))
+		if err != nil || days < 0 || days > MaxRetentionDays {
+			bad = append(bad, fmt.Sprintf("%s=%q is not a number of days from 0 to %d", EnvRetentionDays, v, MaxRetentionDays))
+		} else {
+			c.Retention = time.Duration(days) * 24 * time.Hour
 		}
-		c.Retention = time.Duration(days) * 24 * time.Hour
 	}
 	if len(bad) > 0 {
 		return Config{}, errors.New("collector function: " + strings.Join(bad, "; "))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,8 @@ type Config struct {
 }
 
 // ConfigFromEnv reads the configuration through getenv (os.Getenv in
-// main). It fails naming every variable that does not parse.
+// main). It fails naming every variable that does not parse or is out of
+// range, so that New accepts whatever it returns.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{WorkGroup: getenv(EnvWorkGroup), Database: getenv(EnvDatabase), Catalog: getenv(EnvCatalog),
 		MaxAge: api.DefaultMaxAge, RunTimeout: 5 * time.Minute, UserURL: getenv(EnvUserURL), QueriesURL: getenv(EnvQueriesURL)}
@@ -85,6 +87,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	duration(EnvMaxAge, &c.MaxAge, time.Minute, remote.MaxReuseAge)
 	duration(EnvRunTimeout, &c.RunTimeout, time.Second, time.Hour)
+	// The dashboard's rule for its links (dashboard.New): relative or
+	// http(s); FuzzConfigFromEnv holds New to accepting what passes here.
+	for _, name := range []string{EnvUserURL, EnvQueriesURL} {
+		if v := getenv(name); v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https") {
+				bad = append(bad, fmt.Sprintf("%s=%q: want a relative or http(s) URL", name, v))
+			}
+		}
+	}
 	if v := getenv(EnvConcurrency); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 20 {

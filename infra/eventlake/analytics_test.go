@@ -330,46 +330,16 @@ func TestAnalyticsAlarms(t *testing.T) {
 			s := v.get(t)
 			an := s.Pipeline.Analytics
 			fn, api := show(ref(s.id(an.Function))), show(ref(s.id(an.Api)))
-			type alarm struct {
-				Statistic string
-				Period    float64
-				Threshold float64
-				Operator  string
-			}
 			gte, gt := "GreaterThanOrEqualToThreshold", "GreaterThanThreshold"
 			ns := s.Pipeline.Props.NamePrefix
-			want := map[string]alarm{
-				"AWS/Lambda Errors " + fn:                    {"Sum", 300, 1, gte},
-				"AWS/Lambda Throttles " + fn:                 {"Sum", 300, 1, gte},
-				"AWS/Lambda Duration " + fn:                  {"p99", 300, 25000, gt},
-				"AWS/ApiGateway 5xx " + api + " $default":    {"Sum", 300, 1, gte},
-				ns + " " + MetricAnalyticsBytesScanned + " ": {"Sum", 3600, float64(an.Options.BytesScannedAlarm), gt},
+			want := map[string]alarmSpec{
+				"AWS/Lambda Errors " + fn:                    {"Errors", "Sum", 300, 1, gte, 1},
+				"AWS/Lambda Throttles " + fn:                 {"Throttles", "Sum", 300, 1, gte, 1},
+				"AWS/Lambda Duration " + fn:                  {"Duration", "p99", 300, 25000, gt, 1},
+				"AWS/ApiGateway 5xx " + api + " $default":    {"5xx", "Sum", 300, 1, gte, 1},
+				ns + " " + MetricAnalyticsBytesScanned + " ": {MetricAnalyticsBytesScanned, "Sum", 3600, float64(an.Options.BytesScannedAlarm), gt, 1},
 			}
-			ids := map[string]bool{}
-			for _, a := range an.Alarms {
-				ids[s.id(a)] = true
-			}
-			got := map[string]alarm{}
-			for _, a := range s.resources("AWS::CloudWatch::Alarm") {
-				if !ids[a.ID] {
-					continue
-				}
-				p := a.Props
-				key := p["Namespace"].(string) + " " + p["MetricName"].(string) + " "
-				var dims []string
-				for _, d := range asArr(p["Dimensions"]) {
-					dims = append(dims, show(path(d, "Value")))
-				}
-				key += strings.Join(dims, " ")
-				stat, _ := p["Statistic"].(string)
-				if ext, ok := p["ExtendedStatistic"].(string); ok {
-					stat = ext
-				}
-				got[key] = alarm{stat, p["Period"].(float64), p["Threshold"].(float64), p["ComparisonOperator"].(string)}
-				if len(p["AlarmDescription"].(string)) < 80 || len(asArr(p["AlarmActions"])) != 1 {
-					t.Errorf("alarm %s: description %q, actions %v", a.ID, p["AlarmDescription"], p["AlarmActions"])
-				}
-			}
+			got := s.alarmSpecs(t, an.Alarms)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("analytics alarms:\n got %v\nwant %v", got, want)
 			}

@@ -458,16 +458,9 @@ func TestCollectorAlarms(t *testing.T) {
 	s := defaultStack(t)
 	col := s.Pipeline.Collector
 	fn, api := show(ref(s.id(col.Function))), show(ref(s.id(col.Api)))
-	type alarm struct {
-		Metric, Statistic string
-		Period            float64
-		Threshold         float64
-		Operator          string
-		Periods           float64
-	}
 	gte, gt := "GreaterThanOrEqualToThreshold", "GreaterThanThreshold"
 	stage := api + " $default"
-	want := map[string]alarm{
+	want := map[string]alarmSpec{
 		"AWS/ApiGateway 5xx " + stage:                                    {"5xx", "Sum", 300, 1, gte, 1},
 		"AWS/ApiGateway Latency " + stage:                                {"Latency", "p99", 300, 2000, gt, 3},
 		"AWS/Lambda Throttles " + fn:                                     {"Throttles", "Sum", 300, 1, gte, 1},
@@ -476,35 +469,7 @@ func TestCollectorAlarms(t *testing.T) {
 		DefaultNamePrefix + " " + MetricCollectorThrottled + " ":         {MetricCollectorThrottled, "Sum", 300, 1, gte, 1},
 		DefaultNamePrefix + " " + MetricCollectorKeyReloadFailures + " ": {MetricCollectorKeyReloadFailures, "Sum", 300, 1, gte, 1},
 	}
-	ids := map[string]bool{}
-	for _, a := range col.Alarms {
-		ids[s.id(a)] = true
-	}
-	got := map[string]alarm{}
-	for _, a := range s.resources("AWS::CloudWatch::Alarm") {
-		if !ids[a.ID] {
-			continue
-		}
-		p := a.Props
-		key := p["Namespace"].(string) + " " + p["MetricName"].(string) + " "
-		var dims []string
-		for _, d := range asArr(p["Dimensions"]) {
-			dims = append(dims, show(path(d, "Value")))
-		}
-		key += strings.Join(dims, " ")
-		stat, _ := p["Statistic"].(string)
-		if ext, ok := p["ExtendedStatistic"].(string); ok {
-			stat = ext
-		}
-		got[key] = alarm{p["MetricName"].(string), stat, p["Period"].(float64),
-			p["Threshold"].(float64), p["ComparisonOperator"].(string), p["EvaluationPeriods"].(float64)}
-		if p["DatapointsToAlarm"] != nil && p["DatapointsToAlarm"] != p["EvaluationPeriods"] {
-			t.Errorf("alarm %s: %v of %v datapoints", a.ID, p["DatapointsToAlarm"], p["EvaluationPeriods"])
-		}
-		if len(p["AlarmDescription"].(string)) < 80 {
-			t.Errorf("alarm %s: thin description %q", a.ID, p["AlarmDescription"])
-		}
-	}
+	got := s.alarmSpecs(t, col.Alarms)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("collector alarms:\n got %v\nwant %v", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	cw "github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -488,4 +489,51 @@ func checkProblemFields(t *testing.T, err error, fields []string) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("problems %v, want %v", pe.Problems, fields)
 	}
+}
+
+// alarmSpec is what the alarm tests pin of one alarm.
+type alarmSpec struct {
+	Metric, Statistic string
+	Period            float64
+	Threshold         float64
+	Operator          string
+	Periods           float64
+}
+
+// alarmSpecs reads the template's alarms among alarms, keyed by
+// "<namespace> <metric> <dimension values...>", and fails t for an alarm
+// with a thin description, without exactly one action, or alarming on
+// fewer datapoints than it evaluates.
+func (s *synthesized) alarmSpecs(t *testing.T, alarms []cw.Alarm) map[string]alarmSpec {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, a := range alarms {
+		ids[s.id(a)] = true
+	}
+	got := map[string]alarmSpec{}
+	for _, a := range s.resources("AWS::CloudWatch::Alarm") {
+		if !ids[a.ID] {
+			continue
+		}
+		p := a.Props
+		key := p["Namespace"].(string) + " " + p["MetricName"].(string) + " "
+		var dims []string
+		for _, d := range asArr(p["Dimensions"]) {
+			dims = append(dims, show(path(d, "Value")))
+		}
+		key += strings.Join(dims, " ")
+		stat, _ := p["Statistic"].(string)
+		if ext, ok := p["ExtendedStatistic"].(string); ok {
+			stat = ext
+		}
+		got[key] = alarmSpec{p["MetricName"].(string), stat, p["Period"].(float64),
+			p["Threshold"].(float64), p["ComparisonOperator"].(string), p["EvaluationPeriods"].(float64)}
+		if p["DatapointsToAlarm"] != nil && p["DatapointsToAlarm"] != p["EvaluationPeriods"] {
+			t.Errorf("alarm %s: %v of %v datapoints", a.ID, p["DatapointsToAlarm"], p["EvaluationPeriods"])
+		}
+		if len(p["AlarmDescription"].(string)) < 80 || len(asArr(p["AlarmActions"])) != 1 {
+			t.Errorf("alarm %s: description %q, actions %v", a.ID, p["AlarmDescription"], p["AlarmActions"])
+		}
+	}
+	return got
 }

@@ -2,11 +2,9 @@ package dashboard_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -266,30 +264,5 @@ func toParquet(src, dst string, objects []string) error {
 		return err
 	}
 	defer w.Close()
-	work := make(chan string)
-	errs := make(chan error, 2)
-	for range 2 {
-		go func() {
-			var first error
-			for o := range work {
-				if first != nil {
-					continue
-				}
-				rel, err := filepath.Rel(src, o)
-				if err == nil {
-					out := filepath.Join(dst, strings.TrimSuffix(rel, ".gz")+".parquet")
-					if err = os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
-						err = w.Convert(context.Background(), out, o)
-					}
-				}
-				first = err
-			}
-			errs <- first
-		}()
-	}
-	for _, o := range objects {
-		work <- o
-	}
-	close(work)
-	return errors.Join(<-errs, <-errs)
+	return w.ConvertTree(context.Background(), src, dst, objects, 2)
 }

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,32 +154,7 @@ func toParquet(src, dst, codec string, objects []string) error {
 	}
 	defer w.Close()
 	w.Compression = codec
-	work := make(chan string)
-	errs := make(chan error, 2)
-	for range 2 {
-		go func() {
-			var first error
-			for o := range work {
-				if first != nil {
-					continue
-				}
-				rel, err := filepath.Rel(src, o)
-				if err == nil {
-					out := filepath.Join(dst, strings.TrimSuffix(rel, ".gz")+".parquet")
-					if err = os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
-						err = w.Convert(context.Background(), out, o)
-					}
-				}
-				first = err
-			}
-			errs <- first
-		}()
-	}
-	for _, o := range objects {
-		work <- o
-	}
-	close(work)
-	return errors.Join(<-errs, <-errs)
+	return w.ConvertTree(context.Background(), src, dst, objects, 2)
 }
 
 func dirSize(b *testing.B, dir string) int64 {

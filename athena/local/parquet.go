@@ -110,6 +110,45 @@ func (w *ParquetWriter) Convert(ctx context.Context, dst string, srcs ...string)
 	return nil
 }
 
+// ConvertTree converts each gzip NDJSON object of objects (paths under src)
+// into a Parquet object of the same relative name, .gz replaced by
+// .parquet, under dst, on workers goroutines (at least 1): a lake folder
+// as Firehose's record format conversion would have written it. It stops
+// starting objects after the first error and returns every error.
+func (w *ParquetWriter) ConvertTree(ctx context.Context, src, dst string, objects []string, workers int) error {
+	workers = max(workers, 1)
+	work := make(chan string)
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			var first error
+			for o := range work {
+				if first != nil {
+					continue
+				}
+				rel, err := filepath.Rel(src, o)
+				if err == nil {
+					out := filepath.Join(dst, strings.TrimSuffix(rel, ".gz")+".parquet")
+					if err = os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
+						err = w.Convert(ctx, out, o)
+					}
+				}
+				first = err
+			}
+			errs <- first
+		}()
+	}
+	for _, o := range objects {
+		work <- o
+	}
+	close(work)
+	var all []error
+	for range workers {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
 // sqlString quotes s as an SQL string literal.
 func sqlString(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"

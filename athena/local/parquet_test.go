@@ -138,3 +138,52 @@ func TestParquetWriterFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestParquetWriterConvertTree converts a lake folder of gzip objects in
+// two partitions on two workers: every object becomes a Parquet object of
+// the same name under dst, and the events view reads every row; a
+// malformed object fails the tree with its name.
+func TestParquetWriterConvertTree(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	var objects []string
+	for i, day := range []string{"2026-11-20", "2026-11-20", "2026-11-21"} {
+		dir := filepath.Join(src, "events", "dt="+day)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		o := filepath.Join(dir, fmt.Sprintf("obj-%d.gz", i))
+		writeObject(t, o, fmt.Sprintf(`{"user_id":"u%d","event_at":"%sT10:00:00.000Z","event_id":"e%d","event_type":"login"}`, i, day, i))
+		objects = append(objects, o)
+	}
+	w, err := local.NewParquetWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.ConvertTree(context.Background(), src, dst, objects, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i, day := range []string{"2026-11-20", "2026-11-20", "2026-11-21"} {
+		if _, err := os.Stat(filepath.Join(dst, "events", "dt="+day, fmt.Sprintf("obj-%d.parquet", i))); err != nil {
+			t.Error(err)
+		}
+	}
+	db, err := local.Open(context.Background(), local.Config{Root: dst, Format: athena.FormatParquet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Query(context.Background(), `SELECT string_agg(event_id || '@' || dt, ' ' ORDER BY event_id) FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0][0].String; got != "e0@2026-11-20 e1@2026-11-20 e2@2026-11-21" {
+		t.Errorf("rows %q", got)
+	}
+
+	bad := filepath.Join(src, "events", "dt=2026-11-21", "bad.gz")
+	writeObject(t, bad, `{"user_id": not json`)
+	if err := w.ConvertTree(context.Background(), src, t.TempDir(), append(objects, bad), 3); err == nil || !strings.Contains(err.Error(), "bad.gz") {
+		t.Errorf("a malformed object: %v", err)
+	}
+}

@@ -64,7 +64,7 @@ func TestMetricFilterMatchesTheAnalyticsLines(t *testing.T) {
 		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), time.Millisecond)
 	})
 
-	vars := s.analyticsEnv(t)
+	vars := s.functionEnv(t, s.Pipeline.Analytics.Function)
 	cfg, err := function.ConfigFromEnv(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,7 @@ func TestAnalyticsFunction(t *testing.T) {
 			}}),
 		})
 	})
+	s.checkGoFunction(t, "analytics", an.Function, an.Role)
 	if AnalyticsTimeout >= 30*time.Second {
 		t.Errorf("timeout %s is not under API Gateway's 30-second integration limit", AnalyticsTimeout)
 	}
@@ -112,7 +113,7 @@ func TestAnalyticsEnvironmentIsWhatTheFunctionReads(t *testing.T) {
 	for _, v := range analyticsVariants {
 		t.Run(v.name, func(t *testing.T) {
 			s := v.get(t)
-			vars := s.analyticsEnv(t)
+			vars := s.functionEnv(t, s.Pipeline.Analytics.Function)
 			cfg, err := function.ConfigFromEnv(func(k string) string { return vars[k] })
 			if err != nil {
 				t.Fatal(err)
@@ -124,22 +125,6 @@ func TestAnalyticsEnvironmentIsWhatTheFunctionReads(t *testing.T) {
 			}
 		})
 	}
-}
-
-// analyticsEnv is the analytics function's environment as the template
-// holds it, each reference rendered as a sample value.
-func (s *synthesized) analyticsEnv(t *testing.T) map[string]string {
-	t.Helper()
-	fn := s.one(t, "AWS::Lambda::Function", func(x resource) bool { return x.ID == s.id(s.Pipeline.Analytics.Function) })
-	vars := map[string]string{}
-	for k, v := range path(fn.Props, "Environment", "Variables").(obj) {
-		if str, ok := v.(string); ok {
-			vars[k] = str
-		} else {
-			vars[k] = "sample-" + strings.ToLower(k)
-		}
-	}
-	return vars
 }
 
 // TestAnalyticsGrants: the function's role may write its log and do what

@@ -82,7 +82,7 @@ func TestMetricFiltersMatchTheCollectorsLines(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fh.Close()
-			vars := s.collectorEnv(t)
+			vars := s.functionEnv(t, s.Pipeline.Collector.Function)
 			vars[function.EnvEventsTable] = tc.table
 			vars[function.EnvDeliveryStream] = "lake"
 			cfg, err := function.ConfigFromEnv(func(k string) string { return vars[k] })

@@ -62,20 +62,7 @@ func TestCollectorFunction(t *testing.T) {
 			"KmsKeyId":        getAtt(s.id(s.Pipeline.OpsKey), "Arn"),
 		})
 	})
-	fn := s.one(t, "AWS::Lambda::Function", func(x resource) bool { return x.ID == s.id(col.Function) })
-	if _, ok := path(fn.Props, "Code", "S3Key").(string); !ok {
-		t.Errorf("function code is not an S3 asset: %v", fn.Props["Code"])
-	}
-	if got, want := fn.Raw["DependsOn"], (arr{logicalID(defaultPolicy(col.Role))}); !reflect.DeepEqual(got, want) {
-		t.Errorf("function DependsOn %v, want %v", got, want)
-	}
-	role := s.one(t, "AWS::IAM::Role", func(x resource) bool { return x.ID == s.id(col.Role) })
-	if role.Props["ManagedPolicyArns"] != nil {
-		t.Errorf("collector role has managed policies %v", role.Props["ManagedPolicyArns"])
-	}
-	if p := path(role.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"); p != "lambda.amazonaws.com" {
-		t.Errorf("collector role trusts %v", p)
-	}
+	s.checkGoFunction(t, "collector", col.Function, col.Role)
 }
 
 // TestCollectorTunedEnvironment: every option reaches the function.
@@ -117,7 +104,7 @@ func TestCollectorEnvironmentIsWhatTheFunctionReads(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			s := v.get(t)
 			col := s.Pipeline.Collector
-			vars := s.collectorEnv(t)
+			vars := s.functionEnv(t, s.Pipeline.Collector.Function)
 			cfg, err := function.ConfigFromEnv(func(k string) string { return vars[k] })
 			if err != nil {
 				t.Fatal(err)
@@ -147,22 +134,6 @@ func TestCollectorEnvironmentIsWhatTheFunctionReads(t *testing.T) {
 			}
 		})
 	}
-}
-
-// collectorEnv is the collector function's environment as the template
-// holds it, each reference rendered as a sample value.
-func (s *synthesized) collectorEnv(t *testing.T) map[string]string {
-	t.Helper()
-	fn := s.one(t, "AWS::Lambda::Function", func(x resource) bool { return x.ID == s.id(s.Pipeline.Collector.Function) })
-	vars := map[string]string{}
-	for k, v := range path(fn.Props, "Environment", "Variables").(obj) {
-		if str, ok := v.(string); ok {
-			vars[k] = str
-		} else {
-			vars[k] = "sample-" + strings.ToLower(k)
-		}
-	}
-	return vars
 }
 
 // TestCollectorGrants pins the collector role's policy in each variant:

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -536,4 +537,44 @@ func (s *synthesized) alarmSpecs(t *testing.T, alarms []cw.Alarm) map[string]ala
 		}
 	}
 	return got
+}
+
+// checkGoFunction checks what every NewGoFunction function of the template
+// must be: its code the real build (an S3 asset), waiting for its role's
+// policy and for nothing else (the role it names by ARN needs no
+// DependsOn: cfn-lint W3005), and its role trusted by Lambda alone,
+// without managed policies.
+func (s *synthesized) checkGoFunction(t *testing.T, what string, fn awslambda.Function, role awsiam.Role) {
+	t.Helper()
+	f := s.one(t, "AWS::Lambda::Function", func(x resource) bool { return x.ID == s.id(fn) })
+	if _, ok := path(f.Props, "Code", "S3Key").(string); !ok {
+		t.Errorf("%s function code is not an S3 asset: %v", what, f.Props["Code"])
+	}
+	if got, want := f.Raw["DependsOn"], (arr{logicalID(defaultPolicy(role))}); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s function DependsOn %v, want %v", what, got, want)
+	}
+	r := s.one(t, "AWS::IAM::Role", func(x resource) bool { return x.ID == s.id(role) })
+	if r.Props["ManagedPolicyArns"] != nil {
+		t.Errorf("%s role has managed policies %v", what, r.Props["ManagedPolicyArns"])
+	}
+	if p := path(r.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"); p != "lambda.amazonaws.com" {
+		t.Errorf("%s role trusts %v", what, p)
+	}
+}
+
+// functionEnv is fn's environment as the template holds it, each
+// reference rendered as a sample value: what the function's own
+// ConfigFromEnv reads at cold start.
+func (s *synthesized) functionEnv(t *testing.T, fn awslambda.Function) map[string]string {
+	t.Helper()
+	f := s.one(t, "AWS::Lambda::Function", func(x resource) bool { return x.ID == s.id(fn) })
+	vars := map[string]string{}
+	for k, v := range path(f.Props, "Environment", "Variables").(obj) {
+		if str, ok := v.(string); ok {
+			vars[k] = str
+		} else {
+			vars[k] = "sample-" + strings.ToLower(k)
+		}
+	}
+	return vars
 }

@@ -379,27 +379,7 @@ func TestRelayFunction(t *testing.T) {
 	check(t, "its log group keeps logs for the default retention", func() {
 		s.Template.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), obj{"RetentionInDays": DefaultLogRetentionDays})
 	})
-	isRelay := func(x resource) bool { return x.ID == s.id(r.Function) }
-	check(t, "the code asset is the real build", func() {
-		fn := s.one(t, "AWS::Lambda::Function", isRelay)
-		if _, ok := path(fn.Props, "Code", "S3Key").(string); !ok {
-			t.Errorf("function code is not an S3 asset: %v", fn.Props["Code"])
-		}
-	})
-	// The function waits for its policy; the role it names by ARN needs no
-	// DependsOn (cfn-lint W3005).
-	fn := s.one(t, "AWS::Lambda::Function", isRelay)
-	if got, want := fn.Raw["DependsOn"], (arr{logicalID(defaultPolicy(r.Role))}); !reflect.DeepEqual(got, want) {
-		t.Errorf("function DependsOn %v, want %v", got, want)
-	}
-
-	role := s.one(t, "AWS::IAM::Role", func(x resource) bool { return x.ID == s.id(r.Role) })
-	if role.Props["ManagedPolicyArns"] != nil {
-		t.Errorf("relay role has managed policies %v", role.Props["ManagedPolicyArns"])
-	}
-	if p := path(role.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"); p != "lambda.amazonaws.com" {
-		t.Errorf("relay role trusts %v", p)
-	}
+	s.checkGoFunction(t, "relay", r.Function, r.Role)
 
 	// Least privilege: exactly these actions on exactly these resources.
 	tablesKey, opsKey := s.id(s.Pipeline.Tables.Key), s.id(s.Pipeline.OpsKey)
@@ -416,7 +396,7 @@ func TestRelayFunction(t *testing.T) {
 	want.add(obj{"Fn::Join": arr{"", arr{getAtt(s.id(s.Pipeline.Lake.Bucket), "Arn"), "/errors/relay/*"}}}, "s3:PutObject")
 	got := grants{}
 	for _, p := range s.resources("AWS::IAM::Policy") {
-		if !reflect.DeepEqual(p.Props["Roles"], arr{ref(role.ID)}) {
+		if !reflect.DeepEqual(p.Props["Roles"], arr{ref(s.id(r.Role))}) {
 			continue
 		}
 		for _, st := range path(p.Props, "PolicyDocument", "Statement").(arr) {

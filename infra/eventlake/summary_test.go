@@ -43,20 +43,7 @@ func TestSummaryFunction(t *testing.T) {
 			"KmsKeyId":        getAtt(s.id(s.Pipeline.OpsKey), "Arn"),
 		})
 	})
-	fn := s.one(t, "AWS::Lambda::Function", func(x resource) bool { return x.ID == s.id(sm.Function) })
-	if _, ok := path(fn.Props, "Code", "S3Key").(string); !ok {
-		t.Errorf("function code is not an S3 asset: %v", fn.Props["Code"])
-	}
-	if got, want := fn.Raw["DependsOn"], (arr{logicalID(defaultPolicy(sm.Role))}); !reflect.DeepEqual(got, want) {
-		t.Errorf("function DependsOn %v, want %v", got, want)
-	}
-	role := s.one(t, "AWS::IAM::Role", func(x resource) bool { return x.ID == s.id(sm.Role) })
-	if role.Props["ManagedPolicyArns"] != nil {
-		t.Errorf("summary role has managed policies %v", role.Props["ManagedPolicyArns"])
-	}
-	if p := path(role.Props, "AssumeRolePolicyDocument", "Statement", 0, "Principal", "Service"); p != "lambda.amazonaws.com" {
-		t.Errorf("summary role trusts %v", p)
-	}
+	s.checkGoFunction(t, "summary", sm.Function, sm.Role)
 }
 
 // TestSummaryGrants pins the summary role's policy: write its log group,

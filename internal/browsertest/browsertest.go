@@ -108,6 +108,14 @@ func Run[T any](t testing.TB, ctx context.Context, a chromedp.Action[T]) T {
 	return v
 }
 
+// Eval evaluates a JavaScript expression in the page of ctx and decodes its
+// value. DevTools evaluation runs regardless of the page's
+// Content-Security-Policy.
+func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	return Run(t, ctx, chromedp.Evaluate[T](expr))
+}
+
 // Do runs chromedp actions that return nothing, in order, in the tab of ctx.
 // An error or a step longer than StepTimeout fails the test.
 func Do(t testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {

@@ -176,3 +176,40 @@ func TestTail(t *testing.T) {
 		t.Errorf("kept %d bytes, want the first 16 KiB", got)
 	}
 }
+
+// errorRecorder is a testing.TB that records Errorf instead of failing.
+type errorRecorder struct {
+	testing.TB
+	errors []string
+}
+
+func (e *errorRecorder) Helper() {}
+func (e *errorRecorder) Errorf(format string, a ...any) {
+	e.errors = append(e.errors, fmt.Sprintf(format, a...))
+}
+
+// TestHits: Hits records the requests a page makes and serves the control
+// page, which CheckDetection accepts; a control page whose script cannot
+// run (a CSP forbids it) makes CheckDetection fail.
+func TestHits(t *testing.T) {
+	hits := &Hits{}
+	srv := httptest.NewServer(hits)
+	defer srv.Close()
+	ctx := New(t)
+	Do(t, ctx, chromedp.Navigate(srv.URL+"/page?x=1"))
+	CheckDetection(t, ctx, hits, srv.URL)
+	if got := hits.List(); !slices.Contains(got, "/page?x=1") || !slices.Contains(got, "/hit/control") {
+		t.Errorf("hits %q", got)
+	}
+
+	blocked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		hits.ServeHTTP(w, r)
+	}))
+	defer blocked.Close()
+	rec := &errorRecorder{TB: t}
+	CheckDetection(rec, New(t), &Hits{}, blocked.URL)
+	if len(rec.errors) != 1 || !strings.Contains(rec.errors[0], "the detection does not work") {
+		t.Errorf("CheckDetection on a blocked control page: %q", rec.errors)
+	}
+}

@@ -1,7 +1,9 @@
 // Package browsertest starts headless Chromium for tests and drives it with
 // chromedp (github.com/chromedp/chromedp): one browser per test, a recorder of
-// the page's console, full-page screenshots kept in test-artifacts/, and Run
-// and Do helpers that fail the test with the step that went wrong.
+// the page's console, full-page screenshots kept in test-artifacts/, Run, Do
+// and Eval helpers that fail the test with the step that went wrong, and
+// Hits with CheckDetection for the XSS tests (what hostile payloads request,
+// and a control page proving the detection works).
 //
 //	ctx := browsertest.New(t) // Chromium with a fresh profile; stopped when t ends
 //	console := browsertest.RecordConsole(t, ctx)

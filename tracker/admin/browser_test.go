@@ -3,12 +3,10 @@ package admin_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,14 +40,7 @@ const rowsJS = `[...document.querySelectorAll('#events tbody tr[data-event-id]')
 // rows reads the event rows of the page in the tab of ctx.
 func rows(t *testing.T, ctx context.Context) []row {
 	t.Helper()
-	return eval[[]row](t, ctx, rowsJS)
-}
-
-// eval evaluates a JavaScript expression in the page and decodes its value.
-// DevTools evaluation runs regardless of the page's Content-Security-Policy.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
-	t.Helper()
-	return browsertest.Run(t, ctx, chromedp.Evaluate[T](expr))
+	return browsertest.Eval[[]row](t, ctx, rowsJS)
 }
 
 // clickAndLoad clicks the element with real mouse events (scrolled into
@@ -75,29 +66,6 @@ func ids(rs []row) []string {
 		out[i] = r.ID
 	}
 	return out
-}
-
-// hitRecorder counts every request a page makes to it.
-type hitRecorder struct {
-	mu   sync.Mutex
-	hits []string
-}
-
-func (h *hitRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	h.hits = append(h.hits, r.URL.String())
-	h.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	// The control page: an inline script that does what the payloads try.
-	if r.URL.Path == "/control" {
-		fmt.Fprintf(w, `<!doctype html><title>control</title><script>window.pwned = 1; document.title = 'pwned'; fetch('/hit/control');</script>`)
-	}
-}
-
-func (h *hitRecorder) list() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.hits)
 }
 
 // TestAdminPageInBrowser drives the page in headless Chromium against
@@ -152,12 +120,12 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if r := page1[3]; r.Browser != "unknown" || r.UA != "" || r.OS != "" {
 		t.Errorf("row without a user agent = %+v", r)
 	}
-	summary := eval[struct{ Actions, LastSeen string }](t, ctx, `({Actions: document.querySelector('#actions').textContent, LastSeen: document.querySelector('#last-seen time').getAttribute('datetime')})`)
+	summary := browsertest.Eval[struct{ Actions, LastSeen string }](t, ctx, `({Actions: document.querySelector('#actions').textContent, LastSeen: document.querySelector('#last-seen time').getAttribute('datetime')})`)
 	if summary.Actions != "7" || summary.LastSeen != adminNow.Format(tracker.TimeLayout) {
 		t.Errorf("summary = %+v", summary)
 	}
 	// The stylesheet applies: its CSP hash is right.
-	if collapse := eval[string](t, ctx, `getComputedStyle(document.querySelector('#events')).borderCollapse`); collapse != "collapse" {
+	if collapse := browsertest.Eval[string](t, ctx, `getComputedStyle(document.querySelector('#events')).borderCollapse`); collapse != "collapse" {
 		t.Errorf("table border-collapse %q: the style was blocked", collapse)
 	}
 	browsertest.Screenshot(t, ctx, "admin-activity.png")
@@ -171,7 +139,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if got := ids(rows(t, ctx)); !slices.Equal(got, want[100:]) {
 		t.Fatalf("third page shows %q, want events 100-119", got)
 	}
-	if eval[bool](t, ctx, `document.querySelector('#next') !== null`) {
+	if browsertest.Eval[bool](t, ctx, `document.querySelector('#next') !== null`) {
 		t.Error("the last page has a next link")
 	}
 	clickAndLoad(t, ctx, "#first")
@@ -182,7 +150,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	// The type filter: choose "login" and submit the form with a click.
 	browsertest.Do(t, ctx, chromedp.SetValue(chromedp.CSS("select[name=type]"), "login"))
 	clickAndLoad(t, ctx, "#filter button[type=submit]")
-	search := eval[string](t, ctx, `location.search`)
+	search := browsertest.Eval[string](t, ctx, `location.search`)
 	if q, _ := url.ParseQuery(strings.TrimPrefix(search, "?")); q.Get("type") != "login" || q.Get("user") != "alice" {
 		t.Errorf("filter URL %q", search)
 	}
@@ -196,7 +164,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if got := ids(logins); !slices.Equal(got, wantLogins) {
 		t.Fatalf("filtered rows %q, want the %d logins", got, len(wantLogins))
 	}
-	if selected := eval[string](t, ctx, `document.querySelector('select[name=type]').value`); selected != "login" {
+	if selected := browsertest.Eval[string](t, ctx, `document.querySelector('select[name=type]').value`); selected != "login" {
 		t.Errorf("the filter shows %q after submitting", selected)
 	}
 	if errs := console.Errors(t); len(errs) != 0 {
@@ -204,7 +172,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	}
 
 	t.Run("script injection executes nothing", func(t *testing.T) {
-		hits := &hitRecorder{}
+		hits := &browsertest.Hits{}
 		hitSrv := httptest.NewServer(hits)
 		defer hitSrv.Close()
 		hit := hitSrv.URL + "/hit/"
@@ -233,7 +201,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 			Attrs     map[string]string
 		}
 		check := func(t *testing.T, mode string) {
-			res := eval[result](t, ctx, `({
+			res := browsertest.Eval[result](t, ctx, `({
 				Title: document.title,
 				Pwned: window.pwned === 1,
 				Active: document.querySelectorAll('script, img, svg, iframe, object, embed, a[href^="javascript:"], [onerror], [onload]').length,
@@ -265,7 +233,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 				t.Errorf("%s: console errors %q", mode, errs)
 			}
 			browsertest.Do(t, ctx, chromedp.Navigate("about:blank"))
-			if h := hits.list(); len(h) != 0 {
+			if h := hits.List(); len(h) != 0 {
 				t.Errorf("%s: the page made requests %q", mode, h)
 			}
 		}
@@ -282,12 +250,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 
 		// Control: with CSP bypassed the same actions in a real inline script
 		// do register, so the checks above can fail.
-		browsertest.Do(t, ctx, chromedp.Navigate(hitSrv.URL+"/control"))
-		pwned := eval[bool](t, ctx, `window.pwned === 1 && document.title === 'pwned'`)
-		browsertest.Do(t, ctx, chromedp.Navigate("about:blank"))
-		if h := hits.list(); !pwned || !slices.ContainsFunc(h, func(s string) bool { return strings.HasSuffix(s, "/hit/control") }) {
-			t.Errorf("control page: pwned %v, hits %q; the detection does not work", pwned, h)
-		}
+		browsertest.CheckDetection(t, ctx, hits, hitSrv.URL)
 		setBypassCSP(t, ctx, false)
 	})
 }

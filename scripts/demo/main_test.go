@@ -1,11 +1,10 @@
 package main
 
 import (
-	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/eventlake/eventlake/internal/cli/clitest"
 )
 
 // TestPrintActivityIsSafe: client-controlled text in a user's events (a
@@ -35,11 +34,8 @@ func TestPrintActivityIsSafe(t *testing.T) {
 // TestMainExitStatus runs main in a child process: 0 for -h, 2 for a bad
 // command line (before DynamoDB Local starts), 1 for a failure.
 func TestMainExitStatus(t *testing.T) {
-	if args, ok := os.LookupEnv("EVENTLAKE_DEMO_MAIN_ARGS"); ok {
-		os.Args = append([]string{"demo"}, strings.Fields(args)...)
-		main()
-		os.Exit(99) // main always exits
-	}
+	clitest.ServeMain("EVENTLAKE_DEMO_MAIN_ARGS", "demo", main)
+	var cases []clitest.Case
 	for _, c := range []struct {
 		args   string
 		env    string
@@ -52,30 +48,9 @@ func TestMainExitStatus(t *testing.T) {
 		{"extra", "", 2, []string{`unexpected arguments ["extra"]`}},
 		{"-events 5", "EVENTLAKE_DYNAMODB_LOCAL_DIR=/nonexistent", 1, []string{"demo: ", "/nonexistent"}},
 	} {
-		t.Run(c.args, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
-			cmd.Env = append(os.Environ(), "EVENTLAKE_DEMO_MAIN_ARGS="+c.args)
-			if c.env != "" {
-				cmd.Env = append(cmd.Env, c.env)
-			}
-			out, err := cmd.CombinedOutput()
-			status := 0
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				status = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if status != c.status {
-				t.Fatalf("exit status %d, want %d; output:\n%s", status, c.status, out)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-		})
+		cases = append(cases, clitest.Case{Args: c.args, Env: c.env, Status: c.status, Want: c.want})
 	}
+	clitest.Check(t, "EVENTLAKE_DEMO_MAIN_ARGS", cases)
 }
 
 func TestUsersLine(t *testing.T) {

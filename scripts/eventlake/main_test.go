@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventlake/eventlake/internal/cli/clitest"
 )
 
 func runCmd(t *testing.T, args ...string) (err error, stdout, stderr string) {
@@ -40,11 +40,7 @@ func TestHelp(t *testing.T) {
 // TestMainExitStatus runs main in a child process, as a shell would: 0 for
 // success and help, 2 for a bad command line, 1 for a failure.
 func TestMainExitStatus(t *testing.T) {
-	if args, ok := os.LookupEnv("EVENTLAKE_MAIN_ARGS"); ok {
-		os.Args = append([]string{"eventlake"}, strings.Fields(args)...)
-		main()
-		os.Exit(99) // main always exits
-	}
+	clitest.ServeMain("EVENTLAKE_MAIN_ARGS", "eventlake", main)
 	empty := t.TempDir()
 	corrupt := t.TempDir()
 	part := filepath.Join(corrupt, "events", "dt="+time.Now().UTC().Format("2006-01-02"))
@@ -55,6 +51,7 @@ func TestMainExitStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(empty, "nope")
+	var cases []clitest.Case
 	for _, c := range []struct {
 		args   string
 		status int
@@ -77,25 +74,7 @@ func TestMainExitStatus(t *testing.T) {
 		{"query -local " + empty + " -raw logins_per_day", 2, []string{"-raw applies to -format csv"}},
 		{"query -local " + corrupt + " logins_per_day", 1, []string{"eventlake: ", "GZIP"}},
 	} {
-		t.Run(c.args, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
-			cmd.Env = append(os.Environ(), "EVENTLAKE_MAIN_ARGS="+c.args)
-			out, err := cmd.CombinedOutput()
-			status := 0
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				status = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if status != c.status {
-				t.Fatalf("exit status %d, want %d; output:\n%s", status, c.status, out)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-		})
+		cases = append(cases, clitest.Case{Args: c.args, Env: "", Status: c.status, Want: c.want})
 	}
+	clitest.Check(t, "EVENTLAKE_MAIN_ARGS", cases)
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/eventlake/eventlake/athena"
+	"github.com/eventlake/eventlake/internal/cli/clitest"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a concurrent reader.
@@ -415,11 +416,7 @@ func globCount(t *testing.T, root, ext string) int {
 // -h exits 0, a failure exits 1 with its reason, and neither is reported as
 // an interrupt.
 func TestMainExitStatus(t *testing.T) {
-	if args, ok := os.LookupEnv("EVENTLAKE_LOCAL_MAIN_ARGS"); ok {
-		os.Args = append([]string{"local"}, strings.Fields(args)...)
-		main()
-		os.Exit(99) // main always exits
-	}
+	clitest.ServeMain("EVENTLAKE_LOCAL_MAIN_ARGS", "local", main)
 	notADir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -444,6 +441,7 @@ func TestMainExitStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	var cases []clitest.Case
 	for _, c := range []struct {
 		args   string
 		env    string
@@ -462,33 +460,13 @@ func TestMainExitStatus(t *testing.T) {
 		{"-events 10 -serve " + busy.Addr().String(), "", 2, []string{"-serve: ", "address already in use"}},
 		{"-events 10 -lake " + t.TempDir(), "EVENTLAKE_DYNAMODB_LOCAL_DIR=/nonexistent", 1, []string{"local: ", "/nonexistent"}},
 	} {
-		t.Run(c.args, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitStatus$")
-			cmd.Env = append(os.Environ(), "EVENTLAKE_LOCAL_MAIN_ARGS="+c.args)
-			if c.env != "" {
-				cmd.Env = append(cmd.Env, c.env)
-			}
-			out, err := cmd.CombinedOutput()
-			status := 0
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				status = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if status != c.status {
-				t.Fatalf("exit status %d, want %d; output:\n%s", status, c.status, out)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			if strings.Contains(string(out), "interrupted") {
-				t.Errorf("reported as an interrupt:\n%s", out)
-			}
-		})
+		cases = append(cases, clitest.Case{Args: c.args, Env: c.env, Status: c.status, Want: c.want})
 	}
+	clitest.Check(t, "EVENTLAKE_LOCAL_MAIN_ARGS", cases, func(t *testing.T, c clitest.Case, out string) {
+		if strings.Contains(out, "interrupted") {
+			t.Errorf("reported as an interrupt:\n%s", out)
+		}
+	})
 	for _, p := range precious {
 		if b, err := os.ReadFile(p); err != nil || string(b) != "keep me" {
 			t.Errorf("%s was not the demo's, and is gone or changed: %v", p, err)

@@ -310,24 +310,14 @@ func (l *Lake) MaterializeIdentities(ctx context.Context, opts IdentitiesOptions
 	if err := stop("links-unloaded"); err != nil {
 		return res, err
 	}
-	staged, err := l.store.List(ctx, staging)
+	outputs, staged, err := l.placeStaged(ctx, staging,
+		func(i int) string { return fmt.Sprintf("%slinks-%d.parquet", runPrefix, i) },
+		func(planned []Object) error {
+			state.Files = planned
+			return l.putIdentitiesRun(ctx, state)
+		})
 	if err != nil {
 		return res, err
-	}
-	staged = slices.DeleteFunc(staged, func(o Object) bool { return o.Size == 0 })
-	for i, s := range staged {
-		state.Files = append(state.Files, Object{Key: fmt.Sprintf("%slinks-%d.parquet", runPrefix, i), Size: s.Size})
-	}
-	if err := l.putIdentitiesRun(ctx, state); err != nil {
-		return res, err
-	}
-	for i, s := range staged {
-		obj, err := l.store.Copy(ctx, s.Key, state.Files[i].Key)
-		if err != nil {
-			return res, err
-		}
-		obj.Size = s.Size
-		outputs = append(outputs, obj)
 	}
 	state.Files = outputs
 	if err := stop("links-copied"); err != nil {

@@ -215,24 +215,16 @@ func (l *Lake) rewriteDay(ctx context.Context, day string, o rewriteOpts) (res D
 	if err := stop("unloaded"); err != nil {
 		return res, err
 	}
-	staged, err := l.store.List(ctx, staging)
+	outputs, staged, err := l.placeStaged(ctx, staging,
+		func(i int) string {
+			return fmt.Sprintf("%s%s%s-%d%s", PartitionPrefix(day), CompactedPrefix, run, i, l.extension())
+		},
+		func(planned []Object) error {
+			m.Outputs = planned
+			return l.putManifest(ctx, m)
+		})
 	if err != nil {
 		return res, err
-	}
-	staged = slices.DeleteFunc(staged, func(o Object) bool { return o.Size == 0 })
-	for i, s := range staged {
-		m.Outputs = append(m.Outputs, Object{Key: fmt.Sprintf("%s%s%s-%d%s", PartitionPrefix(day), CompactedPrefix, run, i, l.extension()), Size: s.Size})
-	}
-	if err := l.putManifest(ctx, m); err != nil {
-		return res, err
-	}
-	for i, s := range staged {
-		obj, err := l.store.Copy(ctx, s.Key, m.Outputs[i].Key)
-		if err != nil {
-			return res, err
-		}
-		obj.Size = s.Size
-		outputs = append(outputs, obj)
 	}
 	m.Outputs = outputs
 	if err := stop("copied"); err != nil {
@@ -369,4 +361,34 @@ func (l *Lake) cleanStaging(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	return len(old), l.store.Delete(ctx, old)
+}
+
+// placeStaged lists the files an engine wrote under staging, names each
+// non-empty one (name(i)), hands the planned objects to record before any
+// copy (so that the run's manifest lists what it is about to write, and a
+// run that dies while copying leaves a record of it), then copies each into
+// place. It returns the objects written (those written before a failure
+// too, for the caller to delete) and the staged files it found.
+func (l *Lake) placeStaged(ctx context.Context, staging string, name func(i int) string, record func(planned []Object) error) (outputs, staged []Object, err error) {
+	all, err := l.store.List(ctx, staging)
+	if err != nil {
+		return nil, nil, err
+	}
+	staged = slices.DeleteFunc(slices.Clone(all), func(o Object) bool { return o.Size == 0 })
+	planned := make([]Object, len(staged))
+	for i, s := range staged {
+		planned[i] = Object{Key: name(i), Size: s.Size}
+	}
+	if err := record(planned); err != nil {
+		return nil, all, err
+	}
+	for i, s := range staged {
+		obj, err := l.store.Copy(ctx, s.Key, planned[i].Key)
+		if err != nil {
+			return outputs, all, err
+		}
+		obj.Size = s.Size
+		outputs = append(outputs, obj)
+	}
+	return outputs, all, nil
 }
